@@ -1,0 +1,22 @@
+"""User-facing errors: the entry points print these as one line and exit non-zero."""
+
+
+class UserError(Exception):
+    """A problem the user can fix (bad config, bad path, bad flag). Printed without traceback."""
+
+
+class ConfigError(UserError):
+    """A config value is unknown, of the wrong type or impossible."""
+
+    def __init__(self, key: str, reason: str):
+        self.key = key
+        self.reason = reason
+        super().__init__(f"config error at '{key}': {reason}")
+
+
+class StorageError(UserError):
+    """An output location cannot be used (unwritable, unknown scheme, unrelated contents...)."""
+
+
+class CorruptArtifactError(StorageError):
+    """A stored artifact does not match its manifest (size or checksum)."""

@@ -1,0 +1,149 @@
+"""From a config to the work: datasets, models, bundles and evaluation jobs (pure).
+
+Every item carries a content-derived id, so a rerun finds what is already complete and a
+different machine or bundle size never changes a model's identity or its results.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from tasks import architectures
+from tasks.config import ArchSpec, Config
+from tasks.datasets import DatasetSpec
+from tasks.ids import content_id
+from tasks.ranges import Ranges, coverage
+
+PLAN_VERSION = 1  # bump when a change alters what an id stands for
+
+
+@dataclass(frozen=True)
+class EvalRange:
+    kind: str  # "square": a, b ~ D(range) independently
+    ranges: Ranges
+    dataset_id: str
+    coverage: float
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    model_id: str
+    arch: ArchSpec
+    seed: int
+    train_range: Ranges
+    train_dataset: str
+    val_dataset: str
+    evals: tuple[EvalRange, ...]
+
+    def row(self) -> dict[str, Any]:
+        """The model's identifying columns for result tables."""
+        arch = architectures.get(self.arch.arch)
+        return {
+            "model_id": self.model_id,
+            "arch": self.arch.arch,
+            "arch_label": arch.label(self.arch.params),
+            "seed": self.seed,
+            "train_range": self.train_range.label(),
+            "train_lo": self.train_range.lo,
+            "train_hi": self.train_range.hi,
+            **{f"param_{k}": v for k, v in arch.columns(self.arch.params).items()},
+        }
+
+
+@dataclass(frozen=True)
+class Bundle:
+    bundle_id: str
+    arch: ArchSpec
+    models: tuple[ModelSpec, ...]
+
+    @property
+    def datasets(self) -> tuple[str, ...]:
+        """Distinct training datasets, in first-use order; members index into this."""
+        return tuple(dict.fromkeys(m.train_dataset for m in self.models))
+
+    @property
+    def val_datasets(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(m.val_dataset for m in self.models))
+
+
+@dataclass(frozen=True)
+class Plan:
+    config: Config
+    datasets: dict[str, DatasetSpec]
+    models: tuple[ModelSpec, ...]
+
+    @property
+    def n_model_steps(self) -> int:
+        return len(self.models) * self.config.training.steps
+
+
+def make_plan(config: Config) -> Plan:
+    datasets: dict[str, DatasetSpec] = {}
+
+    def dataset(role: str, ranges: Ranges, rows: int) -> str:
+        d = config.data
+        spec = DatasetSpec(role, ranges, d.distribution, rows, min(d.shard_rows, rows), d.seed, config.target)
+        datasets.setdefault(spec.dataset_id, spec)
+        return spec.dataset_id
+
+    models = []
+    for tr in config.train_ranges:
+        train_ds = dataset("train", tr.range, config.data.train_size)
+        val_ds = dataset("val", tr.range, config.data.val_size)
+        eval_ranges = (
+            [tr.range.scaled(s) for s in config.evaluation.scales] + list(tr.eval) + list(config.evaluation.ranges)
+        )
+        evals = tuple(
+            EvalRange("square", r, dataset("test", r, config.evaluation.size), coverage(tr.range, r))
+            for r in dict.fromkeys(eval_ranges)
+        )
+        for arch in config.architectures:
+            for seed in config.seeds:
+                identity = {
+                    "v": PLAN_VERSION,
+                    "arch": arch.arch,
+                    "params": arch.params,
+                    "training": config.training.identity(),
+                    "train_dataset": train_ds,
+                    "val_dataset": val_ds,
+                    "seed": seed,
+                }
+                models.append(ModelSpec(content_id("m", identity), arch, seed, tr.range, train_ds, val_ds, evals))
+    return Plan(config, datasets, tuple(models))
+
+
+def auto_bundle_size(width: int, batch: int, n_models: int, slots: int, on_gpu: bool = False) -> int:
+    """Members per bundle: enough to amortise per-step overhead, few enough that one
+    step's activations stay cache-sized on a CPU core (or fill a GPU), and never so many
+    that fewer bundles than training slots leave CPUs idle."""
+    budget = (1 << 26) if on_gpu else (1 << 20)
+    cap = max(1, min(1024 if on_gpu else 128, budget // max(1, width * batch)))
+    balanced = -(-n_models // max(1, slots))
+    return max(1, min(cap, balanced))
+
+
+def make_bundles(
+    plan: Plan, todo: list[ModelSpec], bundle_size: int | None, slots: int, on_gpu: bool = False
+) -> list[Bundle]:
+    """Group models that share architecture (and so shapes) into bundles of near-equal size."""
+    groups: dict[ArchSpec, list[ModelSpec]] = {}
+    for m in todo:
+        groups.setdefault(m.arch, []).append(m)
+    bundles = []
+    for arch, members in groups.items():
+        size = bundle_size or auto_bundle_size(
+            architectures.get(arch.arch).width(arch.params),
+            plan.config.training.batch_size,
+            len(members),
+            slots,
+            on_gpu,
+        )
+        n_bundles = -(-len(members) // size)
+        for i in range(n_bundles):
+            # contiguous, near-equal chunks: members sharing a training range stay together,
+            # so a bundle holds few datasets in memory
+            lo, hi = i * len(members) // n_bundles, (i + 1) * len(members) // n_bundles
+            chunk = tuple(members[lo:hi])
+            bundles.append(Bundle(content_id("b", [m.model_id for m in chunk]), arch, chunk))
+    return bundles

@@ -1,0 +1,205 @@
+"""The report: seaborn figures, a self-contained HTML page and a Markdown summary.
+
+`build_report` is pure (tables in, files as bytes out); `write_report` stores them.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless: figures are files, never windows
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from tasks.storage import Store
+from tasks.summaries import by_range, headline, to_markdown
+
+FIGURE_DPI = 110
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=FIGURE_DPI, bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def _reference_range(models: pd.DataFrame) -> str:
+    """The article's training range when present, else the narrowest one."""
+    ranges = models.drop_duplicates("train_range")
+    if (ranges["train_range"] == "[0,1]").any():
+        return "[0,1]"
+    return ranges.assign(w=ranges["train_hi"] - ranges["train_lo"]).sort_values("w")["train_range"].iloc[0]
+
+
+def diagonal_figure(diagonal: pd.DataFrame, models: pd.DataFrame, x_max: float | None, title: str) -> bytes:
+    """model(x, x) against x² for models trained on the reference range, one panel per architecture."""
+    ref = _reference_range(models)
+    d = diagonal[diagonal["train_range"] == ref]
+    if x_max is not None:
+        d = d[d["x"] <= x_max]
+    archs = list(dict.fromkeys(d["arch_label"]))
+    fig, axes = plt.subplots(1, len(archs), figsize=(4.6 * len(archs), 3.8), squeeze=False, sharey=True)
+    for ax, arch in zip(axes[0], archs):
+        da = d[d["arch_label"] == arch]
+        truth = da.drop_duplicates("x")
+        ax.plot(truth["x"], truth["y_true"], color="black", lw=2.2, ls="--", label="x²")
+        sns.lineplot(data=da, x="x", y="y_pred", hue="seed", palette="crest", lw=1.1, ax=ax, legend=False)
+        ax.set_title(arch, fontsize=9)
+        ax.set_xlabel("x  (a = b = x)")
+        ax.set_ylabel("model(x, x)")
+        lo, hi = models.loc[models["train_range"] == ref, ["train_lo", "train_hi"]].iloc[0]
+        ax.axvspan(lo, hi, color="tab:green", alpha=0.08, label="training range")
+        ax.legend(loc="upper left", fontsize=8)
+    fig.suptitle(f"{title} — trained on {ref}², one line per seed", fontsize=10)
+    return _png(fig)
+
+
+def coverage_figure(metrics: pd.DataFrame, metric: str = "rmse") -> bytes:
+    """Extrapolation error against training coverage: median over seeds and training
+    ranges with a 95% CI band, one line per architecture, log axes (coverage 0 omitted)."""
+    sq = metrics[(metrics["eval_kind"] == "square") & (metrics["coverage"] > 0)]
+    sq = sq[np.isfinite(sq[metric])]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for ax, m in zip(axes, (metric, "nrmse")):
+        sns.lineplot(
+            data=sq,
+            x="coverage",
+            y=m,
+            hue="arch_label",
+            estimator="median",
+            errorbar=("ci", 95),
+            marker="o",
+            ax=ax,
+            n_boot=500,
+            seed=0,
+        )
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.invert_xaxis()  # read left to right: from inside the training range to far outside
+        ax.set_xlabel("coverage (fraction of the evaluation square inside the training square)")
+        ax.set_ylabel(m)
+        ax.legend(title="architecture", fontsize=7, title_fontsize=8)
+    fig.suptitle("Extrapolation error against training coverage (median over seeds, 95% CI)", fontsize=10)
+    return _png(fig)
+
+
+def curves_figure(curves: pd.DataFrame) -> bytes:
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    for ax, col in zip(axes, ("train_mse", "val_mse")):
+        c = curves[np.isfinite(curves[col]) & (curves[col] > 0)]
+        if len(c):
+            sns.lineplot(
+                data=c, x="step", y=col, hue="arch_label", style="train_range", estimator="median", errorbar=None, ax=ax
+            )
+            ax.set_yscale("log")
+            ax.legend(fontsize=7)
+        ax.set_title(col.replace("_", " "), fontsize=9)
+    fig.suptitle("Training curves (median over seeds)", fontsize=10)
+    return _png(fig)
+
+
+def build_report(tables: dict[str, pd.DataFrame], info: dict[str, Any]) -> dict[str, bytes]:
+    """All report files as {name: bytes}: PNG figures, index.html, summary.md."""
+    models, metrics = tables["models"], tables["metrics"]
+    figures = {
+        "diagonal_train_range.png": (
+            diagonal_figure(tables["diagonal"], models, float(models["train_hi"].min()), "Inside the training range"),
+            "The article's first figure: on the training range the network looks like a multiplier.",
+        ),
+        "diagonal_full.png": (
+            diagonal_figure(tables["diagonal"], models, None, "Beyond the training range"),
+            "The article's second figure: outside the training range the imitation breaks down.",
+        ),
+        "error_vs_coverage.png": (
+            coverage_figure(metrics),
+            "Error against coverage: 1 is the training square itself; smaller means further outside it.",
+        ),
+        "training_curves.png": (curves_figure(tables["curves"]), "Training and interpolation-validation MSE."),
+    }
+    head = headline(metrics)
+    detail = by_range(metrics)
+    diverged = models[models["diverged"]]
+    files = {name: png for name, (png, _) in figures.items()}
+    files["summary.md"] = _markdown(info, head, detail, diverged, figures).encode()
+    files["index.html"] = _html(info, head, detail, diverged, figures).encode()
+    return files
+
+
+def _markdown(info, head, detail, diverged, figures) -> str:
+    parts = [
+        f"# Multiplication extrapolation report — {info['config']}",
+        "",
+        info.get("description", ""),
+        "",
+        _facts(info),
+        "",
+        "## Headline",
+        "",
+        to_markdown(head),
+        "",
+    ]
+    if len(diverged):
+        parts += [
+            "## Diverged models",
+            "",
+            to_markdown(diverged[["model_id", "arch_label", "train_range", "seed", "diverged_step"]]),
+            "",
+        ]
+    for name, (_, caption) in figures.items():
+        parts += [f"![{caption}]({name})", "", f"*{caption}*", ""]
+    parts += ["## Error by evaluation range", "", to_markdown(detail), ""]
+    return "\n".join(parts)
+
+
+def _facts(info: dict[str, Any]) -> str:
+    return (
+        f"{info['n_models']} models ({info['n_trained']} trained this run, {info['n_models'] - info['n_trained']} reused), "
+        f"{info['n_bundles']} bundles, {info['steps']} steps each; run took {info['seconds']:.0f} s. "
+        f"Tables: `results/metrics.parquet`, `results/curves.parquet`, `results/diagonal.parquet`, `results/models.parquet`."
+    )
+
+
+def _html(info, head, detail, diverged, figures) -> str:
+    def table(df: pd.DataFrame) -> str:
+        return df.to_html(index=False, float_format=lambda v: f"{v:.4g}", border=0, classes="t", na_rep="")
+
+    imgs = "\n".join(
+        f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+        f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+        for _, (png, caption) in figures.items()
+    )
+    div = (
+        "<h2>Diverged models</h2>" + table(diverged[["model_id", "arch_label", "train_range", "seed", "diverged_step"]])
+        if len(diverged)
+        else ""
+    )
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Multiplication extrapolation — {html.escape(info["config"])}</title>
+<style>
+body{{font-family:system-ui,sans-serif;max-width:1150px;margin:2em auto;padding:0 1em;color:#222}}
+figure{{margin:1.5em 0}} img{{max-width:100%}} figcaption{{color:#555;font-size:.9em}}
+table.t{{border-collapse:collapse;font-size:.85em}} .t td,.t th{{padding:.25em .6em;border-bottom:1px solid #ddd;text-align:right}}
+</style></head><body>
+<h1>Multiplication extrapolation — {html.escape(info["config"])}</h1>
+<p>{html.escape(info.get("description", ""))}</p>
+<p>{html.escape(_facts(info))}</p>
+<h2>Headline</h2>{table(head)}
+{div}
+{imgs}
+<h2>Error by evaluation range</h2>{table(detail)}
+</body></html>
+"""
+
+
+def write_report(store: Store, files: dict[str, bytes]) -> str:
+    for name, data in sorted(files.items(), key=lambda kv: kv[0] == "index.html"):  # index last
+        store.write_bytes(f"report/{name}", data)
+    return store.display("report/index.html")

@@ -1,0 +1,84 @@
+"""Collect per-bundle and per-evaluation outputs into the tidy result tables."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+
+from tasks.plan import Plan
+from tasks.storage import Store, file_info
+
+RESULT_TABLES = ("models", "metrics", "curves", "diagonal")
+
+
+def models_table(plan: Plan, bundles: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    rows = []
+    for m in plan.models:
+        manifest = bundles[m.model_id]
+        member = next(x for x in manifest["members"] if x["model_id"] == m.model_id)
+        rows.append(
+            {
+                **m.row(),
+                "bundle_id": manifest["bundle_id"],
+                "bundle_size": len(manifest["members"]),
+                "steps": plan.config.training.steps,
+                "diverged": member["diverged_step"] >= 0,
+                "diverged_step": member["diverged_step"],
+                "selected_step": member["selected_step"],
+                "device": manifest.get("device", "cpu"),
+                "bundle_seconds": manifest["seconds"],
+                "bundle_model_steps_per_s": manifest["model_steps_per_s"],
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def collect(
+    store: Store, plan: Plan, bundles: dict[str, dict[str, Any]], evals: list[dict[str, Any]]
+) -> dict[str, pd.DataFrame]:
+    """The four result tables, restricted to the plan's models."""
+    models = models_table(plan, bundles)
+    wanted = set(models["model_id"])
+
+    def gather(manifests: list[dict[str, Any]], name: str) -> pd.DataFrame:
+        frames = []
+        for m in manifests:
+            info = file_info(m["files"][name])
+            frame = store.read_parquet(info.path, expected=info).to_pandas()
+            frames.append(frame[frame["model_id"].isin(wanted)])
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame({"model_id": []})
+
+    unique_bundles = list({m["bundle_id"]: m for m in bundles.values()}.values())
+    ident = models.drop(columns=["bundle_seconds", "bundle_model_steps_per_s", "device", "bundle_size"])
+    metrics = gather(evals, "metrics").drop_duplicates(["model_id", "eval_kind", "eval_range"])
+    metrics = ident.merge(metrics, on="model_id", how="inner")
+    curves = gather(unique_bundles, "curves").drop_duplicates(["model_id", "step"])
+    curves = ident[["model_id", "arch", "arch_label", "seed", "train_range"]].merge(curves, on="model_id")
+    diagonal = gather(evals, "diagonal").drop_duplicates(["model_id", "x"])
+    diagonal = ident[["model_id", "arch", "arch_label", "seed", "train_range"]].merge(diagonal, on="model_id")
+    sort = ["arch_label", "train_lo", "train_hi", "seed"]
+    return {
+        "models": models.sort_values(sort, kind="stable").reset_index(drop=True),
+        "metrics": metrics.sort_values([*sort, "eval_kind", "eval_lo", "eval_hi"], kind="stable").reset_index(
+            drop=True
+        ),
+        "curves": curves.sort_values(["arch_label", "train_range", "seed", "step"], kind="stable").reset_index(
+            drop=True
+        ),
+        "diagonal": diagonal.sort_values(["arch_label", "train_range", "seed", "x"], kind="stable").reset_index(
+            drop=True
+        ),
+    }
+
+
+def write_results(store: Store, tables: dict[str, pd.DataFrame], run_info: dict[str, Any]) -> dict[str, Any]:
+    files = {}
+    for name, df in tables.items():
+        files[name] = vars(
+            store.write_parquet(f"results/{name}.parquet", pa.Table.from_pandas(df, preserve_index=False))
+        )
+    manifest = {"kind": "results", "files": files, **run_info}
+    store.write_manifest("results", manifest)
+    return manifest

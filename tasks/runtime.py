@@ -1,0 +1,54 @@
+"""Connecting the driver to Ray: an existing cluster when asked (or when one is running),
+else a local instance with its dashboard bound to localhost."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import ray
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def worker_env() -> dict[str, str]:
+    """Environment for our workers: quiet TF; the project importable even when not installed."""
+    env = {"TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONWARNINGS": "ignore::DeprecationWarning"}
+    if (PROJECT_ROOT / "tasks" / "__init__.py").is_file():
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))
+    return env
+
+
+def connect(address: str | None = None, num_cpus: int | None = None, verbose: bool = False) -> str:
+    """Initialise Ray once per process; returns a description of what we connected to."""
+    if ray.is_initialized():
+        return "existing Ray session"
+    address = address or os.environ.get("RAY_ADDRESS")
+    common = {
+        "logging_level": logging.INFO if verbose else logging.WARNING,
+        "log_to_driver": verbose,
+        "runtime_env": {"env_vars": worker_env()},
+    }
+    if address:
+        ray.init(address=address, **common)
+        return f"Ray cluster at {address} ({_size()})"
+    if num_cpus is not None:
+        common["num_cpus"] = num_cpus
+    ray.init(dashboard_host="127.0.0.1", **common)  # never expose the dashboard beyond this machine
+    return f"local Ray ({_size()})"
+
+
+def _size() -> str:
+    res = ray.cluster_resources()
+    gpus = f", {res['GPU']:g} GPUs" if res.get("GPU") else ""
+    return f"{len([n for n in ray.nodes() if n.get('Alive')])} node(s), {res.get('CPU', 0):g} CPUs{gpus}"
+
+
+def cluster_resources() -> dict[str, float]:
+    return dict(ray.cluster_resources())
+
+
+def shutdown() -> None:
+    if ray.is_initialized():
+        ray.shutdown()

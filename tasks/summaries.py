@@ -1,0 +1,59 @@
+"""Summary tables derived from the tidy results (pure pandas): what the report shows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+
+def in_range(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Rows evaluating a model on exactly its own training square."""
+    sq = metrics[metrics["eval_kind"] == "square"]
+    return sq[sq["eval_range"] == sq["train_range"]]
+
+
+def headline(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Per architecture and training range: median in-range RMSE over seeds, and each
+    diagonal segment's median RMSE with its ratio to the in-range RMSE."""
+    keys = ["arch_label", "train_range"]
+    base = in_range(metrics).groupby(keys, sort=False).agg(seeds=("seed", "nunique"), in_range_rmse=("rmse", "median"))
+    diag = metrics[metrics["eval_kind"] == "diagonal"]
+    if len(diag):
+        seg = diag.pivot_table(index=keys, columns="eval_range", values="rmse", aggfunc="median", sort=False)
+        seg.columns = [f"diag_rmse_{c}" for c in seg.columns]
+        base = base.join(seg)
+        for c in seg.columns:
+            base[c.replace("diag_rmse_", "diag_ratio_")] = base[c] / base["in_range_rmse"]
+    return base.reset_index()
+
+
+def by_range(metrics: pd.DataFrame, metric: str = "rmse") -> pd.DataFrame:
+    """Median (and 25–75% spread) of `metric` over seeds per architecture × training ×
+    evaluation range, with coverage: the numbers behind the coverage figure."""
+    sq = metrics[metrics["eval_kind"] == "square"]
+    grouped = sq.groupby(["arch_label", "train_range", "eval_range"], sort=False)
+    out = grouped.agg(
+        coverage=("coverage", "first"),
+        seeds=("seed", "nunique"),
+        median=(metric, "median"),
+        q25=(metric, lambda s: float(np.nanquantile(s, 0.25))),
+        q75=(metric, lambda s: float(np.nanquantile(s, 0.75))),
+        diverged=("diverged", "sum"),
+    )
+    return out.reset_index().rename(
+        columns={"median": f"{metric}_median", "q25": f"{metric}_q25", "q75": f"{metric}_q75"}
+    )
+
+
+def to_markdown(df: pd.DataFrame, floatfmt: str = ".4g") -> str:
+    """A GitHub-flavoured markdown table (no extra dependency)."""
+
+    def cell(v) -> str:
+        if isinstance(v, (float, np.floating)):
+            return "" if np.isnan(v) else format(float(v), floatfmt)
+        return str(v).replace("|", "\\|")
+
+    header = "| " + " | ".join(map(str, df.columns)) + " |"
+    rule = "| " + " | ".join("---" for _ in df.columns) + " |"
+    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join([header, rule, *body])

@@ -1,0 +1,125 @@
+"""One training bundle end to end: read its data windows, train, write weights, curves and
+the bundle manifest (last). Runs inside a Ray task; callable directly in tests."""
+
+from __future__ import annotations
+
+import platform
+import posixpath
+import time
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from tasks import architectures
+from tasks.config import TrainingConfig
+from tasks.datasets import DatasetSpec, complete_manifest, read_shards
+from tasks.errors import CorruptArtifactError
+from tasks.plan import Bundle
+from tasks.storage import Store, file_info
+
+
+def bundle_dir(bundle_id: str) -> str:
+    return f"models/{bundle_id}"
+
+
+def complete_bundle(store: Store, bundle_id: str) -> dict[str, Any] | None:
+    manifest = store.read_manifest(bundle_dir(bundle_id))
+    if manifest is None:
+        return None
+    for f in manifest["files"].values():
+        if store.size(f["path"]) != f["size"]:
+            return None
+    return manifest
+
+
+def shard_windows(spec: DatasetSpec, window_rows: int) -> list[tuple[int, int]]:
+    """Consecutive shard ranges [first, stop) of at most `window_rows` rows (≥ 1 shard)."""
+    windows, first, rows = [], 0, 0
+    for i in range(spec.n_shards):
+        size = spec.shard_size(i)
+        if i > first and rows + size > window_rows:
+            windows.append((first, i))
+            first, rows = i, 0
+        rows += size
+    windows.append((first, spec.n_shards))
+    return windows
+
+
+def train_and_store(
+    store: Store, bundle: Bundle, training: TrainingConfig, specs: dict[str, DatasetSpec], device: str = "cpu"
+) -> dict[str, Any]:
+    done = complete_bundle(store, bundle.bundle_id)
+    if done is not None:
+        return done  # a retried or repeated task: the work is already there
+    from tasks import trainer  # TF import only inside the task
+
+    arch = architectures.get(bundle.arch.arch)
+    params = bundle.arch.params
+    train_specs = [specs[d] for d in bundle.datasets]
+    manifests = [_manifest(store, s) for s in train_specs]
+    windows = shard_windows(train_specs[0], training.window_rows)
+    window_rows = [sum(train_specs[0].shard_size(i) for i in range(a, b)) for a, b in windows]
+
+    def load_window(w: int) -> np.ndarray:
+        first, stop = windows[w]
+        return np.stack([read_shards(store, m, first, stop) for m in manifests])
+
+    val_manifests = [_manifest(store, specs[d]) for d in bundle.val_datasets]
+    val = np.stack([read_shards(store, m) for m in val_manifests])
+    ds_index = [bundle.datasets.index(m.train_dataset) for m in bundle.models]
+
+    started = time.time()
+    out = trainer.train_bundle(
+        arch, params, training, [m.seed for m in bundle.models], ds_index, window_rows, load_window, val
+    )
+    directory = bundle_dir(bundle.bundle_id)
+    weights = store.write_npz(posixpath.join(directory, "weights.npz"), out.weights)
+    ids = [m.model_id for m in bundle.models]
+    n_logs = len(out.log_steps)
+    curves = pa.table(
+        {
+            "model_id": np.repeat(ids, n_logs),
+            "step": np.tile(out.log_steps, len(ids)),
+            "train_mse": out.train_mse.T.reshape(-1),
+            "val_mse": out.val_mse.T.reshape(-1),
+        }
+    )
+    curves_info = store.write_parquet(posixpath.join(directory, "curves.parquet"), curves)
+    manifest = {
+        "kind": "bundle",
+        "bundle_id": bundle.bundle_id,
+        "arch": bundle.arch.arch,
+        "params": params,
+        "training": training.identity(),
+        "members": [
+            {
+                "model_id": m.model_id,
+                "seed": m.seed,
+                "train_dataset": m.train_dataset,
+                "diverged_step": int(out.diverged_step[i]),
+                "selected_step": int(out.selected_step[i]),
+            }
+            for i, m in enumerate(bundle.models)
+        ],
+        "files": {"weights": vars(weights), "curves": vars(curves_info)},
+        "seconds": out.seconds,
+        "compile_seconds": out.compile_seconds,
+        "model_steps_per_s": len(ids) * training.steps / max(1e-9, out.seconds - out.compile_seconds),
+        "host": platform.node(),
+        "device": device,
+        "started": started,
+    }
+    store.write_manifest(directory, manifest)  # last: the bundle is complete from here on
+    return manifest
+
+
+def _manifest(store: Store, spec: DatasetSpec) -> dict[str, Any]:
+    m = complete_manifest(store, spec)
+    if m is None:
+        raise CorruptArtifactError(f"dataset {store.display(spec.directory)} is incomplete or missing")
+    return m
+
+
+def load_bundle_weights(store: Store, manifest: dict[str, Any]) -> dict[str, np.ndarray]:
+    return store.read_npz(manifest["files"]["weights"]["path"], expected=file_info(manifest["files"]["weights"]))
