@@ -123,7 +123,8 @@ def resolve_config_path(name_or_path: str) -> Path:
     if re.fullmatch(r"[A-Za-z0-9_-]+", name_or_path) and (CONFIG_DIR / f"{name_or_path}.yaml").is_file():
         return CONFIG_DIR / f"{name_or_path}.yaml"
     raise UserError(
-        f"no config named '{name_or_path}' (shipped configs: {', '.join(available_configs())}; or give a .yaml/.toml path)"
+        f"no config named '{name_or_path}' "
+        f"(shipped configs: {', '.join(available_configs())}; or give a .yaml/.toml path)"
     )
 
 
@@ -302,7 +303,8 @@ def _check_consistency(config: Config) -> None:
     if config.training.batch_size > config.data.train_size:
         raise ConfigError(
             "training.batch_size",
-            f"batch of {config.training.batch_size} is larger than the dataset (data.train_size={config.data.train_size})",
+            f"batch of {config.training.batch_size} is larger than the dataset "
+            f"(data.train_size={config.data.train_size})",
         )
     if len({tr.range for tr in config.train_ranges}) != len(config.train_ranges):
         raise ConfigError("train_ranges", "the same training range is listed twice")
@@ -326,5 +328,6 @@ def _check_consistency(config: Config) -> None:
                     if r.lo <= 0:
                         raise ConfigError(
                             f"architectures[{i}]",
-                            f"log_mlp cannot be evaluated on the non-positive range {r.label()} (from train_ranges[{j}])",
+                            f"log_mlp cannot be evaluated on the non-positive range {r.label()} "
+                            f"(from train_ranges[{j}])",
                         )

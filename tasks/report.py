@@ -161,9 +161,9 @@ def _markdown(info, head, detail, diverged, figures) -> str:
 
 def _facts(info: dict[str, Any]) -> str:
     return (
-        f"{info['n_models']} models ({info['n_trained']} trained this run, {info['n_models'] - info['n_trained']} reused), "
-        f"{info['n_bundles']} bundles, {info['steps']} steps each; run took {info['seconds']:.0f} s. "
-        f"Tables: `results/metrics.parquet`, `results/curves.parquet`, `results/diagonal.parquet`, `results/models.parquet`."
+        f"{info['n_models']} models ({info['n_trained']} trained this run, "
+        f"{info['n_models'] - info['n_trained']} reused), {info['n_bundles']} bundles, {info['steps']} steps each; "
+        f"run took {info['seconds']:.0f} s. Tables in `results/`: metrics, curves, diagonal and models (Parquet)."
     )
 
 
@@ -186,7 +186,8 @@ def _html(info, head, detail, diverged, figures) -> str:
 <style>
 body{{font-family:system-ui,sans-serif;max-width:1150px;margin:2em auto;padding:0 1em;color:#222}}
 figure{{margin:1.5em 0}} img{{max-width:100%}} figcaption{{color:#555;font-size:.9em}}
-table.t{{border-collapse:collapse;font-size:.85em}} .t td,.t th{{padding:.25em .6em;border-bottom:1px solid #ddd;text-align:right}}
+table.t{{border-collapse:collapse;font-size:.85em}}
+.t td,.t th{{padding:.25em .6em;border-bottom:1px solid #ddd;text-align:right}}
 </style></head><body>
 <h1>Multiplication extrapolation — {html.escape(info["config"])}</h1>
 <p>{html.escape(info.get("description", ""))}</p>
