@@ -13,6 +13,7 @@ import ray
 from tasks import remote
 from tasks.config import Config
 from tasks.datasets import DatasetSpec, complete_manifest, write_dataset_manifest
+from tasks.errors import UserError
 from tasks.evaluation_job import EvalJob, complete_eval, make_eval_job
 from tasks.plan import Bundle, ModelSpec, Plan, make_bundles
 from tasks.progress import Progress
@@ -27,7 +28,12 @@ def wait_all(refs: dict[Any, ray.ObjectRef], progress: Progress) -> dict[Any, An
     while pending:
         ready, pending = ray.wait(pending, num_returns=1, timeout=None)
         for ref in ready:
-            results[by_ref[ref]] = ray.get(ref)
+            try:
+                results[by_ref[ref]] = ray.get(ref)
+            except ray.exceptions.RayTaskError as exc:
+                if isinstance(exc.cause, UserError):
+                    raise exc.cause from None  # e.g. a corrupted file: one clear line, not a remote traceback
+                raise
             progress.advance()
     progress.finish()
     return results

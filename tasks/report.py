@@ -84,7 +84,7 @@ def coverage_figure(metrics: pd.DataFrame, metric: str = "rmse") -> bytes:
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.invert_xaxis()  # read left to right: from inside the training range to far outside
-        ax.set_xlabel("coverage (fraction of the evaluation square inside the training square)")
+        ax.set_xlabel("coverage (share of the evaluation square inside the training square)", fontsize=8)
         ax.set_ylabel(m)
         ax.legend(title="architecture", fontsize=7, title_fontsize=8)
     fig.suptitle("Extrapolation error against training coverage (median over seeds, 95% CI)", fontsize=10)

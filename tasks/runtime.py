@@ -10,6 +10,7 @@ from pathlib import Path
 import ray
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+_owned = False  # True when this process called ray.init (and so must shut down / disconnect)
 
 
 def worker_env() -> dict[str, str]:
@@ -30,6 +31,8 @@ def connect(address: str | None = None, num_cpus: int | None = None, verbose: bo
         "log_to_driver": verbose,
         "runtime_env": {"env_vars": worker_env()},
     }
+    global _owned
+    _owned = True
     if address:
         ray.init(address=address, **common)
         return f"Ray cluster at {address} ({_size()})"
@@ -50,5 +53,8 @@ def cluster_resources() -> dict[str, float]:
 
 
 def shutdown() -> None:
-    if ray.is_initialized():
+    """Stop the Ray instance this process started; leave one owned by a caller alone."""
+    global _owned
+    if _owned and ray.is_initialized():
         ray.shutdown()
+    _owned = False

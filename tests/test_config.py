@@ -1,0 +1,142 @@
+import pytest
+
+from tasks.config import available_configs, load_config, parse_config
+from tasks.errors import ConfigError, UserError
+
+
+@pytest.mark.parametrize("name", ["smoke", "quick", "seed"])
+def test_shipped_configs_load(name):
+    config = load_config(name)
+    assert config.name == name
+    assert config.seeds and config.train_ranges and config.architectures
+
+
+def test_available_configs_lists_shipped():
+    assert {"smoke", "quick", "seed"} <= set(available_configs())
+
+
+def test_seed_config_is_the_article():
+    c = load_config("seed")
+    assert c.data.train_size == 1_000_000 and len(c.seeds) >= 5
+    assert c.architectures[0].arch == "mlp" and c.architectures[0].params == {"hidden": [80], "activation": "relu"}
+    t = c.training
+    assert (t.optimizer, t.learning_rate, t.batch_size, t.steps) == ("adagrad", 0.05, 128, 100_000)
+    assert c.train_ranges[0].range.to_json() == [[0.0, 1.0]]
+
+
+# (overrides, key named in the message, words in the reason)
+BAD = [
+    ({"colour": "red"}, "colour", "unknown key"),
+    ({"training.stepz": 10}, "training.stepz", "unknown key"),
+    ({"training.steps": "many"}, "training.steps", "expected an integer"),
+    ({"training.steps": 0}, "training.steps", "≥ 1"),
+    ({"seeds": []}, "seeds", "must not be empty"),
+    ({"train_ranges": []}, "train_ranges", "must not be empty"),
+    ({"architectures": []}, "architectures", "must not be empty"),
+    ({"train_ranges": [[1, 1]]}, "train_ranges[0]", "lo < hi"),
+    ({"train_ranges": [[2, 1]]}, "train_ranges[0]", "lo < hi"),
+    ({"data.train_size": -5}, "data.train_size", "≥ 1"),
+    ({"data.train_size": 0}, "data.train_size", "≥ 1"),
+    ({"evaluation.size": 0}, "evaluation.size", "≥ 1"),
+    ({"training.learning_rate": 0}, "training.learning_rate", "> 0"),
+    ({"architectures": [{"arch": "transformer"}]}, "architectures[0].arch", "unknown value 'transformer'"),
+    ({"architectures": [{"arch": "mlp", "activation": "swishy"}]}, "architectures[0].activation", "unknown value"),
+    ({"architectures": [{"arch": "mlp", "hidden": [0]}]}, "architectures[0].hidden[0]", "≥ 1 unit"),
+    ({"architectures": [{"arch": "mlp", "depth": 3}]}, "architectures[0].depth", "unknown key"),
+    ({"architectures": [{"arch": "log_mlp"}]}, "train_ranges[0]", "strictly positive"),
+    ({"training.batch_size": 5000}, "training.batch_size", "larger than the dataset"),
+    ({"data.distribution": "gaussian"}, "data.distribution", "unknown value"),
+    ({"data.distribution": "log_uniform"}, "data.distribution", "strictly positive"),
+    ({"training.optimizer": "lbfgs"}, "training.optimizer", "unknown value"),
+    ({"seeds": [1, 1]}, "seeds", "unique"),
+    ({"seeds": "three"}, "seeds", "expected a list"),
+    ({"train_ranges": [[0, 1], [0, 1]]}, "train_ranges", "listed twice"),
+    ({"train_ranges": [[[0, 2], [1, 3]]]}, "train_ranges[0]", "overlap"),
+    ({"training.bundle_size": 0}, "training.bundle_size", "≥ 1"),
+    ({"evaluation.diagonal": {"lo": 5, "hi": 1}}, "evaluation.diagonal.lo", "lo < hi"),
+]
+
+
+@pytest.mark.parametrize(("overrides", "key", "words"), BAD, ids=[b[1] + ":" + b[2] for b in BAD])
+def test_bad_values_name_key_and_reason(write_config, overrides, key, words):
+    with pytest.raises(ConfigError) as err:
+        load_config(write_config(overrides))
+    assert err.value.key == key
+    assert words in err.value.reason
+
+
+def test_log_mlp_on_positive_ranges_is_accepted(write_config):
+    path = write_config(
+        {
+            "train_ranges": [[0.5, 2]],
+            "architectures": [{"arch": "log_mlp"}],
+            "evaluation.diagonal": {"lo": 0.1, "hi": 10},
+        }
+    )
+    config = load_config(path)
+    assert config.architectures[0].arch == "log_mlp"
+
+
+def test_log_mlp_rejects_non_positive_evaluation_ranges(write_config):
+    path = write_config(
+        {"train_ranges": [[0.5, 2]], "architectures": [{"arch": "log_mlp"}], "evaluation.ranges": [[-1, 1]]}
+    )
+    with pytest.raises(ConfigError, match="non-positive"):
+        load_config(path)
+
+
+def test_invalid_yaml_is_a_user_error(write_config):
+    with pytest.raises(UserError, match="not valid YAML"):
+        load_config(write_config(raw_text="seeds: [1, 2\n  data: {"))
+
+
+def test_invalid_toml_is_a_user_error(write_config):
+    with pytest.raises(UserError, match="not valid TOML"):
+        load_config(write_config(raw_text="seeds = [1, 2\n", name="bad.toml"))
+
+
+def test_toml_config_loads(write_config):
+    text = """
+seeds = [0]
+train_ranges = [[0, 1]]
+architectures = [{arch = "mlp", hidden = [4]}]
+[data]
+train_size = 1000
+[training]
+steps = 10
+"""
+    config = load_config(write_config(raw_text=text, name="c.toml"))
+    assert config.training.steps == 10 and config.name == "c"
+
+
+def test_unknown_config_name_lists_shipped():
+    with pytest.raises(UserError, match=r"shipped configs: .*quick"):
+        load_config("no_such_config")
+
+
+def test_union_ranges_and_explicit_evals():
+    config = parse_config(
+        {
+            "seeds": [0],
+            "data": {"train_size": 100},
+            "train_ranges": [{"range": [-2, 2], "eval": [[[-6, -2], [2, 6]]]}],
+            "architectures": [{"arch": "mlp"}],
+            "training": {"steps": 5, "batch_size": 10},
+        }
+    )
+    (tr,) = config.train_ranges
+    assert tr.eval[0].intervals == ((-6.0, -2.0), (2.0, 6.0))
+
+
+def test_defaults_reproduce_dnnregressor():
+    c = parse_config(
+        {
+            "seeds": [0],
+            "data": {"train_size": 200},
+            "train_ranges": [[0, 1]],
+            "architectures": [{"arch": "mlp"}],
+            "training": {"steps": 1},
+        }
+    )
+    assert c.architectures[0].params == {"hidden": [80], "activation": "relu"}
+    assert (c.training.optimizer, c.training.learning_rate, c.training.batch_size) == ("adagrad", 0.05, 128)

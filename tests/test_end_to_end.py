@@ -1,0 +1,125 @@
+"""The whole DAG on a local Ray instance with the smoke config, then a rerun."""
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from tasks.config import load_config
+from tasks.plan import make_plan
+from workflows.run import main
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def smoke_out(ray_session, tmp_path_factory):
+    out = tmp_path_factory.mktemp("smoke") / "out"
+    assert main(["--config", "smoke", "--out", str(out)]) == 0
+    return out
+
+
+def test_results_tables(smoke_out):
+    plan = make_plan(load_config("smoke"))
+    metrics = pd.read_parquet(smoke_out / "results" / "metrics.parquet")
+    required = {
+        "model_id",
+        "arch",
+        "seed",
+        "train_lo",
+        "train_hi",
+        "eval_lo",
+        "eval_hi",
+        "coverage",
+        "rmse",
+        "mae",
+        "max_abs_err",
+        "rel_err_median",
+        "nrmse",
+        "param_hidden",
+        "param_activation",
+    }
+    assert required <= set(metrics.columns)
+    assert set(metrics["model_id"]) == {m.model_id for m in plan.models}
+    per_model = len(plan.models[0].evals) + len(plan.config.evaluation.diagonal.segments)
+    assert len(metrics) == len(plan.models) * per_model
+    assert not metrics.duplicated(["model_id", "eval_kind", "eval_range"]).any()
+    in_range = metrics[(metrics.eval_kind == "square") & (metrics.eval_range == metrics.train_range)]
+    assert (in_range["coverage"] == 1.0).all()
+    far = metrics[(metrics.eval_kind == "square") & (metrics.coverage < 0.02)]
+    assert far["rmse"].median() > 10 * in_range["rmse"].median()  # the article's point, even at smoke size
+
+    curves = pd.read_parquet(smoke_out / "results" / "curves.parquet")
+    assert sorted(curves["step"].unique()) == [100, 200, 300]
+    diagonal = pd.read_parquet(smoke_out / "results" / "diagonal.parquet")
+    assert len(diagonal) == len(plan.models) * 200
+
+
+def test_report_is_self_contained(smoke_out):
+    report = smoke_out / "report"
+    html = (report / "index.html").read_text()
+    assert html.count("data:image/png;base64,") == 4
+    assert 'src="http' not in html and "<script" not in html
+    for name in ("diagonal_train_range.png", "diagonal_full.png", "error_vs_coverage.png", "summary.md"):
+        assert (report / name).stat().st_size > 1000
+    assert "in_range_rmse" in (report / "summary.md").read_text()
+
+
+def test_outputs_are_complete_and_atomic(smoke_out):
+    assert not list(smoke_out.rglob(".tmp-*"))
+    for d in (smoke_out / "datasets").iterdir():
+        assert (d / "_manifest.json").is_file()
+    for d in (smoke_out / "models").iterdir():
+        manifest = json.loads((d / "_manifest.json").read_text())
+        assert {f["path"].split("/")[-1] for f in manifest["files"].values()} == {"weights.npz", "curves.parquet"}
+
+
+def test_rerun_trains_nothing_and_gives_identical_metrics(smoke_out, capsys):
+    before = pd.read_parquet(smoke_out / "results" / "metrics.parquet")
+    bundles_before = sorted(p.name for p in (smoke_out / "models").iterdir())
+    assert main(["--config", "smoke", "--out", str(smoke_out)]) == 0
+    printed = capsys.readouterr().out
+    assert "0 of 4 models to train" in printed
+    manifest = json.loads((smoke_out / "results" / "_manifest.json").read_text())
+    assert manifest["n_trained"] == 0
+    pd.testing.assert_frame_equal(before, pd.read_parquet(smoke_out / "results" / "metrics.parquet"))
+    assert sorted(p.name for p in (smoke_out / "models").iterdir()) == bundles_before
+
+
+def test_dry_run_writes_nothing(tmp_path, capsys):
+    out = tmp_path / "never"
+    assert main(["--config", "quick", "--out", str(out), "--dry-run"]) == 0
+    text = capsys.readouterr().out
+    assert "models: 30" in text and "estimate" in text
+    assert not out.exists()
+
+
+def test_unrelated_output_directory_is_refused(tmp_path, capsys):
+    precious = tmp_path / "thesis"
+    precious.mkdir()
+    (precious / "chapter1.tex").write_text("keep me")
+    assert main(["--config", "smoke", "--out", str(precious)]) == 2
+    assert "not a lab output directory" in capsys.readouterr().err
+    assert [p.name for p in precious.iterdir()] == ["chapter1.tex"]
+
+
+def test_unknown_uri_scheme_is_refused(capsys):
+    assert main(["--config", "smoke", "--out", "ftp://example/x"]) == 2
+    assert "unknown URI scheme 'ftp://'" in capsys.readouterr().err
+
+
+def test_cli_user_error_is_one_line_without_traceback(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text((ROOT / "workflows/configs/smoke.yaml").read_text().replace("steps: 300", "steps: 0"))
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "workflows/run.py"), "--config", str(bad), "--out", str(tmp_path / "o")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip() == "error: config error at 'training.steps': must be ≥ 1, got 0"
+    assert not (tmp_path / "o").exists()

@@ -1,0 +1,149 @@
+import numpy as np
+import pytest
+
+from tasks import architectures
+from tasks.batches import batch_indices_np, batch_indices_tf, stream_key
+from tasks.config import TrainingConfig
+from tasks.trainer import init_weights, predict, train_bundle, window_schedule
+
+MLP = architectures.get("mlp")
+SMALL = {"hidden": [8], "activation": "relu"}
+
+
+def training(**kw) -> TrainingConfig:
+    base = dict(
+        optimizer="adagrad",
+        learning_rate=0.05,
+        batch_size=16,
+        steps=60,
+        loss_reduction="sum",
+        log_every=20,
+        window_rows=10_000,
+        checkpoint="last",
+        bundle_size=None,
+    )
+    return TrainingConfig(**{**base, **kw})
+
+
+def product_data(n: int, lo: float, hi: float, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    a, b = rng.uniform(lo, hi, n).astype(np.float32), rng.uniform(lo, hi, n).astype(np.float32)
+    return np.stack([a, b, a * b], axis=1)
+
+
+@pytest.fixture(scope="module")
+def two_datasets():
+    return np.stack([product_data(2000, 0, 1, 0), product_data(2000, 0, 2, 1)])
+
+
+def test_batch_indices_in_graph_match_reference(tf):
+    keys = np.array([stream_key(s) for s in (0, 1, 99)], np.int64)
+    for step in (0, 7, 123_456):
+        ref = batch_indices_np(keys, step, 32, 1000)
+        got = batch_indices_tf(tf.constant(keys), step, 32, 1000).numpy()
+        np.testing.assert_array_equal(got, ref)
+    assert ref.min() >= 0 and ref.max() < 1000
+    assert not np.array_equal(ref[0], ref[1])  # members draw different batches
+
+
+@pytest.mark.parametrize("optimizer", ["adagrad", "adam", "sgd", "rmsprop"])
+def test_member_in_bundle_equals_training_alone(tf, two_datasets, optimizer):
+    """The bundle is exactly K independent trainings (elementwise optimizer, per-model batches)."""
+    t = training(optimizer=optimizer, learning_rate=0.01)
+    seeds, ds = [3, 5, 8, 13], [0, 1, 1, 0]
+    bundle = train_bundle(MLP, SMALL, t, seeds, ds, [2000], lambda w: two_datasets, two_datasets[:, :300])
+    for k in (1, 3):
+        alone = train_bundle(
+            MLP, SMALL, t, [seeds[k]], [0], [2000], lambda w, k=k: two_datasets[[ds[k]]], two_datasets[[ds[k]], :300]
+        )
+        for name, w in bundle.weights.items():
+            np.testing.assert_allclose(w[k], alone.weights[name][0], rtol=2e-5, atol=2e-6)
+        np.testing.assert_allclose(bundle.train_mse[:, k], alone.train_mse[:, 0], rtol=1e-4)
+
+
+def test_adagrad_matches_keras_on_one_step(tf):
+    """Our Adagrad is TF1's (DNNRegressor); Keras 3's adds only epsilon=1e-7 inside the sqrt."""
+    import keras
+
+    data = product_data(256, 0, 1, 2)[None]
+    t = training(steps=1, batch_size=256, log_every=1, loss_reduction="mean")
+    init = init_weights(MLP, SMALL, [4])
+    ours = train_bundle(MLP, SMALL, t, [4], [0], [256], lambda w: data, None, initial_weights=init)
+    # Keras reference on the same batch (our sampler's indices)
+    idx = batch_indices_np(np.array([stream_key(4)]), 0, 256, 256)[0]
+    x, y = data[0, idx, :2], data[0, idx, 2:]
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(1)])
+    model.set_weights([init["l0_w"][0], init["l0_b"][0], init["l1_w"][0], init["l1_b"][0]])
+    opt = keras.optimizers.Adagrad(learning_rate=0.05, initial_accumulator_value=0.1)
+    model.compile(optimizer=opt, loss="mse")
+    model.train_on_batch(x, y)
+    ref = model.get_weights()
+    np.testing.assert_allclose(ours.weights["l0_w"][0], ref[0], rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(ours.weights["l1_w"][0], ref[2], rtol=1e-4, atol=1e-6)
+
+
+def test_training_learns_the_product(tf):
+    data = product_data(20_000, 0, 1, 3)[None]
+    t = training(steps=3000, batch_size=64, log_every=500)
+    out = train_bundle(
+        MLP, {"hidden": [32], "activation": "relu"}, t, [0, 1], [0, 0], [20_000], lambda w: data, data[:, :2000]
+    )
+    assert (out.val_mse[-1] < 0.01 * np.var(data[0, :, 2])).all()  # far better than predicting the mean
+    assert np.sqrt(out.val_mse[-1]).max() < 0.02
+    assert out.log_steps.tolist() == [500, 1000, 1500, 2000, 2500, 3000]
+
+
+def test_diverging_member_is_recorded_and_others_carry_on(tf, two_datasets):
+    t = training()
+    seeds = [1, 2, 3]
+    init = init_weights(MLP, SMALL, seeds)
+    init["l1_w"][1] *= 1e30  # member 1 overflows on its first step
+    out = train_bundle(
+        MLP, SMALL, t, seeds, [0, 0, 0], [2000], lambda w: two_datasets, two_datasets[:, :300], initial_weights=init
+    )
+    assert out.diverged_step.tolist() == [-1, 0, -1]
+    clean = train_bundle(MLP, SMALL, t, [1, 3], [0, 0], [2000], lambda w: two_datasets, two_datasets[:, :300])
+    for name in out.weights:
+        np.testing.assert_allclose(out.weights[name][[0, 2]], clean.weights[name], rtol=2e-5, atol=2e-6)
+    assert np.isnan(out.val_mse[:, 1]).all() and np.isfinite(out.val_mse[:, [0, 2]]).all()
+
+
+def test_streaming_windows_bound_memory_and_visit_all(tf):
+    calls = []
+    windows = [product_data(500, 0, 1, s)[None] for s in range(3)]
+
+    def load(w):
+        calls.append(w)
+        return windows[w]
+
+    t = training(steps=100, batch_size=50, log_every=50)
+    out = train_bundle(MLP, SMALL, t, [0], [0], [500, 500, 500], load, None)
+    assert out.log_steps.tolist() == [50, 100]
+    assert calls[:3] == [0, 1, 2]  # ten steps (one pass) per window, then the next
+
+
+def test_window_schedule():
+    assert window_schedule([1000], 10, 250) == [(0, 250)]
+    assert window_schedule([100, 100], 10, 35) == [(0, 10), (1, 10), (0, 10), (1, 5)]
+
+
+def test_best_val_checkpoint_selects_a_logged_step(tf, two_datasets):
+    t = training(checkpoint="best_val", steps=80)
+    out = train_bundle(MLP, SMALL, t, [1, 2], [0, 1], [2000], lambda w: two_datasets, two_datasets[:, :300])
+    assert set(out.selected_step.tolist()) <= set(out.log_steps.tolist())
+    for k in range(2):
+        best = out.log_steps[np.nanargmin(out.val_mse[:, k])]
+        assert out.selected_step[k] == best
+
+
+def test_predict_matches_forward_on_hand_weights(tf):
+    w = {
+        "l0_w": np.array([[[1.0, -1.0], [1.0, 1.0]]], np.float32),
+        "l0_b": np.array([[0.0, -1.0]], np.float32),
+        "l1_w": np.array([[[2.0], [3.0]]], np.float32),
+        "l1_b": np.array([[0.5]], np.float32),
+    }
+    a, b = np.array([1.0, 2.0], np.float32), np.array([2.0, -3.0], np.float32)
+    # h = relu([a + b, -a + b - 1]); y = 2 h0 + 3 h1 + 0.5
+    expected = [2 * 3 + 3 * 0 + 0.5, 2 * 0 + 3 * 0 + 0.5]
+    np.testing.assert_allclose(predict(MLP, SMALL | {"hidden": [2]}, w, a, b)[0], expected)
