@@ -72,16 +72,21 @@ def generate_shard(spec: DatasetSpec, index: int) -> pa.Table:
     """Shard `index` of `spec` as a table (a, b, y) of float32 with the spec in its metadata."""
     rng = np.random.default_rng([seed_from("dataset", spec.to_json()), index])
     n = spec.shard_size(index)
-    a = sample(rng, spec.distribution, spec.ranges, n).astype(np.float32)
-    b = sample(rng, spec.distribution, spec.ranges, n).astype(np.float32)
-    y = product(a, b).astype(np.float32)  # exact product of the stored inputs, then rounded once
+    a = sample(rng, spec.distribution, spec.ranges, n, np.float32)
+    b = sample(rng, spec.distribution, spec.ranges, n, np.float32)
+    y = a * b  # IEEE float32 multiply: the exact product of the stored inputs, rounded once
     meta = {METADATA_KEY: canonical_json({**spec.to_json(), "shard": index, "dataset_id": spec.dataset_id})}
     schema = pa.schema([("a", pa.float32()), ("b", pa.float32()), ("y", pa.float32())], metadata=meta)
     return pa.Table.from_arrays([pa.array(a), pa.array(b), pa.array(y)], schema=schema)
 
 
+# Random floats neither compress nor repeat: compression and dictionary encoding only cost
+# time (pyarrow's default dictionary attempt makes writing ~3× slower and files ~14% larger).
+SHARD_WRITE_OPTIONS = {"compression": "none", "use_dictionary": False}
+
+
 def write_shard(store: Store, spec: DatasetSpec, index: int) -> FileInfo:
-    return store.write_parquet(spec.shard_path(index), generate_shard(spec, index))
+    return store.write_parquet(spec.shard_path(index), generate_shard(spec, index), **SHARD_WRITE_OPTIONS)
 
 
 def write_dataset_manifest(store: Store, spec: DatasetSpec, shards: list[FileInfo]) -> dict[str, Any]:

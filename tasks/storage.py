@@ -14,6 +14,7 @@ import json
 import os
 import posixpath
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
@@ -35,7 +36,7 @@ class FileInfo:
     sha256: str
 
 
-def sha256_hex(data: bytes) -> str:
+def sha256_hex(data: bytes | memoryview) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
@@ -108,20 +109,29 @@ class Store:
         with self._fs.open_input_stream(self.full(rel)) as f:
             return f.read()
 
-    def write_bytes(self, rel: str, data: bytes) -> FileInfo:
+    def write_bytes(self, rel: str, data: bytes | memoryview) -> FileInfo:
         """Atomic write: temporary sibling, then rename onto the final name."""
+        return self.write_stream(rel, lambda out: out.write(data))
+
+    def write_stream(self, rel: str, produce: Callable[[Any], None]) -> FileInfo:
+        """Atomic streamed write: `produce(f)` writes to a file object; size and SHA-256 are
+        computed on the way through, so nothing is buffered or read back."""
         final = self.full(rel)
         directory = posixpath.dirname(final)
         tmp = posixpath.join(directory, f".tmp-{uuid.uuid4().hex}-{posixpath.basename(final)}")
         try:
             self._fs.create_dir(directory, recursive=True)
-            with self._fs.open_output_stream(tmp) as f:
-                f.write(data)
+            with self._fs.open_output_stream(tmp) as raw:
+                sink = _HashingWriter(raw)
+                produce(sink)
             self._fs.move(tmp, final)
         except OSError as exc:
             self._discard(tmp)
             raise StorageError(f"cannot write {self.display(rel)}: {exc}") from None
-        return FileInfo(rel, len(data), sha256_hex(data))
+        except BaseException:
+            self._discard(tmp)  # interrupted or failed: no temporary file is left behind
+            raise
+        return FileInfo(rel, sink.size, sink.digest.hexdigest())
 
     def _discard(self, full_path: str) -> None:
         try:
@@ -142,10 +152,9 @@ class Store:
     def write_json(self, rel: str, obj: Any) -> FileInfo:
         return self.write_bytes(rel, json.dumps(obj, indent=2, sort_keys=True, allow_nan=False).encode())
 
-    def write_parquet(self, rel: str, table: pa.Table, compression: str = "snappy") -> FileInfo:
-        sink = pa.BufferOutputStream()
-        pq.write_table(table, sink, compression=compression)
-        return self.write_bytes(rel, sink.getvalue().to_pybytes())
+    def write_parquet(self, rel: str, table: pa.Table, **options: Any) -> FileInfo:
+        """`options` go to `pyarrow.parquet.write_table` (compression, use_dictionary, ...)."""
+        return self.write_stream(rel, lambda out: pq.write_table(table, out, **options))
 
     def read_parquet(self, rel: str, expected: FileInfo | None = None) -> pa.Table:
         data = self.read_verified(rel, expected) if expected else self.read_bytes(rel)
@@ -191,6 +200,28 @@ class Store:
             return None
         except (json.JSONDecodeError, UnicodeDecodeError):
             return None  # a torn manifest cannot exist (atomic rename), but never trust one
+
+
+class _HashingWriter(io.RawIOBase):
+    """A write-only file object that checksums what passes through to `raw`."""
+
+    def __init__(self, raw: Any):
+        self.raw = raw
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")
+        self.raw.write(view)
+        self.digest.update(view)
+        self.size += view.nbytes
+        return view.nbytes
+
+    def tell(self) -> int:
+        return self.size
 
 
 def file_info(d: dict[str, Any]) -> FileInfo:

@@ -35,7 +35,7 @@ class TrainOutcome:
     selected_step: np.ndarray  # [K] step of the returned weights
     seconds: float = 0.0
     compile_seconds: float = 0.0
-    extra: dict = field(default_factory=dict)
+    probe_mse: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0)))  # [L, K, E]
 
 
 def init_weights(arch: Architecture, params: dict, seeds: Sequence[int]) -> dict[str, np.ndarray]:
@@ -60,20 +60,36 @@ def window_schedule(window_rows: Sequence[int], batch: int, steps: int) -> list[
     return schedule
 
 
-class _Compiled:
-    """The compiled chunk and validation functions for one bundle shape (cached per process)."""
+@dataclass(frozen=True)
+class StepConfig:
+    """What the compiled step depends on (not steps, logging or checkpointing: those vary
+    freely without recompiling)."""
 
-    def __init__(self, arch: Architecture, params: dict, training: TrainingConfig, names: tuple[str, ...]):
+    optimizer: str
+    learning_rate: float
+    batch_size: int
+    loss_reduction: str
+
+    @staticmethod
+    def of(training: TrainingConfig) -> StepConfig:
+        return StepConfig(training.optimizer, training.learning_rate, training.batch_size, training.loss_reduction)
+
+
+class _Compiled:
+    """The compiled chunk and validation functions for one architecture and step config;
+    cached per process, so a reused Ray worker compiles each shape once."""
+
+    def __init__(self, arch: Architecture, params: dict, training: StepConfig, names: tuple[str, ...]):
         self.arch, self.params, self.training, self.names = arch, params, training, names
         self.chunk = tf.function(self._chunk, jit_compile=True)
-        self.mse = tf.function(self._mse, jit_compile=True)
+        self.sse = tf.function(self._sse, jit_compile=True)
 
-    def _losses(self, weights, a, b, y, progress):
+    def _losses(self, weights, a, b, y, step):
         w = dict(zip(self.names, weights))
         pred = self.arch.forward(self.params, w, a, b)
         mse = tf.reduce_mean(tf.square(pred - y), axis=1)
         scale = tf.cast(tf.shape(y)[1], tf.float32) if self.training.loss_reduction == "sum" else 1.0
-        return mse, mse * scale + self.arch.regularizer(self.params, w, progress)
+        return mse, mse * scale + self.arch.regularizer(self.params, w, step)
 
     def _chunk(self, weights, state, alive, diverged, data, n_rows, offsets, keys, step0, n_steps):
         t = self.training
@@ -82,13 +98,16 @@ class _Compiled:
             step = step0 + tf.cast(i, tf.int64)
             idx = batch_indices_tf(keys, step, t.batch_size, n_rows) + offsets[:, None]
             batch = tf.gather(data, idx)  # [K, B, 3]
-            progress = tf.cast(step, tf.float32) / float(t.steps)
             with tf.GradientTape() as tape:
                 tape.watch(weights)
-                mse, loss = self._losses(weights, batch[..., 0], batch[..., 1], batch[..., 2], progress)
+                mse, loss = self._losses(
+                    weights, batch[..., 0], batch[..., 1], batch[..., 2], tf.cast(step, tf.float32)
+                )
                 total = tf.reduce_sum(tf.where(alive, loss, 0.0))
             grads = tape.gradient(total, weights)
             new_w, new_s = optimizers.apply(t.optimizer, t.learning_rate, weights, grads, state, step)
+            projected = self.arch.project(self.params, dict(zip(self.names, new_w)))
+            new_w = tuple(projected[n] for n in self.names)
             ok = alive & tf.math.is_finite(loss)
             for nw in new_w:
                 ok &= tf.reduce_all(tf.math.is_finite(tf.reshape(nw, [tf.shape(nw)[0], -1])), axis=1)
@@ -111,15 +130,29 @@ class _Compiled:
         )
         return weights, state, alive, diverged, mse_sum
 
-    def _mse(self, weights, a, b, y):
-        mse, _ = self._losses(weights, a, b, y, 0.0)
-        return mse
+    def _sse(self, weights, a, b, y):
+        pred = self.arch.forward(self.params, dict(zip(self.names, weights)), a, b)
+        return tf.reduce_sum(tf.square(pred - y), axis=1)
+
+    def mse(self, weights, a: np.ndarray, b: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Per-member MSE on inputs [K, n], in row blocks so memory stays bounded."""
+        k, n = a.shape
+        rows = _rows_per_call(k, self.arch.width(self.params))
+        total = np.zeros(k)
+        for i in range(0, n, rows):
+            s = slice(i, i + rows)
+            total += self.sse(weights, tf.constant(a[:, s]), tf.constant(b[:, s]), tf.constant(y[:, s])).numpy()
+        return total / max(n, 1)
+
+
+def _rows_per_call(k: int, width: int, max_elems: int = 1 << 22) -> int:
+    return max(256, max_elems // max(1, k * width))
 
 
 _CACHE: dict[tuple, _Compiled] = {}
 
 
-def _compiled(arch: Architecture, params: dict, training: TrainingConfig, names: tuple[str, ...]) -> _Compiled:
+def _compiled(arch: Architecture, params: dict, training: StepConfig, names: tuple[str, ...]) -> _Compiled:
     key = (arch.name, repr(sorted(params.items())), training, names)
     if key not in _CACHE:
         _CACHE[key] = _Compiled(arch, params, training, names)
@@ -136,16 +169,20 @@ def train_bundle(
     load_window: Callable[[int], np.ndarray],
     val: np.ndarray | None = None,
     initial_weights: dict[str, np.ndarray] | None = None,
+    probes: np.ndarray | None = None,
+    probe_index: np.ndarray | None = None,
 ) -> TrainOutcome:
     """Train len(seeds) models together.
 
     `load_window(w)` returns float32 [D, window_rows[w], 3] (a, b, y) for the D datasets;
     member k trains on dataset `dataset_index[k]`. `val` is float32 [D, n, 3] or None.
+    `probes` [P, m, 3] are evaluation sets watched at every log step; member k watches
+    sets `probe_index[k]` ([K, E], −1 for none): their MSE curves give "solved at" steps.
     """
     k = len(seeds)
     weights_np = initial_weights if initial_weights is not None else init_weights(arch, params, seeds)
     names = tuple(sorted(weights_np))
-    comp = _compiled(arch, params, training, names)
+    comp = _compiled(arch, params, StepConfig.of(training), names)
     weights = tuple(tf.constant(weights_np[n]) for n in names)
     state = optimizers.init_state(training.optimizer, weights)
     alive = tf.ones([k], tf.bool)
@@ -155,8 +192,15 @@ def train_bundle(
 
     val_inputs = None
     if val is not None:
-        vv = tf.constant(val[ds_index])  # [K, n, 3]
+        vv = val[ds_index]  # [K, n, 3]
         val_inputs = (vv[..., 0], vv[..., 1], vv[..., 2])
+    probe_sets = []  # per watched column e: (a, b, y) [K, m] and which members have one
+    if probes is not None and probe_index is not None and probe_index.size:
+        for e in range(probe_index.shape[1]):
+            has = probe_index[:, e] >= 0
+            pe = probes[np.where(has, probe_index[:, e], 0)]
+            probe_sets.append(((pe[..., 0], pe[..., 1], pe[..., 2]), has))
+    probe_curve = []
 
     best = {n: w.copy() for n, w in weights_np.items()}
     best_val = np.full(k, np.inf)
@@ -203,7 +247,7 @@ def train_bundle(
                 train_curve.append(mse_acc / mse_count)
                 mse_acc, mse_count = np.zeros(k), 0
                 if val_inputs is not None:
-                    v = comp.mse(weights, *val_inputs).numpy()
+                    v = comp.mse(weights, *val_inputs)
                     v = np.where(alive.numpy(), v, np.nan)
                     val_curve.append(v)
                     if training.checkpoint == "best_val":
@@ -215,6 +259,10 @@ def train_bundle(
                             best[n_][better] = w[better]
                 else:
                     val_curve.append(np.full(k, np.nan))
+                if probe_sets:
+                    probe_curve.append(
+                        np.stack([np.where(has, comp.mse(weights, *abc), np.nan) for abc, has in probe_sets], axis=1)
+                    )
 
     final = {n: w.numpy() for n, w in zip(names, weights)}
     if training.checkpoint == "best_val" and val_inputs is not None:
@@ -231,6 +279,7 @@ def train_bundle(
         selected_step=selected,
         seconds=time.perf_counter() - start,
         compile_seconds=compile_seconds,
+        probe_mse=np.asarray(probe_curve, np.float64).reshape(len(log_steps), k, len(probe_sets)),
     )
 
 
@@ -251,8 +300,7 @@ def predict(
     k = next(iter(weights.values())).shape[0]
     a = np.broadcast_to(np.asarray(a, np.float32), (k, np.shape(a)[-1]))
     b = np.broadcast_to(np.asarray(b, np.float32), (k, np.shape(b)[-1]))
-    width = max([1] + [int(np.prod(w.shape[2:])) for w in weights.values()])
-    rows = max(256, max_elems // max(1, k * width))
+    rows = _rows_per_call(k, arch.width(params), max_elems)
     fn = _predict_fn(arch, params, names)
     w = tuple(tf.constant(weights[n]) for n in names)
     out = [

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import platform
 import posixpath
+import resource
 import time
 from typing import Any
 
@@ -106,6 +107,7 @@ def train_and_store(
         "seconds": out.seconds,
         "compile_seconds": out.compile_seconds,
         "model_steps_per_s": len(ids) * training.steps / max(1e-9, out.seconds - out.compile_seconds),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # Linux: KiB
         "host": platform.node(),
         "device": device,
         "started": started,

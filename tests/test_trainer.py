@@ -147,3 +147,15 @@ def test_predict_matches_forward_on_hand_weights(tf):
     # h = relu([a + b, -a + b - 1]); y = 2 h0 + 3 h1 + 0.5
     expected = [2 * 3 + 3 * 0 + 0.5, 2 * 0 + 3 * 0 + 0.5]
     np.testing.assert_allclose(predict(MLP, SMALL | {"hidden": [2]}, w, a, b)[0], expected)
+
+
+def test_batch_rows_are_uniform_over_the_window():
+    keys = np.array([stream_key(s) for s in range(8)], np.int64)
+    n = 1000
+    counts = np.zeros(n)
+    for step in range(200):
+        np.add.at(counts, batch_indices_np(keys, step, 128, n).ravel(), 1)
+    expected = 8 * 200 * 128 / n
+    assert counts.min() > 0.6 * expected and counts.max() < 1.4 * expected
+    small = batch_indices_np(keys, 0, 128, 20)  # runs wrap around a window smaller than a run
+    assert small.min() >= 0 and small.max() < 20

@@ -1,0 +1,68 @@
+"""Placement and sizing decisions for CPU and GPU clusters (checked without a GPU), and a
+tiny run of the benchmark's harness."""
+
+import json
+
+import pytest
+
+from tasks.config import ResourcesConfig
+from tasks.hardware import l2_cache_bytes, parse_size
+from tasks.plan import auto_bundle_size
+from tasks.remote import DEFAULT_GPU_FRACTION, placement
+
+
+def test_cpu_cluster_trains_on_cpus():
+    p = placement(ResourcesConfig(train_cpus=1, train_gpus=None), {"CPU": 8.0})
+    assert (p.cpus, p.gpus, p.slots, p.on_gpu) == (1, 0.0, 8, False)
+    assert p.options() == {"num_cpus": 1, "num_gpus": 0.0}
+
+
+def test_gpu_cluster_shares_gpus_between_bundles():
+    p = placement(ResourcesConfig(train_cpus=1, train_gpus=None), {"CPU": 16.0, "GPU": 2.0})
+    assert p.on_gpu and p.gpus == DEFAULT_GPU_FRACTION
+    assert p.slots == int(2 / DEFAULT_GPU_FRACTION)
+    assert p.options() == {"num_cpus": 1, "num_gpus": DEFAULT_GPU_FRACTION, "max_calls": 1}
+
+
+def test_explicit_gpu_share_and_cpu_only_override():
+    assert placement(ResourcesConfig(2, 0.5), {"CPU": 8.0, "GPU": 1.0}).slots == 2
+    cpu_only = placement(ResourcesConfig(2, 0.0), {"CPU": 8.0, "GPU": 1.0})
+    assert not cpu_only.on_gpu and cpu_only.slots == 4
+    # asking for GPUs on a cluster without any must not hang: it trains on CPUs
+    assert not placement(ResourcesConfig(1, 1.0), {"CPU": 4.0}).on_gpu
+
+
+def test_auto_bundle_size_follows_model_size_device_and_slots():
+    article = dict(width=80, batch=128, l2_bytes=1 << 20)
+    assert auto_bundle_size(n_models=10_000, slots=2, **article) == 51  # 2 × L2 of activations
+    assert auto_bundle_size(n_models=64, slots=2, **article) == 32  # balanced over the slots
+    assert auto_bundle_size(n_models=1, slots=2, **article) == 1
+    wide = auto_bundle_size(width=4096, batch=128, n_models=10_000, slots=2, l2_bytes=1 << 20)
+    assert wide == 1
+    gpu = auto_bundle_size(n_models=10_000, slots=4, on_gpu=True, **article)
+    assert gpu > 10 * auto_bundle_size(n_models=10_000, slots=4, **article)
+
+
+def test_cache_size_parsing(tmp_path):
+    assert parse_size("1024K") == 1 << 20 and parse_size("2M") == 2 << 20 and parse_size("512") == 512
+    idx = tmp_path / "index2"
+    idx.mkdir()
+    (idx / "level").write_text("2\n")
+    (idx / "size").write_text("2048K\n")
+    assert l2_cache_bytes(str(tmp_path)) == 2 << 20
+    assert l2_cache_bytes(str(tmp_path / "missing")) == 1 << 20
+
+
+def test_configure_tensorflow_hides_gpus_from_cpu_tasks(tf):
+    assert tf.config.get_visible_devices("GPU") == []
+
+
+@pytest.mark.usefixtures("ray_session")
+def test_benchmark_harness_runs_and_reports_every_key(capsys):
+    from workflows.bench import main
+
+    assert main(["--tiny"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    for key in ("keras_fit_steps_per_s", "trainer_model_steps_per_s", "speedup", "datagen_rows_per_s",
+                "pyarrow_rows_per_s", "datagen_efficiency", "scaling_efficiency_2cpu", "train_task_peak_rss_mb"):
+        assert result[key] > 0, key
