@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tasks.errors import UserError
-from tasks.plan import Plan, auto_bundle_size
+from tasks.plan import Plan, make_bundles
 
 # Training throughput per CPU slot measured by workflows/bench.py (model-steps/s, article's
 # model, 2-core Xeon); used only for the dry-run's time estimate.
@@ -64,16 +64,15 @@ def describe_plan(plan: Plan, out: str, cpus: int | None = None) -> str:
         f"models: {len(plan.models)} = {len(config.train_ranges)} training ranges × "
         f"{len(config.architectures)} architectures × {len(config.seeds)} seeds"
     )
-    n_bundles = 0
-    for arch in config.architectures:
-        from tasks import architectures
+    from tasks import architectures
 
+    bundles = make_bundles(plan, list(plan.models), config.training.bundle_size, slots)
+    n_bundles = len(bundles)
+    for arch in config.architectures:
+        sizes = sorted({len(b.models) for b in bundles if b.arch == arch})
         n = sum(1 for m in plan.models if m.arch == arch)
-        k = config.training.bundle_size or auto_bundle_size(
-            architectures.get(arch.arch).width(arch.params), config.training.batch_size, n, slots
-        )
-        n_bundles += -(-n // k)
-        lines.append(f"  {architectures.get(arch.arch).label(arch.params)}: {n} models, bundles of {k}")
+        sizes_text = "–".join(map(str, (sizes[0], sizes[-1]) if len(sizes) > 1 else sizes))
+        lines.append(f"  {architectures.get(arch.arch).label(arch.params)}: {n} models, bundles of {sizes_text}")
     n_evals = sum(len(m.evals) + len(config.evaluation.diagonal.segments) for m in plan.models)
     lines.append(
         f"tasks: {sum(s.n_shards for s in plan.datasets.values())} generation, {n_bundles} training, "

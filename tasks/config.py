@@ -87,6 +87,7 @@ class EvaluationConfig:
     size: int
     diagonal: DiagonalConfig
     success_epsilon: float
+    probe_rows: int  # rows of each evaluation set watched at every log step (0: off)
 
 
 @dataclass(frozen=True)
@@ -242,6 +243,7 @@ def _parse_evaluation(sec: Section) -> EvaluationConfig:
         size=sec.integer("size", 10_000, minimum=1),
         diagonal=diagonal,
         success_epsilon=sec.number("success_epsilon", 1e-5, positive=True),
+        probe_rows=sec.integer("probe_rows", 1000, minimum=0),
     )
     sec.done()
     return evaluation

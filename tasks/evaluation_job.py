@@ -11,11 +11,11 @@ import numpy as np
 import pyarrow as pa
 
 from tasks import architectures
-from tasks.config import DiagonalConfig
+from tasks.config import DiagonalConfig, EvaluationConfig
 from tasks.datasets import DatasetSpec, complete_manifest, read_shards
 from tasks.errors import CorruptArtifactError
 from tasks.ids import content_id
-from tasks.metrics import diagonal_grid, error_metrics
+from tasks.metrics import diagonal_grid, error_metrics, near_perfect_mse
 from tasks.plan import ModelSpec
 from tasks.ranges import Ranges, coverage
 from tasks.storage import Store
@@ -28,15 +28,18 @@ class EvalJob:
     bundle_id: str
     models: tuple[ModelSpec, ...]
     diagonal: DiagonalConfig
+    epsilon: float  # relative input perturbation of the success threshold
 
 
-def make_eval_job(bundle_id: str, models: tuple[ModelSpec, ...], diagonal: DiagonalConfig) -> EvalJob:
+def make_eval_job(bundle_id: str, models: tuple[ModelSpec, ...], evaluation: EvaluationConfig) -> EvalJob:
+    diagonal = evaluation.diagonal
     identity = {
         "bundle": bundle_id,
         "models": [[m.model_id, [[e.dataset_id, e.ranges.to_json()] for e in m.evals]] for m in models],
         "diagonal": [diagonal.lo, diagonal.hi, diagonal.points, [s.to_json() for s in diagonal.segments]],
+        "epsilon": evaluation.success_epsilon,
     }
-    return EvalJob(content_id("ev", identity), bundle_id, models, diagonal)
+    return EvalJob(content_id("ev", identity), bundle_id, models, diagonal, evaluation.success_epsilon)
 
 
 def eval_dir(eval_id: str) -> str:
@@ -68,6 +71,7 @@ def evaluate_and_store(store: Store, job: EvalJob, specs: dict[str, DatasetSpec]
     weights = {k: v[idx] for k, v in all_weights.items()}
     arch = architectures.get(bundle["arch"])
     params = bundle["params"]
+    sparsity = arch.sparsity_error(params, weights)
 
     rows: list[dict[str, Any]] = []
     by_dataset: dict[str, list[int]] = {}
@@ -79,12 +83,13 @@ def evaluate_and_store(store: Store, job: EvalJob, specs: dict[str, DatasetSpec]
         if manifest is None:
             raise CorruptArtifactError(f"test dataset {dataset_id} is incomplete")
         data = read_shards(store, manifest)
+        threshold = near_perfect_mse(data[:, 0], data[:, 1], job.epsilon)
         sub = {k: v[members] for k, v in weights.items()}
         pred = trainer.predict(arch, params, sub, data[:, 0], data[:, 1])
         for row, i in enumerate(members):
             m = job.models[i]
             e = next(e for e in m.evals if e.dataset_id == dataset_id)
-            rows.append(_row(m, "square", e.ranges, e.coverage, data[:, 2], pred[row]))
+            rows.append(_row(m, "square", e.ranges, e.coverage, data[:, 2], pred[row], threshold))
 
     x = diagonal_grid(job.diagonal.lo, job.diagonal.hi, job.diagonal.points)
     diag_pred = trainer.predict(arch, params, weights, x, x)
@@ -93,7 +98,12 @@ def evaluate_and_store(store: Store, job: EvalJob, specs: dict[str, DatasetSpec]
         for seg in job.diagonal.segments:
             mask = seg.contains(x)
             if mask.any():
-                rows.append(_row(m, "diagonal", seg, _line_coverage(m.train_range, seg), y[mask], diag_pred[i][mask]))
+                threshold = near_perfect_mse(x[mask], x[mask], job.epsilon)
+                cov = _line_coverage(m.train_range, seg)
+                rows.append(_row(m, "diagonal", seg, cov, y[mask], diag_pred[i][mask], threshold))
+    order = {m.model_id: i for i, m in enumerate(job.models)}
+    for r in rows:
+        r["sparsity_error"] = float(sparsity[order[r["model_id"]]]) if sparsity is not None else float("nan")
 
     metrics = pa.Table.from_pylist(rows)
     diagonal = pa.table(
@@ -125,7 +135,10 @@ def _line_coverage(train: Ranges, segment: Ranges) -> float:
     return coverage(train, segment) ** 0.5
 
 
-def _row(m: ModelSpec, kind: str, ranges: Ranges, cov: float, y: np.ndarray, pred: np.ndarray) -> dict[str, Any]:
+def _row(
+    m: ModelSpec, kind: str, ranges: Ranges, cov: float, y: np.ndarray, pred: np.ndarray, threshold: float
+) -> dict[str, Any]:
+    metrics = error_metrics(y, pred)
     return {
         "model_id": m.model_id,
         "eval_kind": kind,
@@ -134,5 +147,7 @@ def _row(m: ModelSpec, kind: str, ranges: Ranges, cov: float, y: np.ndarray, pre
         "eval_hi": ranges.hi,
         "coverage": cov,
         "n": len(y),
-        **error_metrics(y, pred),
+        **metrics,
+        "threshold": threshold,
+        "success": bool(metrics["mse"] < threshold),  # NaN/inf MSE never succeeds
     }

@@ -83,7 +83,12 @@ def train_and_evaluate(store: Store, plan: Plan, placement: remote.Placement) ->
     train_refs: dict[str, ray.ObjectRef] = {}
     for b in bundles:
         train_refs[b.bundle_id] = remote.train_bundle.options(**placement.options()).remote(
-            store, b, config.training, _specs_for_bundle(plan, b)
+            store,
+            b,
+            config.training,
+            _specs_for_bundle(plan, b),
+            config.evaluation.probe_rows,
+            config.evaluation.success_epsilon,
         )
 
     eval_jobs: list[tuple[EvalJob, list[ray.ObjectRef]]] = []
@@ -92,9 +97,9 @@ def train_and_evaluate(store: Store, plan: Plan, placement: remote.Placement) ->
         if m.model_id in done:
             reused_groups.setdefault(done[m.model_id]["bundle_id"], []).append(m)
     for bundle_id, models in reused_groups.items():
-        eval_jobs.append((make_eval_job(bundle_id, tuple(models), config.evaluation.diagonal), []))
+        eval_jobs.append((make_eval_job(bundle_id, tuple(models), config.evaluation), []))
     for b in bundles:
-        eval_jobs.append((make_eval_job(b.bundle_id, b.models, config.evaluation.diagonal), [train_refs[b.bundle_id]]))
+        eval_jobs.append((make_eval_job(b.bundle_id, b.models, config.evaluation), [train_refs[b.bundle_id]]))
 
     eval_refs, reused_evals = {}, []
     for job, after in eval_jobs:
@@ -124,4 +129,5 @@ def train_and_evaluate(store: Store, plan: Plan, placement: remote.Placement) ->
 
 
 def _specs_for_bundle(plan: Plan, bundle: Bundle) -> dict[str, DatasetSpec]:
-    return {d: plan.datasets[d] for d in (*bundle.datasets, *bundle.val_datasets)}
+    probe_sets = (e.dataset_id for m in bundle.models for e in m.evals)
+    return {d: plan.datasets[d] for d in (*bundle.datasets, *bundle.val_datasets, *probe_sets)}

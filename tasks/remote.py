@@ -30,11 +30,16 @@ def generate_shard(store: Store, spec: DatasetSpec, index: int) -> dict[str, Any
 
 @ray.remote(max_retries=RETRIES)
 def train_bundle(
-    store: Store, bundle: Bundle, training: TrainingConfig, specs: dict[str, DatasetSpec]
+    store: Store,
+    bundle: Bundle,
+    training: TrainingConfig,
+    specs: dict[str, DatasetSpec],
+    probe_rows: int = 0,
+    epsilon: float = 1e-5,
 ) -> dict[str, Any]:
     tf = configure_tensorflow()
     device = "gpu" if tf.config.list_logical_devices("GPU") else "cpu"
-    return train_and_store(store, bundle, training, specs, device)
+    return train_and_store(store, bundle, training, specs, device, probe_rows, epsilon)
 
 
 @ray.remote(num_cpus=1, max_retries=RETRIES)

@@ -19,9 +19,16 @@ import pandas as pd
 import seaborn as sns
 
 from tasks.storage import Store
-from tasks.summaries import by_range, headline, to_markdown
+from tasks.summaries import by_range, headline, success, to_markdown
 
 FIGURE_DPI = 110
+SUCCESS_NOTE = (
+    "A model succeeds on a range when its test MSE is below that of the exact product with inputs "
+    "perturbed by a relative ε (Madsen & Johansen 2020). Checkpoints are chosen by interpolation "
+    "validation loss when the config says checkpoint: best_val. 'solved_at' is the first logged step "
+    "under the threshold (median over successes); 'sparsity_error' is max min(|W|, 1 − |W|) for units "
+    "that have one."
+)
 
 
 def _png(fig) -> bytes:
@@ -39,12 +46,13 @@ def _reference_range(models: pd.DataFrame) -> str:
     return ranges.assign(w=ranges["train_hi"] - ranges["train_lo"]).sort_values("w")["train_range"].iloc[0]
 
 
-def diagonal_figure(diagonal: pd.DataFrame, models: pd.DataFrame, x_max: float | None, title: str) -> bytes:
+def diagonal_figure(diagonal: pd.DataFrame, models: pd.DataFrame, zoom: bool, title: str) -> bytes:
     """model(x, x) against x² for models trained on the reference range, one panel per architecture."""
     ref = _reference_range(models)
     d = diagonal[diagonal["train_range"] == ref]
-    if x_max is not None:
-        d = d[d["x"] <= x_max]
+    lo, hi = models.loc[models["train_range"] == ref, ["train_lo", "train_hi"]].iloc[0]
+    if zoom:  # the training range itself (where it meets the diagonal's grid)
+        d = d[(d["x"] >= lo) & (d["x"] <= hi)]
     archs = list(dict.fromkeys(d["arch_label"]))
     fig, axes = plt.subplots(1, len(archs), figsize=(4.6 * len(archs), 3.8), squeeze=False, sharey=True)
     for ax, arch in zip(axes[0], archs):
@@ -55,7 +63,6 @@ def diagonal_figure(diagonal: pd.DataFrame, models: pd.DataFrame, x_max: float |
         ax.set_title(arch, fontsize=9)
         ax.set_xlabel("x  (a = b = x)")
         ax.set_ylabel("model(x, x)")
-        lo, hi = models.loc[models["train_range"] == ref, ["train_lo", "train_hi"]].iloc[0]
         ax.axvspan(lo, hi, color="tab:green", alpha=0.08, label="training range")
         ax.legend(loc="upper left", fontsize=8)
     fig.suptitle(f"{title} — trained on {ref}², one line per seed", fontsize=10)
@@ -91,6 +98,32 @@ def coverage_figure(metrics: pd.DataFrame, metric: str = "rmse") -> bytes:
     return _png(fig)
 
 
+def success_figure(table: pd.DataFrame) -> bytes:
+    """Success rate with Wilson 95% intervals per training → evaluation range, one marker
+    colour per architecture."""
+    t = table.assign(pair=table["train_range"] + " → " + table["eval_range"])
+    pairs = list(dict.fromkeys(t["pair"]))
+    archs = list(dict.fromkeys(t["arch_label"]))
+    palette = sns.color_palette("tab10", len(archs))
+    fig, ax = plt.subplots(figsize=(min(16.0, max(6.0, 0.55 * len(pairs) + 3)), 4.4))
+    width = 0.8 / max(1, len(archs))
+    for j, (arch, colour) in enumerate(zip(archs, palette)):
+        rows = t[t["arch_label"] == arch].set_index("pair").reindex(pairs)
+        x = np.arange(len(pairs)) - 0.4 + width * (j + 0.5)
+        rate = rows["success_rate"].to_numpy(float)
+        err = np.vstack([rate - rows["ci_low"].to_numpy(float), rows["ci_high"].to_numpy(float) - rate])
+        err = np.nan_to_num(np.clip(err, 0, None))  # float round-off can make an edge a hair negative
+        ax.errorbar(x, rate, yerr=err, fmt="o", color=colour, capsize=3, label=arch, ms=5)
+    ax.set_xticks(np.arange(len(pairs)), pairs, rotation=35, ha="right", fontsize=7)
+    ax.set_ylim(-0.05, 1.05)
+    ax.set_ylabel("success rate (Wilson 95% CI)")
+    ax.set_xlabel("training range → evaluation range")
+    ax.legend(fontsize=7, loc="best")
+    ax.grid(axis="y", alpha=0.3)
+    fig.suptitle("Success: test MSE below a nearly-perfect multiplier's (ε-perturbed inputs)", fontsize=10)
+    return _png(fig)
+
+
 def curves_figure(curves: pd.DataFrame) -> bytes:
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
     for ax, col in zip(axes, ("train_mse", "val_mse")):
@@ -111,11 +144,11 @@ def build_report(tables: dict[str, pd.DataFrame], info: dict[str, Any]) -> dict[
     models, metrics = tables["models"], tables["metrics"]
     figures = {
         "diagonal_train_range.png": (
-            diagonal_figure(tables["diagonal"], models, float(models["train_hi"].min()), "Inside the training range"),
+            diagonal_figure(tables["diagonal"], models, True, "Inside the training range"),
             "The article's first figure: on the training range the network looks like a multiplier.",
         ),
         "diagonal_full.png": (
-            diagonal_figure(tables["diagonal"], models, None, "Beyond the training range"),
+            diagonal_figure(tables["diagonal"], models, False, "Beyond the training range"),
             "The article's second figure: outside the training range the imitation breaks down.",
         ),
         "error_vs_coverage.png": (
@@ -124,16 +157,21 @@ def build_report(tables: dict[str, pd.DataFrame], info: dict[str, Any]) -> dict[
         ),
         "training_curves.png": (curves_figure(tables["curves"]), "Training and interpolation-validation MSE."),
     }
+    successes = success(metrics, tables.get("probes"))
+    figures["success.png"] = (
+        success_figure(successes),
+        "Success rate per training → evaluation range, with Wilson 95% intervals over seeds.",
+    )
     head = headline(metrics)
     detail = by_range(metrics)
     diverged = models[models["diverged"]]
     files = {name: png for name, (png, _) in figures.items()}
-    files["summary.md"] = _markdown(info, head, detail, diverged, figures).encode()
-    files["index.html"] = _html(info, head, detail, diverged, figures).encode()
+    files["summary.md"] = _markdown(info, head, detail, successes, diverged, figures).encode()
+    files["index.html"] = _html(info, head, detail, successes, diverged, figures).encode()
     return files
 
 
-def _markdown(info, head, detail, diverged, figures) -> str:
+def _markdown(info, head, detail, successes, diverged, figures) -> str:
     parts = [
         f"# Multiplication extrapolation report — {info['config']}",
         "",
@@ -155,6 +193,7 @@ def _markdown(info, head, detail, diverged, figures) -> str:
         ]
     for name, (_, caption) in figures.items():
         parts += [f"![{caption}]({name})", "", f"*{caption}*", ""]
+    parts += ["## Success rate", "", SUCCESS_NOTE, "", to_markdown(successes), ""]
     parts += ["## Error by evaluation range", "", to_markdown(detail), ""]
     return "\n".join(parts)
 
@@ -167,7 +206,7 @@ def _facts(info: dict[str, Any]) -> str:
     )
 
 
-def _html(info, head, detail, diverged, figures) -> str:
+def _html(info, head, detail, successes, diverged, figures) -> str:
     def table(df: pd.DataFrame) -> str:
         return df.to_html(index=False, float_format=lambda v: f"{v:.4g}", border=0, classes="t", na_rep="")
 
@@ -195,6 +234,7 @@ table.t{{border-collapse:collapse;font-size:.85em}}
 <h2>Headline</h2>{table(head)}
 {div}
 {imgs}
+<h2>Success rate</h2><p>{html.escape(SUCCESS_NOTE)}</p>{table(successes)}
 <h2>Error by evaluation range</h2>{table(detail)}
 </body></html>
 """

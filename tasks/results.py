@@ -10,7 +10,7 @@ import pyarrow as pa
 from tasks.plan import Plan
 from tasks.storage import Store, file_info
 
-RESULT_TABLES = ("models", "metrics", "curves", "diagonal")
+RESULT_TABLES = ("models", "metrics", "curves", "probes", "diagonal")
 
 
 def models_table(plan: Plan, bundles: dict[str, dict[str, Any]]) -> pd.DataFrame:
@@ -55,6 +55,15 @@ def collect(
     metrics = gather(evals, "metrics").drop_duplicates(["model_id", "eval_kind", "eval_range"])
     metrics = ident.merge(metrics, on="model_id", how="inner")
     curves = gather(unique_bundles, "curves").drop_duplicates(["model_id", "step"])
+    with_probes = [m for m in unique_bundles if "probes" in m["files"]]
+    probes = gather(with_probes, "probes")
+    if len(probes):
+        probes = probes.drop_duplicates(["model_id", "step", "eval_range"])
+        probes = ident[["model_id", "arch", "arch_label", "seed", "train_range"]].merge(probes, on="model_id")
+    else:
+        probes = pd.DataFrame(
+            columns=["model_id", "arch", "arch_label", "seed", "train_range", "step", "eval_range", "mse", "threshold"]
+        )
     curves = ident[["model_id", "arch", "arch_label", "seed", "train_range"]].merge(curves, on="model_id")
     diagonal = gather(evals, "diagonal").drop_duplicates(["model_id", "x"])
     diagonal = ident[["model_id", "arch", "arch_label", "seed", "train_range"]].merge(diagonal, on="model_id")
@@ -64,6 +73,9 @@ def collect(
         "metrics": metrics.sort_values([*sort, "eval_kind", "eval_lo", "eval_hi"], kind="stable").reset_index(
             drop=True
         ),
+        "probes": probes.sort_values(
+            ["arch_label", "train_range", "seed", "eval_range", "step"], kind="stable"
+        ).reset_index(drop=True),
         "curves": curves.sort_values(["arch_label", "train_range", "seed", "step"], kind="stable").reset_index(
             drop=True
         ),

@@ -57,3 +57,44 @@ def to_markdown(df: pd.DataFrame, floatfmt: str = ".4g") -> str:
     rule = "| " + " | ".join("---" for _ in df.columns) + " |"
     body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
     return "\n".join([header, rule, *body])
+
+
+def solved_at(probes: pd.DataFrame) -> pd.DataFrame:
+    """Per model and evaluation range: the first logged step whose MSE is under the success
+    threshold (NaN if never), from the curves watched during training."""
+    if probes is None or not len(probes):
+        return pd.DataFrame(columns=["model_id", "eval_range", "solved_at"])
+    under = probes[probes["mse"] < probes["threshold"]]
+    first = under.groupby(["model_id", "eval_range"], sort=False)["step"].min().rename("solved_at").reset_index()
+    return first
+
+
+def success(metrics: pd.DataFrame, probes: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Success rate per architecture × training range × evaluation range with its Wilson 95%
+    interval over seeds, the median "solved at" step over successes, and the mean sparsity
+    error — Madsen & Johansen's way of reporting arithmetic extrapolation."""
+    from tasks.metrics import wilson_interval
+
+    sq = metrics[metrics["eval_kind"] == "square"].copy()
+    sq = sq.merge(solved_at(probes), on=["model_id", "eval_range"], how="left")
+    rows = []
+    for (arch, train, evaluation), g in sq.groupby(["arch_label", "train_range", "eval_range"], sort=False):
+        k, n = int(g["success"].sum()), int(g["seed"].nunique())
+        lo, hi = wilson_interval(k, n)
+        solved = g.loc[g["success"], "solved_at"].dropna()
+        rows.append(
+            {
+                "arch_label": arch,
+                "train_range": train,
+                "eval_range": evaluation,
+                "coverage": float(g["coverage"].iloc[0]),
+                "seeds": n,
+                "successes": k,
+                "success_rate": k / n if n else np.nan,
+                "ci_low": lo,
+                "ci_high": hi,
+                "solved_at_median": float(solved.median()) if len(solved) else np.nan,
+                "sparsity_error_mean": float(g["sparsity_error"].mean()) if "sparsity_error" in g else np.nan,
+            }
+        )
+    return pd.DataFrame(rows)

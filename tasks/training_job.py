@@ -48,7 +48,13 @@ def shard_windows(spec: DatasetSpec, window_rows: int) -> list[tuple[int, int]]:
 
 
 def train_and_store(
-    store: Store, bundle: Bundle, training: TrainingConfig, specs: dict[str, DatasetSpec], device: str = "cpu"
+    store: Store,
+    bundle: Bundle,
+    training: TrainingConfig,
+    specs: dict[str, DatasetSpec],
+    device: str = "cpu",
+    probe_rows: int = 0,
+    epsilon: float = 1e-5,
 ) -> dict[str, Any]:
     done = complete_bundle(store, bundle.bundle_id)
     if done is not None:
@@ -70,9 +76,20 @@ def train_and_store(
     val = np.stack([read_shards(store, m) for m in val_manifests])
     ds_index = [bundle.datasets.index(m.train_dataset) for m in bundle.models]
 
+    probe_ids, probes, probe_index = _probe_sets(store, bundle, specs, probe_rows)
+
     started = time.time()
     out = trainer.train_bundle(
-        arch, params, training, [m.seed for m in bundle.models], ds_index, window_rows, load_window, val
+        arch,
+        params,
+        training,
+        [m.seed for m in bundle.models],
+        ds_index,
+        window_rows,
+        load_window,
+        val,
+        probes=probes,
+        probe_index=probe_index,
     )
     directory = bundle_dir(bundle.bundle_id)
     weights = store.write_npz(posixpath.join(directory, "weights.npz"), out.weights)
@@ -87,6 +104,10 @@ def train_and_store(
         }
     )
     curves_info = store.write_parquet(posixpath.join(directory, "curves.parquet"), curves)
+    probes_info = store.write_parquet(
+        posixpath.join(directory, "probes.parquet"),
+        _probe_table(bundle, out, probe_ids, probes, probe_index, epsilon),
+    )
     manifest = {
         "kind": "bundle",
         "bundle_id": bundle.bundle_id,
@@ -103,7 +124,7 @@ def train_and_store(
             }
             for i, m in enumerate(bundle.models)
         ],
-        "files": {"weights": vars(weights), "curves": vars(curves_info)},
+        "files": {"weights": vars(weights), "curves": vars(curves_info), "probes": vars(probes_info)},
         "seconds": out.seconds,
         "compile_seconds": out.compile_seconds,
         "model_steps_per_s": len(ids) * training.steps / max(1e-9, out.seconds - out.compile_seconds),
@@ -114,6 +135,56 @@ def train_and_store(
     }
     store.write_manifest(directory, manifest)  # last: the bundle is complete from here on
     return manifest
+
+
+def _probe_sets(
+    store: Store, bundle: Bundle, specs: dict[str, DatasetSpec], probe_rows: int
+) -> tuple[list[str], np.ndarray | None, np.ndarray | None]:
+    """The first `probe_rows` rows of every evaluation set of the bundle's members, and
+    which of them each member watches ([K, E], −1 for none)."""
+    if probe_rows <= 0:
+        return [], None, None
+    ids = list(dict.fromkeys(e.dataset_id for m in bundle.models for e in m.evals if e.dataset_id in specs))
+    if not ids:
+        return [], None, None
+    sets = []
+    for d in ids:
+        manifest = _manifest(store, specs[d])
+        sets.append(read_shards(store, manifest, 0, 1)[:probe_rows])
+    rows = min(len(s) for s in sets)
+    width = max(len(m.evals) for m in bundle.models)
+    index = np.full((len(bundle.models), width), -1, np.int64)
+    for k, m in enumerate(bundle.models):
+        for e, ev in enumerate(m.evals):
+            index[k, e] = ids.index(ev.dataset_id)
+    return ids, np.stack([s[:rows] for s in sets]), index
+
+
+def _probe_table(bundle: Bundle, out, ids: list[str], probes, index, epsilon: float) -> pa.Table:
+    """Long table: model × logged step × watched evaluation range → MSE and the success threshold."""
+    from tasks.metrics import near_perfect_mse
+
+    cols: dict[str, list] = {"model_id": [], "step": [], "eval_range": [], "mse": [], "threshold": []}
+    if probes is not None:
+        thresholds = [near_perfect_mse(p[:, 0], p[:, 1], epsilon) for p in probes]
+        for k, m in enumerate(bundle.models):
+            for e, ev in enumerate(m.evals):
+                p = index[k, e]
+                cols["model_id"] += [m.model_id] * len(out.log_steps)
+                cols["step"] += out.log_steps.tolist()
+                cols["eval_range"] += [ev.ranges.label()] * len(out.log_steps)
+                cols["mse"] += out.probe_mse[:, k, e].tolist()
+                cols["threshold"] += [thresholds[p]] * len(out.log_steps)
+    schema = pa.schema(
+        [
+            ("model_id", pa.string()),
+            ("step", pa.int64()),
+            ("eval_range", pa.string()),
+            ("mse", pa.float64()),
+            ("threshold", pa.float64()),
+        ]
+    )
+    return pa.table(cols, schema=schema)
 
 
 def _manifest(store: Store, spec: DatasetSpec) -> dict[str, Any]:

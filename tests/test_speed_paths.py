@@ -63,6 +63,14 @@ def test_benchmark_harness_runs_and_reports_every_key(capsys):
 
     assert main(["--tiny"]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    for key in ("keras_fit_steps_per_s", "trainer_model_steps_per_s", "speedup", "datagen_rows_per_s",
-                "pyarrow_rows_per_s", "datagen_efficiency", "scaling_efficiency_2cpu", "train_task_peak_rss_mb"):
+    for key in (
+        "keras_fit_steps_per_s",
+        "trainer_model_steps_per_s",
+        "speedup",
+        "datagen_rows_per_s",
+        "pyarrow_rows_per_s",
+        "datagen_efficiency",
+        "scaling_efficiency_2cpu",
+        "train_task_peak_rss_mb",
+    ):
         assert result[key] > 0, key

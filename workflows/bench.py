@@ -49,7 +49,7 @@ def bench_datagen(tmp: Path, rows: int, repeats: int = 6) -> tuple[float, float,
     spec = DatasetSpec("train", Ranges.of((0, 1)), "uniform", rows, rows, 0)
     store = Store(str(tmp / "gen"))
     ours, raw, raw_default = [], [], []
-    for r in range(repeats):  # interleaved, best of: the machine is noisy
+    for _ in range(repeats):  # interleaved, best of: the machine is noisy
         t0 = time.perf_counter()
         write_shard(store, spec, 0)
         ours.append(time.perf_counter() - t0)
