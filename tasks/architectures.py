@@ -273,7 +273,8 @@ class NMU(Architecture):
 
     def forward(self, params, w, a, b):
         W = w["W"]
-        return (W[:, 0:1] * a + 1 - W[:, 0:1]) * (W[:, 1:2] * b + 1 - W[:, 1:2])
+        # W·x + (1 − W), grouped so that W = 1 gives x exactly (W·x + 1 − W would round x + 1)
+        return (W[:, 0:1] * a + (1 - W[:, 0:1])) * (W[:, 1:2] * b + (1 - W[:, 1:2]))
 
     def regularizer(self, params, w, step):
         tf = _tf()

@@ -60,9 +60,9 @@ def test_results_tables(smoke_out):
 def test_report_is_self_contained(smoke_out):
     report = smoke_out / "report"
     html = (report / "index.html").read_text()
-    assert html.count("data:image/png;base64,") == 4
+    assert html.count("data:image/png;base64,") == 5
     assert 'src="http' not in html and "<script" not in html
-    for name in ("diagonal_train_range.png", "diagonal_full.png", "error_vs_coverage.png", "summary.md"):
+    for name in ("diagonal_train_range.png", "diagonal_full.png", "error_vs_coverage.png", "success.png", "summary.md"):
         assert (report / name).stat().st_size > 1000
     assert "in_range_rmse" in (report / "summary.md").read_text()
 
@@ -73,7 +73,11 @@ def test_outputs_are_complete_and_atomic(smoke_out):
         assert (d / "_manifest.json").is_file()
     for d in (smoke_out / "models").iterdir():
         manifest = json.loads((d / "_manifest.json").read_text())
-        assert {f["path"].split("/")[-1] for f in manifest["files"].values()} == {"weights.npz", "curves.parquet"}
+        assert {f["path"].split("/")[-1] for f in manifest["files"].values()} == {
+            "weights.npz",
+            "curves.parquet",
+            "probes.parquet",
+        }
 
 
 def test_rerun_trains_nothing_and_gives_identical_metrics(smoke_out, capsys):
