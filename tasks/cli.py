@@ -7,6 +7,7 @@ import functools
 import platform
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -29,7 +30,8 @@ def guarded(main: Callable[..., int]) -> Callable[..., int]:
 
     @functools.wraps(main)
     def wrapper(*args: Any, **kwargs: Any) -> int:
-        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+        in_main_thread = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGTERM, _raise_interrupt) if in_main_thread else None
         try:
             return main(*args, **kwargs)
         except UserError as exc:
@@ -39,7 +41,8 @@ def guarded(main: Callable[..., int]) -> Callable[..., int]:
             print("\ninterrupted: finished work is kept; rerun the same command to resume", file=sys.stderr)
             return 130
         finally:
-            signal.signal(signal.SIGTERM, previous)
+            if in_main_thread:
+                signal.signal(signal.SIGTERM, previous)
             from tasks.runtime import shutdown
 
             shutdown()

@@ -89,12 +89,15 @@ def write_shard(store: Store, spec: DatasetSpec, index: int) -> FileInfo:
     return store.write_parquet(spec.shard_path(index), generate_shard(spec, index), **SHARD_WRITE_OPTIONS)
 
 
-def write_dataset_manifest(store: Store, spec: DatasetSpec, shards: list[FileInfo]) -> dict[str, Any]:
+def write_dataset_manifest(store: Store, spec: DatasetSpec, shards: list[FileInfo | dict[str, Any]]) -> dict[str, Any]:
+    """Written last: the dataset is complete from here on. Shard entries may carry
+    provenance (the node that wrote them) beside path, size and checksum."""
+    entries = [vars(s) if isinstance(s, FileInfo) else dict(s) for s in shards]
     manifest = {
         "kind": "dataset",
         "dataset_id": spec.dataset_id,
         "spec": spec.to_json(),
-        "shards": [vars(s) for s in sorted(shards, key=lambda s: s.path)],
+        "shards": sorted(entries, key=lambda s: s["path"]),
     }
     store.write_manifest(spec.directory, manifest)
     return manifest

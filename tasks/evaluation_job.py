@@ -56,7 +56,9 @@ def complete_eval(store: Store, eval_id: str) -> dict[str, Any] | None:
     return manifest
 
 
-def evaluate_and_store(store: Store, job: EvalJob, specs: dict[str, DatasetSpec]) -> dict[str, Any]:
+def evaluate_and_store(
+    store: Store, job: EvalJob, specs: dict[str, DatasetSpec], placement: dict[str, Any] | None = None
+) -> dict[str, Any]:
     done = complete_eval(store, job.eval_id)
     if done is not None:
         return done
@@ -125,6 +127,7 @@ def evaluate_and_store(store: Store, job: EvalJob, specs: dict[str, DatasetSpec]
         "bundle_id": job.bundle_id,
         "models": [m.model_id for m in job.models],
         "files": files,
+        "placement": placement or {},
     }
     store.write_manifest(directory, manifest)
     return manifest

@@ -17,7 +17,7 @@ from tasks.errors import UserError
 from tasks.evaluation_job import EvalJob, complete_eval, make_eval_job
 from tasks.plan import Bundle, ModelSpec, Plan, make_bundles
 from tasks.progress import Progress
-from tasks.storage import FileInfo, Store, file_info
+from tasks.storage import Store
 from tasks.training_job import complete_bundle
 
 
@@ -57,8 +57,8 @@ def ensure_datasets(store: Store, specs: dict[str, DatasetSpec]) -> dict[str, di
     progress.skip(sum(s.n_shards for s in specs.values()) - len(refs))
     shards = wait_all(refs, progress)
     for spec in todo:
-        infos: list[FileInfo] = [file_info(shards[(spec.dataset_id, i)]) for i in range(spec.n_shards)]
-        manifests[spec.dataset_id] = write_dataset_manifest(store, spec, infos)
+        entries = [shards[(spec.dataset_id, i)] for i in range(spec.n_shards)]
+        manifests[spec.dataset_id] = write_dataset_manifest(store, spec, entries)
     return manifests
 
 
@@ -82,7 +82,7 @@ def train_and_evaluate(store: Store, plan: Plan, placement: remote.Placement) ->
 
     train_refs: dict[str, ray.ObjectRef] = {}
     for b in bundles:
-        train_refs[b.bundle_id] = remote.train_bundle.options(**placement.options()).remote(
+        train_refs[b.bundle_id] = placement.train_task().remote(
             store,
             b,
             config.training,

@@ -23,6 +23,7 @@ class Progress:
         self.skipped = 0
         self._last = 0.0
         self.min_interval = min_interval
+        self.shown = False
 
     def skip(self, n: int) -> None:
         """Work found complete from an earlier run: counted done, excluded from the ETA rate."""
@@ -48,9 +49,11 @@ class Progress:
         end = "\r" if self.tty and self.done < self.total else "\n"
         self.stream.write(("\x1b[2K" if self.tty else "") + self.line() + end)
         self.stream.flush()
+        self.shown = True
 
     def finish(self) -> None:
-        if self.tty and self.done < self.total:
-            self.stream.write("\n")
-        elif self.done == 0 and self.total == 0:
+        """End the stage's line; a stage that had nothing to do still says so once."""
+        if not self.shown or (self.tty and self.done < self.total):
             self.show()
+            if self.tty and self.done < self.total:
+                self.stream.write("\n")

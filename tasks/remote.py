@@ -15,6 +15,7 @@ from tasks.config import ResourcesConfig, TrainingConfig
 from tasks.datasets import DatasetSpec, write_shard
 from tasks.evaluation_job import EvalJob, evaluate_and_store
 from tasks.plan import Bundle
+from tasks.runtime import where
 from tasks.storage import Store
 from tasks.tfenv import configure_tensorflow
 from tasks.training_job import train_and_store
@@ -25,11 +26,10 @@ RETRIES = 3  # Ray retries a task whose worker or node died; outputs are idempot
 
 @ray.remote(num_cpus=1, max_retries=RETRIES)
 def generate_shard(store: Store, spec: DatasetSpec, index: int) -> dict[str, Any]:
-    return vars(write_shard(store, spec, index))
+    return {**vars(write_shard(store, spec, index)), **where()}
 
 
-@ray.remote(max_retries=RETRIES)
-def train_bundle(
+def _train_bundle(
     store: Store,
     bundle: Bundle,
     training: TrainingConfig,
@@ -39,14 +39,20 @@ def train_bundle(
 ) -> dict[str, Any]:
     tf = configure_tensorflow()
     device = "gpu" if tf.config.list_logical_devices("GPU") else "cpu"
-    return train_and_store(store, bundle, training, specs, device, probe_rows, epsilon)
+    return train_and_store(store, bundle, training, specs, device, probe_rows, epsilon, placement=where())
+
+
+train_bundle_cpu = ray.remote(max_retries=RETRIES)(_train_bundle)
+# A GPU worker exits after its task, releasing the GPU memory TF holds (max_calls cannot be
+# set per call, hence a second remote function); the TF import is amortised over a bundle.
+train_bundle_gpu = ray.remote(max_retries=RETRIES, max_calls=1)(_train_bundle)
 
 
 @ray.remote(num_cpus=1, max_retries=RETRIES)
 def evaluate(store: Store, job: EvalJob, specs: dict[str, DatasetSpec], *after: Any) -> dict[str, Any]:
     """`after`: the training result refs this evaluation waits for (Ray resolves them first)."""
     configure_tensorflow()
-    return evaluate_and_store(store, job, specs)
+    return evaluate_and_store(store, job, specs, placement=where())
 
 
 @dataclass(frozen=True)
@@ -62,10 +68,14 @@ class Placement:
         return self.gpus > 0
 
     def options(self) -> dict[str, Any]:
-        opts: dict[str, Any] = {"num_cpus": self.cpus, "num_gpus": self.gpus}
-        if self.on_gpu:
-            opts["max_calls"] = 1  # a GPU worker releases its memory when the task ends
-        return opts
+        return {"num_cpus": self.cpus, "num_gpus": self.gpus}
+
+    def remote_function(self):
+        return train_bundle_gpu if self.on_gpu else train_bundle_cpu
+
+    def train_task(self):
+        """The training remote function for this placement, with its resource request."""
+        return self.remote_function().options(**self.options())
 
 
 def placement(resources: ResourcesConfig, cluster: dict[str, float]) -> Placement:

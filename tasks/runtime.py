@@ -36,7 +36,13 @@ def connect(address: str | None = None, num_cpus: int | None = None, verbose: bo
     if address:
         ray.init(address=address, **common)
         return f"Ray cluster at {address} ({_size()})"
-    if num_cpus is not None:
+    if num_cpus is None:  # a cluster already running on this machine (`ray start --head`) is used
+        try:
+            ray.init(address="auto", **common)
+            return f"running Ray cluster ({_size()})"
+        except ConnectionError:
+            pass
+    else:
         common["num_cpus"] = num_cpus
     ray.init(dashboard_host="127.0.0.1", **common)  # never expose the dashboard beyond this machine
     return f"local Ray ({_size()})"
@@ -46,6 +52,12 @@ def _size() -> str:
     res = ray.cluster_resources()
     gpus = f", {res['GPU']:g} GPUs" if res.get("GPU") else ""
     return f"{len([n for n in ray.nodes() if n.get('Alive')])} node(s), {res.get('CPU', 0):g} CPUs{gpus}"
+
+
+def where() -> dict[str, object]:
+    """Where the current task runs: node id and the GPUs Ray assigned to it."""
+    ctx = ray.get_runtime_context()
+    return {"node_id": ctx.get_node_id(), "gpu_ids": [str(g) for g in ray.get_gpu_ids()]}
 
 
 def cluster_resources() -> dict[str, float]:

@@ -55,6 +55,7 @@ def train_and_store(
     device: str = "cpu",
     probe_rows: int = 0,
     epsilon: float = 1e-5,
+    placement: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     done = complete_bundle(store, bundle.bundle_id)
     if done is not None:
@@ -131,6 +132,7 @@ def train_and_store(
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # Linux: KiB
         "host": platform.node(),
         "device": device,
+        "placement": placement or {},
         "started": started,
     }
     store.write_manifest(directory, manifest)  # last: the bundle is complete from here on

@@ -12,6 +12,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("RAY_AUTH_MODE", "token")  # Ray 2.60's default, stated explicitly
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Credentials for the loopback S3 server; set before any Ray starts so every worker inherits them.
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
 
 
 @pytest.fixture(scope="session")
@@ -21,8 +26,7 @@ def tf():
     return configure_tensorflow(cpus=1, use_gpu=False)
 
 
-@pytest.fixture(scope="session")
-def ray_session():
+def start_local_ray():
     import ray
 
     from tasks.runtime import worker_env
@@ -34,8 +38,46 @@ def ray_session():
         log_to_driver=False,
         runtime_env={"env_vars": worker_env()},
     )
-    yield ray
-    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def ray_session():
+    """One local Ray instance shared by the session (restarted only after a test that needed
+    a different cluster shut it down)."""
+    import ray
+
+    if not ray.is_initialized():
+        start_local_ray()
+    return ray
+
+
+def pytest_sessionfinish(session, exitstatus):
+    import sys as _sys
+
+    if "ray" in _sys.modules:
+        _sys.modules["ray"].shutdown()
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """A real S3-compatible server (moto) on loopback; returns a factory of s3:// URIs."""
+    import uuid
+
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    client = boto3.client("s3", endpoint_url=f"http://{host}:{port}", region_name="us-east-1")
+
+    def uri(prefix: str = "lab") -> str:
+        bucket = f"b-{uuid.uuid4().hex[:12]}"
+        client.create_bucket(Bucket=bucket)
+        return f"s3://{bucket}/{prefix}?endpoint_override={host}:{port}&scheme=http&region=us-east-1"
+
+    yield uri
+    server.stop()
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import pytest
 from tasks.config import ResourcesConfig
 from tasks.hardware import l2_cache_bytes, parse_size
 from tasks.plan import auto_bundle_size
-from tasks.remote import DEFAULT_GPU_FRACTION, placement
+from tasks.remote import DEFAULT_GPU_FRACTION, placement, train_bundle_cpu, train_bundle_gpu
 
 
 def test_cpu_cluster_trains_on_cpus():
@@ -21,7 +21,10 @@ def test_gpu_cluster_shares_gpus_between_bundles():
     p = placement(ResourcesConfig(train_cpus=1, train_gpus=None), {"CPU": 16.0, "GPU": 2.0})
     assert p.on_gpu and p.gpus == DEFAULT_GPU_FRACTION
     assert p.slots == int(2 / DEFAULT_GPU_FRACTION)
-    assert p.options() == {"num_cpus": 1, "num_gpus": DEFAULT_GPU_FRACTION, "max_calls": 1}
+    assert p.options() == {"num_cpus": 1, "num_gpus": DEFAULT_GPU_FRACTION}
+    assert p.remote_function() is train_bundle_gpu
+    assert train_bundle_gpu._default_options["max_calls"] == 1  # a fresh worker per GPU bundle
+    assert "max_calls" not in train_bundle_cpu._default_options  # CPU workers are reused (TF stays imported)
 
 
 def test_explicit_gpu_share_and_cpu_only_override():

@@ -79,20 +79,15 @@ def bench_config(size: dict, seed0: int, models: int) -> dict:
 def run_bundles(store, plan, placement, bundles, concurrent: bool) -> tuple[float, list[dict]]:
     import ray
 
-    from tasks import remote
-
     start = time.perf_counter()
     manifests = []
     specs = plan.datasets
     if concurrent:
-        refs = [
-            remote.train_bundle.options(**placement.options()).remote(store, b, plan.config.training, specs)
-            for b in bundles
-        ]
+        refs = [placement.train_task().remote(store, b, plan.config.training, specs) for b in bundles]
         manifests = ray.get(refs)
     else:
         for b in bundles:
-            ref = remote.train_bundle.options(**placement.options()).remote(store, b, plan.config.training, specs)
+            ref = placement.train_task().remote(store, b, plan.config.training, specs)
             manifests.append(ray.get(ref))
     return time.perf_counter() - start, manifests
 

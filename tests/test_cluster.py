@@ -1,0 +1,172 @@
+"""Multi-node behaviour on one machine: a head and two workers (one declaring a GPU its
+hardware lacks, as Ray allows), shared storage on a loopback S3 server, a worker node killed
+mid-run, and the `ray start --head` + CLI sequence of the README."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from tasks.config import load_config
+from tasks.plan import make_plan
+from tasks.storage import Store
+from workflows.run import main
+
+ROOT = Path(__file__).resolve().parent.parent
+FAST_HEALTH_CHECKS = {  # notice a dead node in seconds, not the production default
+    "health_check_initial_delay_ms": 0,
+    "health_check_period_ms": 1000,
+    "health_check_failure_threshold": 3,
+}
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    import ray
+    from ray.cluster_utils import Cluster
+
+    from tasks.runtime import worker_env
+
+    ray.shutdown()  # one Ray per process: this module brings its own
+    c = Cluster(
+        initialize_head=True,
+        head_node_args={"num_cpus": 1, "include_dashboard": False, "_system_config": FAST_HEALTH_CHECKS},
+    )
+    cpu_node = c.add_node(num_cpus=1)
+    gpu_node = c.add_node(num_cpus=1, num_gpus=1)
+    c.wait_for_nodes()
+    ray.init(address=c.address, log_to_driver=False, runtime_env={"env_vars": worker_env()})
+    yield c, cpu_node, gpu_node
+    ray.shutdown()
+    c.shutdown()
+
+
+def _placements(store: Store) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = {"shards": [], "bundles": [], "evals": []}
+    for d in store.list_dirs("datasets"):
+        out["shards"] += store.read_json(f"datasets/{d}/_manifest.json")["shards"]
+    for d in store.list_dirs("models"):
+        out["bundles"].append(store.read_json(f"models/{d}/_manifest.json")["placement"])
+    for d in store.list_dirs("evals"):
+        out["evals"].append(store.read_json(f"evals/{d}/_manifest.json")["placement"])
+    return out
+
+
+def test_gpu_placement_and_s3_storage_with_idempotent_rerun(cluster, s3_server, capsys):
+    import ray
+
+    _, _, gpu_node = cluster
+    assert ray.cluster_resources().get("GPU") == 1
+    out = s3_server("smoke")
+    assert main(["--config", "smoke", "--out", out]) == 0
+    store = Store(out)
+    where = _placements(store)
+    # training bundles went to the GPU node and were given the GPU; evaluation never was
+    assert where["bundles"] and all(p["node_id"] == gpu_node.node_id for p in where["bundles"])
+    assert all(p["gpu_ids"] == ["0"] for p in where["bundles"])
+    assert where["evals"] and all(p["gpu_ids"] == [] for p in where["evals"])
+    assert all(s["gpu_ids"] == [] for s in where["shards"])
+    nodes = {s["node_id"] for s in where["shards"]} | {p["node_id"] for p in where["bundles"] + where["evals"]}
+    assert len(nodes) >= 2  # work spread across nodes
+    # the report and tables are on S3
+    assert b"<html" in store.read_bytes("report/index.html")
+    metrics = store.read_parquet("results/metrics.parquet").to_pandas()
+    capsys.readouterr()
+
+    assert main(["--config", "smoke", "--out", out]) == 0  # rerun: everything reused
+    assert "0 of 4 models to train" in capsys.readouterr().out
+    assert store.read_json("results/_manifest.json")["n_trained"] == 0
+    pd.testing.assert_frame_equal(metrics, store.read_parquet("results/metrics.parquet").to_pandas())
+
+
+def test_worker_node_killed_mid_run_completes_exactly_once(cluster, tmp_path):
+    c, cpu_node, _ = cluster
+    raw = yaml.safe_load((ROOT / "workflows/configs/smoke.yaml").read_text())
+    raw.update(name="killnode", seeds=[0, 1, 2])
+    raw["training"].update(steps=3000, log_every=500, bundle_size=1)
+    raw["resources"] = {"train_gpus": 0}  # CPU training on every node, so the killed node held some
+    config_path = tmp_path / "killnode.yaml"
+    config_path.write_text(yaml.safe_dump(raw))
+    out = tmp_path / "out"
+    result: dict[str, int] = {}
+    runner = threading.Thread(target=lambda: result.update(rc=main(["--config", str(config_path), "--out", str(out)])))
+    runner.start()
+    deadline = time.monotonic() + 240
+    while not list(out.glob("models/*/_manifest.json")) and time.monotonic() < deadline and runner.is_alive():
+        time.sleep(0.2)
+    assert list(out.glob("models/*/_manifest.json")), "training never started"
+    c.remove_node(cpu_node, allow_graceful=False)  # SIGKILL the node's processes mid-run
+    runner.join(timeout=300)
+    assert not runner.is_alive() and result["rc"] == 0
+
+    plan = make_plan(load_config(str(config_path)))
+    metrics = pd.read_parquet(out / "results" / "metrics.parquet")
+    per_model = len(plan.models[0].evals) + len(plan.config.evaluation.diagonal.segments)
+    assert len(metrics) == len(plan.models) * per_model  # every result present...
+    assert not metrics.duplicated(["model_id", "eval_kind", "eval_range"]).any()  # ...exactly once
+    bundles = [json.loads(p.read_text()) for p in out.glob("models/*/_manifest.json")]
+    trained = [m["model_id"] for b in bundles for m in b["members"]]
+    assert sorted(trained) == sorted(m.model_id for m in plan.models)
+    store = Store(str(out))
+    for b in bundles:  # every listed file is whole: checksums match
+        for f in b["files"].values():
+            from tasks.storage import file_info
+
+            store.read_verified(f["path"], file_info(f))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_ray_start_head_then_cli_on_s3_reuses_everything(s3_server):
+    """The README's sequence: `ray start --head`, then the CLI against shared storage, twice."""
+    import ray
+
+    ray.shutdown()
+    env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16)}
+    env.pop("RAY_ADDRESS", None)
+    port = _free_port()
+    address = f"127.0.0.1:{port}"
+    ray_bin = str(Path(sys.executable).parent / "ray")
+    subprocess.run(
+        [
+            ray_bin,
+            "start",
+            "--head",
+            f"--port={port}",
+            "--num-cpus=2",
+            "--include-dashboard=false",
+            "--disable-usage-stats",
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    try:
+        out = s3_server("cli")
+        cmd = [sys.executable, str(ROOT / "workflows/run.py"), "--config", "smoke", "--out", out]
+        first = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)  # finds the cluster
+        assert first.returncode == 0, first.stderr[-2000:]
+        assert "running Ray cluster" in first.stdout
+        env_cli = {**env, "RAY_ADDRESS": address}  # or is told where it is
+        second = subprocess.run(cmd, env=env_cli, capture_output=True, text=True, timeout=300)
+        assert f"Ray cluster at {address}" in second.stdout
+        assert second.returncode == 0, second.stderr[-2000:]
+        assert "0 of 4 models to train" in second.stdout and "(11 reused)" in second.stderr
+    finally:
+        subprocess.run([ray_bin, "stop", "--force"], env=env, capture_output=True, timeout=120)
