@@ -21,17 +21,15 @@ BENCH_MODEL_STEPS_PER_S_PER_CPU = 80_000
 RAY_START_SECONDS = 15
 
 
-def _raise_interrupt(signum, frame):  # SIGTERM behaves like Ctrl-C: same clean path
-    raise KeyboardInterrupt
-
-
 def guarded(main: Callable[..., int]) -> Callable[..., int]:
     """User errors print one line and exit 2; Ctrl-C/SIGTERM shut Ray down and exit 130."""
 
     @functools.wraps(main)
     def wrapper(*args: Any, **kwargs: Any) -> int:
+        from tasks.runtime import raise_interrupt
+
         in_main_thread = threading.current_thread() is threading.main_thread()
-        previous = signal.signal(signal.SIGTERM, _raise_interrupt) if in_main_thread else None
+        previous = signal.signal(signal.SIGTERM, raise_interrupt) if in_main_thread else None
         try:
             return main(*args, **kwargs)
         except UserError as exc:

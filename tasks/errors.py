@@ -19,4 +19,11 @@ class StorageError(UserError):
 
 
 class CorruptArtifactError(StorageError):
-    """A stored artifact does not match its manifest (size or checksum)."""
+    """A stored artifact does not match its manifest (size or checksum), or is missing.
+
+    `directory` is the artifact whose manifest must no longer be trusted (store-relative);
+    the driver removes that manifest so the next run regenerates the artifact."""
+
+    def __init__(self, message: str, directory: str | None = None):
+        super().__init__(message)
+        self.directory = directory

@@ -6,6 +6,8 @@ finished datasets, bundles and evaluations and never trusts partial ones.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import ray
@@ -13,12 +15,26 @@ import ray
 from tasks import remote
 from tasks.config import Config
 from tasks.datasets import DatasetSpec, complete_manifest, write_dataset_manifest
-from tasks.errors import UserError
+from tasks.errors import CorruptArtifactError, UserError
 from tasks.evaluation_job import EvalJob, complete_eval, make_eval_job
 from tasks.plan import Bundle, ModelSpec, Plan, make_bundles
 from tasks.progress import Progress
 from tasks.storage import Store
 from tasks.training_job import complete_bundle
+
+
+@contextmanager
+def invalidating_corrupt(store: Store) -> Iterator[None]:
+    """A corrupted artifact found by any stage loses its manifest, so a rerun regenerates it;
+    the user is told which file and what happens next."""
+    try:
+        yield
+    except CorruptArtifactError as exc:
+        if exc.directory and store.invalidate(exc.directory):
+            raise CorruptArtifactError(
+                f"{exc}; marked {store.display(exc.directory)} incomplete — rerun to regenerate it", exc.directory
+            ) from None
+        raise
 
 
 def wait_all(refs: dict[Any, ray.ObjectRef], progress: Progress) -> dict[Any, Any]:

@@ -162,16 +162,28 @@ class Store:
 
     def read_verified(self, rel: str, expected: FileInfo) -> bytes:
         """Bytes of `rel`, checked against the size and checksum its manifest recorded."""
+        directory = posixpath.dirname(rel)
         try:
             data = self.read_bytes(rel)
         except FileNotFoundError:
-            raise CorruptArtifactError(f"missing file {self.display(rel)} (listed in its manifest)") from None
+            raise CorruptArtifactError(
+                f"missing file {self.display(rel)} (listed in its manifest)", directory
+            ) from None
         if len(data) != expected.size or sha256_hex(data) != expected.sha256:
             raise CorruptArtifactError(
                 f"corrupted file {self.display(rel)}: size/checksum differ from its manifest "
-                f"({len(data)} bytes, expected {expected.size})"
+                f"({len(data)} bytes, expected {expected.size})",
+                directory,
             )
         return data
+
+    def invalidate(self, directory: str) -> bool:
+        """Remove an artifact's manifest (marking it incomplete); its files stay for inspection."""
+        try:
+            self._fs.delete_file(self.full(posixpath.join(directory, MANIFEST)))
+            return True
+        except (FileNotFoundError, OSError):
+            return False
 
     def write_npz(self, rel: str, arrays: dict[str, Any]) -> FileInfo:
         import numpy as np
@@ -184,8 +196,13 @@ class Store:
         import numpy as np
 
         data = self.read_verified(rel, expected) if expected else self.read_bytes(rel)
-        with np.load(io.BytesIO(data), allow_pickle=False) as z:  # never unpickle stored data
-            return {k: z[k] for k in z.files}
+        try:
+            with np.load(io.BytesIO(data), allow_pickle=False) as z:  # never unpickle stored data
+                return {k: z[k] for k in z.files}
+        except (ValueError, OSError) as exc:  # object arrays (pickles) or a damaged archive
+            raise CorruptArtifactError(
+                f"unreadable weights {self.display(rel)}: {exc}", posixpath.dirname(rel)
+            ) from None
 
     # ---- manifests: the completion marker of a multi-file artifact -----------------------
     def write_manifest(self, directory: str, manifest: dict[str, Any]) -> None:

@@ -60,14 +60,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"[ray] {runtime.connect(args.address, args.num_cpus, args.verbose)}")
     placement = remote.placement(config.resources, runtime.cluster_resources())
 
-    # 3. Datasets: Parquet shards written in parallel, manifest last; complete ones reused.
-    orchestrate.ensure_datasets(store, plan.datasets)
+    with orchestrate.invalidating_corrupt(store):  # a corrupted input is reported and regenerated next run
+        # 3. Datasets: Parquet shards written in parallel, manifest last; complete ones reused.
+        orchestrate.ensure_datasets(store, plan.datasets)
 
-    # 4–5. Train bundles of K models per task; evaluate each bundle as soon as it is trained.
-    bundles, evaluations = orchestrate.train_and_evaluate(store, plan, placement)
+        # 4–5. Train bundles of K models per task; evaluate each bundle as soon as it is trained.
+        bundles, evaluations = orchestrate.train_and_evaluate(store, plan, placement)
 
-    # 6. Tidy result tables, then the report.
-    tables = results.collect(store, plan, bundles, evaluations)
+        # 6. Tidy result tables, then the report.
+        tables = results.collect(store, plan, bundles, evaluations)
     info = run_info(plan, bundles, started)
     results.write_results(store, tables, info)
     index = report.write_report(store, report.build_report(tables, info))

@@ -1,0 +1,133 @@
+"""The README's bad-input table, row by row, through the real entry point: one clear line
+naming the problem, exit code 2, no traceback, and nothing previously written lost."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from workflows.run import main
+
+ROOT = Path(__file__).resolve().parent.parent
+SMOKE = yaml.safe_load((ROOT / "workflows/configs/smoke.yaml").read_text())
+
+
+def variant(**changes) -> dict:
+    raw = yaml.safe_load(yaml.safe_dump(SMOKE))
+    for dotted, value in changes.items():
+        node = raw
+        *parents, leaf = dotted.split("__")
+        for p in parents:
+            node = node[p]
+        node[leaf] = value
+    return raw
+
+
+# (row of the README table, config as a dict or raw text (None: smoke), file suffix, words in the message)
+ROWS = [
+    ("unknown key", variant(trainig={"steps": 5}), ".yaml", "'trainig': unknown key"),
+    ("wrong type", variant(training__steps="many"), ".yaml", "'training.steps': expected an integer"),
+    ("empty list", variant(seeds=[]), ".yaml", "'seeds': must not be empty"),
+    ("lo ≥ hi", variant(train_ranges=[[2, 1]]), ".yaml", "'train_ranges[0]': needs lo < hi"),
+    ("negative size", variant(data__train_size=-10), ".yaml", "'data.train_size': must be ≥ 1"),
+    ("zero size", variant(evaluation__size=0), ".yaml", "'evaluation.size': must be ≥ 1"),
+    (
+        "log-space model on a non-positive range",
+        variant(architectures=[{"arch": "log_mlp"}]),
+        ".yaml",
+        "log_mlp needs strictly positive inputs",
+    ),
+    ("unknown architecture", variant(architectures=[{"arch": "resnet"}]), ".yaml", "unknown value 'resnet'"),
+    ("steps = 0", variant(training__steps=0), ".yaml", "'training.steps': must be ≥ 1"),
+    ("batch larger than the dataset", variant(training__batch_size=10_000), ".yaml", "larger than the dataset"),
+    ("config not valid YAML", "seeds: [0, 1\ndata: {", ".yaml", "is not valid YAML"),
+    ("config not valid TOML", "seeds = [0, 1\n", ".toml", "is not valid TOML"),
+    (
+        "config executes nothing",
+        "seeds: !!python/object/apply:os.system ['echo pwned']\n",
+        ".yaml",
+        "is not valid YAML",
+    ),
+]
+
+
+@pytest.fixture
+def earlier_output(tmp_path):
+    """An existing lab output with content that must survive a failed run untouched."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "lab.json").write_text('{"kind": "multiplication-lab output"}')
+    (out / "results").mkdir()
+    (out / "results" / "metrics.parquet").write_bytes(b"earlier results")
+    return out
+
+
+def snapshot(path: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
+
+
+def run_and_check(args: list[str], words: str, capsys, keep: Path | None = None) -> None:
+    before = snapshot(keep) if keep else None
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("error: ") and words in err, err
+    assert "Traceback" not in err
+    if keep:
+        assert snapshot(keep) == before
+
+
+@pytest.mark.parametrize(("row", "config", "suffix", "words"), ROWS, ids=[r[0] for r in ROWS])
+def test_bad_config(row, config, suffix, words, tmp_path, earlier_output, capsys):
+    path = tmp_path / f"bad{suffix}"
+    path.write_text(config if isinstance(config, str) else yaml.safe_dump(config))
+    run_and_check(["--config", str(path), "--out", str(earlier_output)], words, capsys, keep=earlier_output)
+
+
+def test_unwritable_out(tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    run_and_check(["--config", "smoke", "--out", str(blocker / "out")], "is not writable", capsys, keep=tmp_path)
+
+
+def test_out_is_an_unrelated_directory(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("mine")
+    run_and_check(["--config", "smoke", "--out", str(tmp_path)], "not a lab output directory", capsys, keep=tmp_path)
+
+
+def test_unknown_uri_scheme(capsys):
+    run_and_check(["--config", "smoke", "--out", "ftp://host/out"], "unknown URI scheme 'ftp://'", capsys)
+
+
+def test_missing_config_file_and_unknown_name(tmp_path, capsys):
+    run_and_check(["--config", str(tmp_path / "nope.yaml")], "config file not found", capsys)
+    run_and_check(["--config", "nosuchpreset"], "no config named 'nosuchpreset'", capsys)
+
+
+def test_path_traversal_in_config_name_is_refused(tmp_path, capsys):
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(variant(name="../../etc")))
+    run_and_check(["--config", str(path), "--out", str(tmp_path / "o")], "'name': use letters", capsys)
+
+
+def test_local_dashboard_binds_to_localhost(monkeypatch):
+    import ray
+
+    from tasks import runtime
+
+    seen = {}
+
+    def fake_init(**kwargs):
+        seen.update(kwargs)
+        if kwargs.get("address") == "auto":
+            raise ConnectionError("no cluster")
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", fake_init)
+    monkeypatch.setattr(runtime, "_size", lambda: "")
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    runtime.connect()
+    assert seen["dashboard_host"] == "127.0.0.1"
+    monkeypatch.setattr(runtime, "_owned", False)

@@ -1,0 +1,244 @@
+"""Nothing lost, nothing confusing: real processes killed at several points (driver by SIGTERM
+and SIGINT, a training worker by SIGKILL), corrupted files, a full disk, divergence."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from tasks.storage import Store, file_info
+from workflows.run import main
+
+ROOT = Path(__file__).resolve().parent.parent
+RUN = [sys.executable, str(ROOT / "workflows" / "run.py")]
+# Columns that say which bundle a model was trained in: a resumed run may re-bundle the rest.
+BUNDLING = ["bundle_id", "bundle_size", "bundle_seconds", "bundle_model_steps_per_s", "device"]
+
+
+def study(tmp_path: Path, name: str = "resume", **training) -> Path:
+    """Smoke-sized study with enough bundles and steps to interrupt it mid-run."""
+    raw = yaml.safe_load((ROOT / "workflows/configs/smoke.yaml").read_text())
+    raw.update(name=name, seeds=[0, 1, 2])
+    raw["training"].update(steps=2000, log_every=500, bundle_size=1, **training)
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def results(out: Path) -> dict[str, pd.DataFrame]:
+    tables = {n: pd.read_parquet(out / "results" / f"{n}.parquet") for n in ("metrics", "curves", "diagonal")}
+    tables["metrics"] = tables["metrics"].drop(columns=[c for c in BUNDLING if c in tables["metrics"]])
+    return tables
+
+
+def assert_same_results(a: Path, b: Path) -> None:
+    ra, rb = results(a), results(b)
+    for name in ra:
+        pd.testing.assert_frame_equal(ra[name], rb[name], check_exact=True, obj=name)
+
+
+def assert_nothing_half_written(out: Path) -> None:
+    """Every file a manifest lists is whole; anything else is only an invisible temporary."""
+    store = Store(str(out))
+    for manifest_path in out.rglob("_manifest.json"):
+        manifest = json.loads(manifest_path.read_text())
+        for f in manifest.get("files", {}).values():
+            store.read_verified(f["path"], file_info(f))
+        for f in manifest.get("shards", []):
+            store.read_verified(f["path"], file_info(f))
+
+
+@pytest.fixture(scope="module")
+def reference(ray_session, tmp_path_factory):
+    """The uninterrupted run every resumed run must reproduce exactly."""
+    tmp = tmp_path_factory.mktemp("reference")
+    out = tmp / "out"
+    assert main(["--config", str(study(tmp)), "--out", str(out)]) == 0
+    return out
+
+
+def wait_for(predicate, timeout: float = 240.0, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"process ended early with {proc.returncode}: {proc.stderr.read()[-2000:]}")
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting")
+        time.sleep(0.1)
+
+
+@pytest.mark.parametrize(
+    ("sig", "when"),
+    [(signal.SIGTERM, "training"), (signal.SIGINT, "data")],
+    ids=["sigterm-during-training", "ctrl-c-during-data"],
+)
+def test_driver_interrupted_then_resumed_exactly(reference, tmp_path, sig, when):
+    out = tmp_path / "out"
+    env = {**os.environ, "RAY_ADDRESS": ""}  # its own local Ray, like a user's laptop run
+    env.pop("RAY_ADDRESS")
+    proc = subprocess.Popen(
+        [*RUN, "--config", str(study(tmp_path)), "--out", str(out)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    if when == "data":
+        wait_for(lambda: (out / "datasets").exists(), proc=proc)
+    else:
+        wait_for(lambda: list(out.glob("models/*/_manifest.json")), proc=proc)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert "interrupted" in err and "Traceback" not in err
+    assert not (out / "results" / "_manifest.json").exists()
+    assert_nothing_half_written(out)
+    done_before = len(list(out.glob("models/*/_manifest.json")))
+
+    resumed = subprocess.run(
+        [*RUN, "--config", str(study(tmp_path)), "--out", str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert f"{6 - done_before} of 6 models to train" in resumed.stdout  # only the unfinished ones
+    assert_same_results(reference, out)
+
+
+def _training_worker_pids() -> list[int]:
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if b"_train_bundle" in (proc / "cmdline").read_bytes():
+                    pids.append(int(proc.name))
+            except OSError:
+                pass
+    return pids
+
+
+def test_training_worker_sigkilled_task_is_retried_exactly_once(reference, tmp_path):
+    out = tmp_path / "out"
+    result: dict[str, int] = {}
+    runner = threading.Thread(
+        target=lambda: result.update(rc=main(["--config", str(study(tmp_path)), "--out", str(out)]))
+    )
+    runner.start()
+    wait_for(lambda: list(out.glob("models/*/_manifest.json")) and _training_worker_pids())
+    victims = _training_worker_pids()
+    for pid in victims:
+        os.kill(pid, signal.SIGKILL)
+    runner.join(timeout=300)
+    assert victims and result["rc"] == 0
+    assert_same_results(reference, out)
+    bundles = [json.loads(p.read_text()) for p in out.glob("models/*/_manifest.json")]
+    assert len(bundles) == 6 and len({b["bundle_id"] for b in bundles}) == 6
+
+
+def test_corrupted_weights_are_reported_then_retrained(reference, tmp_path, capsys):
+    out = tmp_path / "out"
+    config = str(study(tmp_path))
+    assert main(["--config", config, "--out", str(out)]) == 0
+    victim = sorted(out.glob("models/*/weights.npz"))[0]
+    raw = bytearray(victim.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF  # same size, different bytes: only the checksum can tell
+    victim.write_bytes(bytes(raw))
+    for d in (out / "evals").iterdir():  # force re-evaluation, which reads the weights
+        (d / "_manifest.json").unlink()
+    capsys.readouterr()
+    assert main(["--config", config, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"corrupted file {victim}" in err and "rerun to regenerate" in err and "Traceback" not in err
+    assert not (victim.parent / "_manifest.json").exists()  # the bundle is no longer trusted
+    assert main(["--config", config, "--out", str(out)]) == 0
+    assert "1 of 6 models to train" in capsys.readouterr().out
+    assert_same_results(reference, out)
+
+
+def test_corrupted_shard_is_regenerated_not_trained_on(reference, tmp_path, capsys):
+    out = tmp_path / "out"
+    config = str(study(tmp_path))
+    assert main(["--config", config, "--out", str(out)]) == 0
+    manifest = json.loads(next(out.glob("models/*/_manifest.json")).read_text())
+    shard = sorted((out / "datasets" / manifest["members"][0]["train_dataset"]).glob("shard-*.parquet"))[0]
+    raw = bytearray(shard.read_bytes())
+    raw[100] ^= 0xFF
+    shard.write_bytes(bytes(raw))
+    for d in (out / "models").iterdir():  # force retraining, which reads the shards
+        (d / "_manifest.json").unlink()
+    capsys.readouterr()
+    assert main(["--config", config, "--out", str(out)]) == 2
+    assert f"corrupted file {shard}" in capsys.readouterr().err
+    assert main(["--config", config, "--out", str(out)]) == 0  # regenerated (deterministic), then trained
+    assert_same_results(reference, out)
+
+
+def test_divergence_is_recorded_and_reported_not_a_crash(ray_session, tmp_path):
+    raw = yaml.safe_load((ROOT / "workflows/configs/smoke.yaml").read_text())
+    raw["training"].update(optimizer="sgd", learning_rate=1e6)
+    path = tmp_path / "diverge.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    out = tmp_path / "out"
+    assert main(["--config", str(path), "--out", str(out)]) == 0
+    models = pd.read_parquet(out / "results" / "models.parquet")
+    assert models["diverged"].all() and (models["diverged_step"] >= 0).all()
+    assert "Diverged models" in (out / "report" / "summary.md").read_text()
+    metrics = pd.read_parquet(out / "results" / "metrics.parquet")
+    assert len(metrics) == len(models) * 6 and not metrics["success"].any()
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real 3 MiB filesystem (tmpfs), so writes fail with ENOSPC like a full disk."""
+    mnt = tmp_path / "disk"
+    mnt.mkdir()
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mnt)], capture_output=True)
+    if proc.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here (needs CAP_SYS_ADMIN): {proc.stderr.decode().strip()}")
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def test_disk_full_mid_run_is_one_clear_error_and_loses_nothing(ray_session, small_disk, capsys):
+    out = small_disk / "out"
+    ballast = small_disk / "ballast"
+    ballast.write_bytes(b"\0" * (3 * 1024 * 1024 - 700 * 1024))  # leave ~700 KiB: datasets fit, the rest not
+    rc = main(["--config", "smoke", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "No space left on device" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1 or all(not line.startswith("  File") for line in err.splitlines())
+    assert_nothing_half_written(out)
+    complete_before = {p.parent.name for p in out.rglob("_manifest.json")}
+    ballast.unlink()  # space freed: the rerun reuses everything complete and finishes
+    assert main(["--config", "smoke", "--out", str(out)]) == 0
+    assert complete_before <= {p.parent.name for p in out.rglob("_manifest.json")}
+    assert (out / "report" / "index.html").exists()
+
+
+def test_weights_never_unpickled(tmp_path):
+    store = Store(str(tmp_path))
+    np.save(tmp_path / "evil.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.write(tmp_path / "evil.npy", "W.npy")
+    (tmp_path / "weights.npz").write_bytes(buf.getvalue())
+    from tasks.errors import CorruptArtifactError
+
+    with pytest.raises(CorruptArtifactError, match="unreadable weights"):
+        store.read_npz("weights.npz")
