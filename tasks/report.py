@@ -208,7 +208,8 @@ def _facts(info: dict[str, Any]) -> str:
 
 def _html(info, head, detail, successes, diverged, figures) -> str:
     def table(df: pd.DataFrame) -> str:
-        return df.to_html(index=False, float_format=lambda v: f"{v:.4g}", border=0, classes="t", na_rep="")
+        inner = df.to_html(index=False, float_format=lambda v: f"{v:.4g}", border=0, classes="t", na_rep="")
+        return f'<div class="wide">{inner}</div>'  # wide tables scroll instead of overflowing the page
 
     imgs = "\n".join(
         f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
@@ -224,7 +225,7 @@ def _html(info, head, detail, successes, diverged, figures) -> str:
 <html lang="en"><head><meta charset="utf-8"><title>Multiplication extrapolation — {html.escape(info["config"])}</title>
 <style>
 body{{font-family:system-ui,sans-serif;max-width:1150px;margin:2em auto;padding:0 1em;color:#222}}
-figure{{margin:1.5em 0}} img{{max-width:100%}} figcaption{{color:#555;font-size:.9em}}
+figure{{margin:1.5em 0}} img{{max-width:100%}} .wide{{overflow-x:auto}} figcaption{{color:#555;font-size:.9em}}
 table.t{{border-collapse:collapse;font-size:.85em}}
 .t td,.t th{{padding:.25em .6em;border-bottom:1px solid #ddd;text-align:right}}
 </style></head><body>
