@@ -76,6 +76,13 @@ class Store:
     def full(self, rel: str) -> str:
         return posixpath.join(self._root, rel) if rel else self._root
 
+    def child(self, rel: str) -> Store:
+        """A store rooted at `rel` below this one (URI query options such as an endpoint kept)."""
+        if "://" not in self.uri:
+            return Store(posixpath.join(self.uri, rel))
+        base, sep, query = self.uri.partition("?")
+        return Store(f"{base.rstrip('/')}/{rel}{sep}{query}")
+
     def display(self, rel: str = "") -> str:
         """A path or URI a user can open."""
         if self.is_local:
@@ -137,6 +144,12 @@ class Store:
         try:
             self._fs.delete_file(full_path)
         except OSError:
+            pass
+
+    def delete_file(self, rel: str) -> None:
+        try:
+            self._fs.delete_file(self.full(rel))
+        except (FileNotFoundError, OSError):
             pass
 
     def delete_dir(self, rel: str) -> None:

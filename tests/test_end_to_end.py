@@ -129,31 +129,9 @@ def test_cli_user_error_is_one_line_without_traceback(tmp_path):
     assert not (tmp_path / "o").exists()
 
 
-CHROMIUM = "/usr/bin/chromium"
-
-
-def test_report_renders_in_headless_chromium(smoke_out):
+def test_report_renders_in_headless_chromium(smoke_out, browser_check):
     """The report opens in a real browser: every figure decodes and the console stays clean."""
-    import os
-
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is not installed (.ci/run installs Debian's chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is in the test extras")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run"],
-        )
-        page = browser.new_page()
-        errors: list[str] = []
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.on("requestfailed", lambda r: errors.append(f"request failed: {r.url}"))
-        page.goto((smoke_out / "report" / "index.html").as_uri())
-        images = page.eval_on_selector_all("img", "els => els.map(e => [e.complete, e.naturalWidth])")
-        tables = page.eval_on_selector_all("table", "els => els.length")
-        browser.close()
+    images, tables, errors = browser_check(smoke_out / "report" / "index.html")
     assert len(images) == 5 and all(done and width > 100 for done, width in images), images
     assert tables >= 3
     assert errors == []

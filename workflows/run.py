@@ -16,6 +16,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 if __package__ in (None, ""):  # run as a script (also via `ray submit`): find the project
     root = Path(__file__).resolve().parent.parent
@@ -25,7 +26,8 @@ if __package__ in (None, ""):  # run as a script (also via `ray submit`): find t
 from tasks.cli import describe_plan, guarded, run_info
 from tasks.config import load_config
 from tasks.outputs import open_output
-from tasks.plan import make_plan
+from tasks.plan import Plan, make_plan
+from tasks.storage import Store
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -53,11 +55,21 @@ def main(argv: list[str] | None = None) -> int:
         print(describe_plan(plan, out))
         return 0
     store = open_output(out)
+    info = run_study(plan, store, args.address, args.num_cpus, args.verbose)
+    print(f"[done] {info['n_models']} models in {time.time() - started:.0f}s. Report: {info['report']}")
+    return 0
 
+
+def run_study(
+    plan: Plan, store: Store, address: str | None = None, num_cpus: int | None = None, verbose: bool = False
+) -> dict[str, Any]:
+    """The study's DAG on Ray, into `store`; returns the run's metadata (also used by nightly.py)."""
+    started = time.time()
+    config = plan.config
     # 2. Ray: an existing cluster when asked for, else a local instance.
     from tasks import orchestrate, remote, report, results, runtime
 
-    print(f"[ray] {runtime.connect(args.address, args.num_cpus, args.verbose)}")
+    print(f"[ray] {runtime.connect(address, num_cpus, verbose)}")
     placement = remote.placement(config.resources, runtime.cluster_resources())
 
     with orchestrate.invalidating_corrupt(store):  # a corrupted input is reported and regenerated next run
@@ -71,9 +83,8 @@ def main(argv: list[str] | None = None) -> int:
         tables = results.collect(store, plan, bundles, evaluations)
     info = run_info(plan, bundles, started)
     results.write_results(store, tables, info)
-    index = report.write_report(store, report.build_report(tables, info))
-    print(f"[done] {info['n_models']} models in {time.time() - started:.0f}s. Report: {index}")
-    return 0
+    info["report"] = report.write_report(store, report.build_report(tables, info))
+    return info
 
 
 if __name__ == "__main__":

@@ -1,0 +1,132 @@
+"""Nightly reports: headline metrics with confidence intervals, comparison with earlier
+nights, and the history table (pure pandas; IO lives in tasks.history).
+
+A change is flagged only when it is beyond the relative `tolerance` *and* beyond seed noise:
+against the previous night, the two nights' 95% intervals must not overlap; against the
+rolling median of recent nights, the median must lie outside tonight's interval.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from tasks.metrics import wilson_interval
+from tasks.summaries import in_range
+
+HEADLINE_COVERAGES = (0.25, 0.01)  # extrapolation error reported at these coverages when present
+BOOTSTRAP_SAMPLES = 2000
+
+
+@dataclass(frozen=True)
+class Headline:
+    metric: str  # e.g. "in_range_rmse"
+    arch: str  # architecture label, or "all"
+    value: float
+    ci_low: float
+    ci_high: float
+    n: int
+    better: str  # "lower" or "higher"
+
+
+def median_ci(values: np.ndarray, seed: int = 0) -> tuple[float, float, float]:
+    """Median with a 95% percentile-bootstrap interval (deterministic: fixed generator)."""
+    v = np.asarray(values, np.float64)
+    v = v[np.isfinite(v)]
+    if not len(v):
+        return math.nan, math.nan, math.nan
+    if len(v) == 1:
+        return float(v[0]), float(v[0]), float(v[0])
+    rng = np.random.default_rng(seed)
+    medians = np.median(v[rng.integers(0, len(v), (BOOTSTRAP_SAMPLES, len(v)))], axis=1)
+    lo, hi = np.quantile(medians, [0.025, 0.975])
+    return float(np.median(v)), float(lo), float(hi)
+
+
+def headlines(metrics: pd.DataFrame, models: pd.DataFrame) -> list[Headline]:
+    """The night's headline metrics: per architecture the in-range RMSE, the RMSE at fixed
+    coverages, the success rate; and the training throughput."""
+    out: list[Headline] = []
+    squares = metrics[metrics["eval_kind"] == "square"]
+    inside = in_range(metrics)
+    for (arch, train), g in inside.groupby(["arch_label", "train_range"], sort=True):  # RMSE has the range's scale
+        out.append(Headline("in_range_rmse", f"{arch} @ {train}", *median_ci(g["rmse"].to_numpy()), len(g), "lower"))
+    for arch, g in inside.groupby("arch_label", sort=True):  # scale-free: pooled over training ranges
+        out.append(Headline("in_range_nrmse", arch, *median_ci(g["nrmse"].to_numpy()), len(g), "lower"))
+    for cov in HEADLINE_COVERAGES:
+        at = squares[np.isclose(squares["coverage"], cov)]
+        for arch, g in at.groupby("arch_label", sort=True):
+            out.append(Headline(f"nrmse_at_coverage_{cov:g}", arch, *median_ci(g["nrmse"].to_numpy()), len(g), "lower"))
+    for arch, g in squares.groupby("arch_label", sort=True):
+        k, n = int(g["success"].sum()), len(g)
+        lo, hi = wilson_interval(k, n)
+        out.append(Headline("success_rate", arch, k / n, lo, hi, n, "higher"))
+    speeds = models.drop_duplicates("bundle_id")["bundle_model_steps_per_s"].to_numpy()
+    if len(speeds):
+        mean = float(np.mean(speeds))
+        half = 1.96 * float(np.std(speeds, ddof=1)) / math.sqrt(len(speeds)) if len(speeds) > 1 else 0.0
+        out.append(Headline("train_model_steps_per_s", "all", mean, mean - half, mean + half, len(speeds), "higher"))
+    return out
+
+
+def headline_frame(items: list[Headline], date: str) -> pd.DataFrame:
+    frame = pd.DataFrame([vars(h) for h in items])
+    frame.insert(0, "date", date)
+    return frame
+
+
+SPEED_METRICS = ("train_model_steps_per_s",)
+
+
+def compare(
+    tonight: pd.DataFrame, history: pd.DataFrame, tolerance: float, window: int, speed_tolerance: float | None = None
+) -> pd.DataFrame:
+    """Each of tonight's metrics against the previous successful night and the rolling
+    median of the last `window` successful nights, with a verdict per metric. Timings get
+    their own `speed_tolerance`: machine noise, not seed noise, limits them."""
+    earlier = history[(history["status"] == "ok") & (history["date"] < tonight["date"].iloc[0])]
+    rows = []
+    for h in tonight.itertuples(index=False):
+        past = earlier[(earlier["metric"] == h.metric) & (earlier["arch"] == h.arch)].sort_values("date")
+        row = {
+            "metric": h.metric,
+            "arch": h.arch,
+            "value": h.value,
+            "ci_low": h.ci_low,
+            "ci_high": h.ci_high,
+            "better": h.better,
+            "prev_date": None,
+            "prev_value": math.nan,
+            "rolling_median": math.nan,
+            "change_vs_prev": math.nan,
+            "change_vs_median": math.nan,
+            "verdict": "new",
+        }
+        tol = speed_tolerance if (h.metric in SPEED_METRICS and speed_tolerance is not None) else tolerance
+        if len(past):
+            prev = past.iloc[-1]
+            median = float(past["value"].tail(window).median())
+            row.update(
+                prev_date=prev["date"],
+                prev_value=float(prev["value"]),
+                rolling_median=median,
+                change_vs_prev=_relative(h.value, prev["value"]),
+                change_vs_median=_relative(h.value, median),
+            )
+            disjoint = h.ci_low > prev["ci_high"] or h.ci_high < prev["ci_low"]
+            beyond_prev = abs(row["change_vs_prev"]) > tol and disjoint
+            beyond_median = abs(row["change_vs_median"]) > tol and not (h.ci_low <= median <= h.ci_high)
+            direction = np.sign(row["change_vs_prev"] if beyond_prev else row["change_vs_median"])
+            worse = direction > 0 if h.better == "lower" else direction < 0
+            row["verdict"] = ("regression" if worse else "improvement") if (beyond_prev or beyond_median) else "ok"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _relative(value: float, reference: float) -> float:
+    if reference == 0 or not math.isfinite(reference):
+        return 0.0 if value == reference else math.inf
+    return (value - reference) / abs(reference)
