@@ -26,10 +26,11 @@ def guarded(main: Callable[..., int]) -> Callable[..., int]:
 
     @functools.wraps(main)
     def wrapper(*args: Any, **kwargs: Any) -> int:
-        from tasks.runtime import raise_interrupt
+        from tasks.runtime import reclaim_signals
 
         in_main_thread = threading.current_thread() is threading.main_thread()
-        previous = signal.signal(signal.SIGTERM, raise_interrupt) if in_main_thread else None
+        previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)} if in_main_thread else {}
+        reclaim_signals()
         try:
             return main(*args, **kwargs)
         except UserError as exc:
@@ -39,8 +40,8 @@ def guarded(main: Callable[..., int]) -> Callable[..., int]:
             print("\ninterrupted: finished work is kept; rerun the same command to resume", file=sys.stderr)
             return 130
         finally:
-            if in_main_thread:
-                signal.signal(signal.SIGTERM, previous)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
             from tasks.runtime import shutdown
 
             shutdown()

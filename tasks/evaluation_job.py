@@ -47,13 +47,7 @@ def eval_dir(eval_id: str) -> str:
 
 
 def complete_eval(store: Store, eval_id: str) -> dict[str, Any] | None:
-    manifest = store.read_manifest(eval_dir(eval_id))
-    if manifest is None:
-        return None
-    for f in manifest["files"].values():
-        if store.size(f["path"]) != f["size"]:
-            return None
-    return manifest
+    return store.complete(eval_dir(eval_id))
 
 
 def evaluate_and_store(

@@ -37,19 +37,19 @@ def connect(address: str | None = None, num_cpus: int | None = None, verbose: bo
     _owned = True
     if address:
         ray.init(address=address, **common)
-        reclaim_sigterm()
+        reclaim_signals()
         return f"Ray cluster at {address} ({_size()})"
     if num_cpus is None:  # a cluster already running on this machine (`ray start --head`) is used
         try:
             ray.init(address="auto", **common)
-            reclaim_sigterm()
+            reclaim_signals()
             return f"running Ray cluster ({_size()})"
         except ConnectionError:
             pass
     else:
         common["num_cpus"] = num_cpus
     ray.init(dashboard_host="127.0.0.1", **common)  # never expose the dashboard beyond this machine
-    reclaim_sigterm()
+    reclaim_signals()
     return f"local Ray ({_size()})"
 
 
@@ -57,7 +57,7 @@ def raise_interrupt(signum, frame):  # SIGTERM behaves like Ctrl-C: the same cle
     raise KeyboardInterrupt
 
 
-def reclaim_sigterm() -> None:
+def reclaim_signals() -> None:
     """ray.init installs its own SIGTERM handler (log and exit 15); ours turns SIGTERM into a
     KeyboardInterrupt so the driver stops cleanly, says how to resume and exits 130."""
     if threading.current_thread() is threading.main_thread():

@@ -221,6 +221,16 @@ class Store:
     def write_manifest(self, directory: str, manifest: dict[str, Any]) -> None:
         self.write_json(posixpath.join(directory, MANIFEST), manifest)
 
+    def complete(self, directory: str) -> dict[str, Any] | None:
+        """The artifact's manifest when it exists and every file it lists has its recorded size."""
+        manifest = self.read_manifest(directory)
+        if manifest is None:
+            return None
+        for f in listed_files(manifest):
+            if self.size(f["path"]) != f["size"]:
+                return None
+        return manifest
+
     def read_manifest(self, directory: str) -> dict[str, Any] | None:
         """The manifest if the artifact is complete, else None (partial or absent)."""
         rel = posixpath.join(directory, MANIFEST)
@@ -252,6 +262,11 @@ class _HashingWriter(io.RawIOBase):
 
     def tell(self) -> int:
         return self.size
+
+
+def listed_files(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    """The file entries of a manifest: its named `files` and its dataset `shards`."""
+    return [*manifest.get("files", {}).values(), *manifest.get("shards", [])]
 
 
 def file_info(d: dict[str, Any]) -> FileInfo:

@@ -25,13 +25,7 @@ def bundle_dir(bundle_id: str) -> str:
 
 
 def complete_bundle(store: Store, bundle_id: str) -> dict[str, Any] | None:
-    manifest = store.read_manifest(bundle_dir(bundle_id))
-    if manifest is None:
-        return None
-    for f in manifest["files"].values():
-        if store.size(f["path"]) != f["size"]:
-            return None
-    return manifest
+    return store.complete(bundle_dir(bundle_id))
 
 
 def shard_windows(spec: DatasetSpec, window_rows: int) -> list[tuple[int, int]]:

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tasks.storage import Store, file_info
+from tasks.storage import Store, file_info, listed_files
 from workflows.run import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,10 +52,7 @@ def assert_nothing_half_written(out: Path) -> None:
     """Every file a manifest lists is whole; anything else is only an invisible temporary."""
     store = Store(str(out))
     for manifest_path in out.rglob("_manifest.json"):
-        manifest = json.loads(manifest_path.read_text())
-        for f in manifest.get("files", {}).values():
-            store.read_verified(f["path"], file_info(f))
-        for f in manifest.get("shards", []):
+        for f in listed_files(json.loads(manifest_path.read_text())):
             store.read_verified(f["path"], file_info(f))
 
 
