@@ -58,10 +58,14 @@ def raise_interrupt(signum, frame):  # SIGTERM behaves like Ctrl-C: the same cle
 
 
 def reclaim_signals() -> None:
-    """ray.init installs its own SIGTERM handler (log and exit 15); ours turns SIGTERM into a
-    KeyboardInterrupt so the driver stops cleanly, says how to resume and exits 130."""
+    """Ctrl-C and SIGTERM both stop the driver cleanly (KeyboardInterrupt → resume message,
+    exit 130). ray.init installs its own SIGTERM handler (log and exit 15), a shell that
+    starts us in the background leaves SIGINT ignored, and a parent may hand down a blocked
+    signal mask (Ray blocks SIGINT in processes it spawns): all are put back here."""
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, raise_interrupt)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
 
 
 def _size() -> str:
