@@ -36,13 +36,19 @@ def by_range(metrics: pd.DataFrame, metric: str = "rmse") -> pd.DataFrame:
         coverage=("coverage", "first"),
         seeds=("seed", "nunique"),
         median=(metric, "median"),
-        q25=(metric, lambda s: float(np.nanquantile(s, 0.25))),
-        q75=(metric, lambda s: float(np.nanquantile(s, 0.75))),
+        q25=(metric, lambda s: _finite_quantile(s, 0.25)),
+        q75=(metric, lambda s: _finite_quantile(s, 0.75)),
         diverged=("diverged", "sum"),
     )
     return out.reset_index().rename(
         columns={"median": f"{metric}_median", "q25": f"{metric}_q25", "q75": f"{metric}_q75"}
     )
+
+
+def _finite_quantile(values: pd.Series, q: float) -> float:
+    """Quantile over finite values (diverged models are counted in their own column)."""
+    finite = values[np.isfinite(values)]
+    return float(np.quantile(finite, q)) if len(finite) else float("nan")
 
 
 def to_markdown(df: pd.DataFrame, floatfmt: str = ".4g") -> str:

@@ -96,7 +96,7 @@ def test_dry_run_writes_nothing(tmp_path, capsys):
     out = tmp_path / "never"
     assert main(["--config", "quick", "--out", str(out), "--dry-run"]) == 0
     text = capsys.readouterr().out
-    assert "models: 30" in text and "estimate" in text
+    assert "models: 45" in text and "estimate" in text
     assert not out.exists()
 
 
