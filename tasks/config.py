@@ -255,6 +255,8 @@ def _parse_resources(sec: Section) -> ResourcesConfig:
         train_cpus=sec.integer("train_cpus", 1, minimum=1),
         train_gpus=None if gpus == "auto" else as_float(gpus, sec.key("train_gpus"), minimum=0.0),
     )
+    if resources.train_gpus is not None and resources.train_gpus > 1 and not resources.train_gpus.is_integer():
+        raise ConfigError(sec.key("train_gpus"), f"use a fraction ≤ 1 or a whole number, got {resources.train_gpus:g}")
     sec.done()
     return resources
 

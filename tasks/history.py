@@ -117,5 +117,5 @@ class DateLock:
             return self.store.read_json(self.rel)
         except FileNotFoundError:
             return None
-        except (OSError, ValueError, StorageError):
-            return {"owner": "unknown", "since": 0}
+        except (OSError, ValueError, StorageError):  # being written right now, or unreadable: held
+            return {"owner": "unknown (unreadable lock)", "since": time.time()}

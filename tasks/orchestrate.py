@@ -104,7 +104,6 @@ def train_and_evaluate(store: Store, plan: Plan, placement: remote.Placement) ->
             config.training,
             _specs_for_bundle(plan, b),
             config.evaluation.probe_rows,
-            config.evaluation.success_epsilon,
         )
 
     eval_jobs: list[tuple[EvalJob, list[ray.ObjectRef]]] = []

@@ -152,8 +152,8 @@ def make_bundles(
             on_gpu,
         )
         n_bundles = -(-len(members) // size)
-        if len(members) >= slots:  # whole rounds: 3 bundles on 2 slots would idle one slot half the time
-            n_bundles = -(-n_bundles // slots) * slots
+        if bundle_size is None:  # whole rounds: 3 bundles on 2 slots would idle one slot half the time
+            n_bundles = min(len(members), -(-n_bundles // slots) * slots)
         for i in range(n_bundles):
             # contiguous, near-equal chunks: members sharing a training range stay together,
             # so a bundle holds few datasets in memory

@@ -35,11 +35,10 @@ def _train_bundle(
     training: TrainingConfig,
     specs: dict[str, DatasetSpec],
     probe_rows: int = 0,
-    epsilon: float = 1e-5,
 ) -> dict[str, Any]:
     tf = configure_tensorflow()
     device = "gpu" if tf.config.list_logical_devices("GPU") else "cpu"
-    return train_and_store(store, bundle, training, specs, device, probe_rows, epsilon, placement=where())
+    return train_and_store(store, bundle, training, specs, device, probe_rows, placement=where())
 
 
 train_bundle_cpu = ray.remote(max_retries=RETRIES)(_train_bundle)
@@ -68,7 +67,14 @@ class Placement:
         return self.gpus > 0
 
     def options(self) -> dict[str, Any]:
-        return {"num_cpus": self.cpus, "num_gpus": self.gpus}
+        opts: dict[str, Any] = {"num_cpus": self.cpus, "num_gpus": self.gpus}
+        if self.cpus > 1:
+            # Multi-CPU training gets workers of its own (a distinct runtime env keys a distinct
+            # worker pool): TF sizes its thread pools once per process, so a worker that first
+            # ran a 1-CPU evaluation must never be handed a bundle that reserved more CPUs.
+            # 1-CPU training shares workers with evaluation, which then finds TF imported.
+            opts["runtime_env"] = {"env_vars": {"MLAB_WORKER_POOL": f"train-{self.cpus}cpu"}}
+        return opts
 
     def remote_function(self):
         return train_bundle_gpu if self.on_gpu else train_bundle_cpu
@@ -83,8 +89,8 @@ def placement(resources: ResourcesConfig, cluster: dict[str, float]) -> Placemen
     total_cpus = int(cluster.get("CPU", 1))
     total_gpus = float(cluster.get("GPU", 0))
     gpus = resources.train_gpus
-    if gpus is None:
+    if gpus is None:  # auto: GPUs when the cluster has some now
         gpus = DEFAULT_GPU_FRACTION if total_gpus > 0 else 0.0
-    if gpus > 0 and total_gpus > 0:
-        return Placement(resources.train_cpus, gpus, max(1, int(total_gpus / gpus)))
+    if gpus > 0:  # an explicit request is honoured even before an autoscaler has added GPU nodes
+        return Placement(resources.train_cpus, gpus, max(1, int(max(total_gpus, 1.0) / gpus)))
     return Placement(resources.train_cpus, 0.0, max(1, total_cpus // resources.train_cpus))

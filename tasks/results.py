@@ -10,8 +10,6 @@ import pyarrow as pa
 from tasks.plan import Plan
 from tasks.storage import Store, file_info
 
-RESULT_TABLES = ("models", "metrics", "curves", "probes", "diagonal")
-
 
 def models_table(plan: Plan, bundles: dict[str, dict[str, Any]]) -> pd.DataFrame:
     rows = []
@@ -38,7 +36,7 @@ def models_table(plan: Plan, bundles: dict[str, dict[str, Any]]) -> pd.DataFrame
 def collect(
     store: Store, plan: Plan, bundles: dict[str, dict[str, Any]], evals: list[dict[str, Any]]
 ) -> dict[str, pd.DataFrame]:
-    """The four result tables, restricted to the plan's models."""
+    """The result tables (models, metrics, probes, curves, diagonal), restricted to the plan's models."""
     models = models_table(plan, bundles)
     wanted = set(models["model_id"])
 
@@ -60,9 +58,23 @@ def collect(
     if len(probes):
         probes = probes.drop_duplicates(["model_id", "step", "eval_range"])
         probes = ident[["model_id", "arch", "arch_label", "seed", "train_range"]].merge(probes, on="model_id")
+        # the success threshold at this config's ε (the bundle may have been trained under another)
+        eps = plan.config.evaluation.success_epsilon
+        probes["threshold"] = probes["y2_mean"] * ((1 + eps) ** 2 - 1) ** 2
     else:
         probes = pd.DataFrame(
-            columns=["model_id", "arch", "arch_label", "seed", "train_range", "step", "eval_range", "mse", "threshold"]
+            columns=[
+                "model_id",
+                "arch",
+                "arch_label",
+                "seed",
+                "train_range",
+                "step",
+                "eval_range",
+                "mse",
+                "y2_mean",
+                "threshold",
+            ]
         )
     curves = ident[["model_id", "arch", "arch_label", "seed", "train_range"]].merge(curves, on="model_id")
     diagonal = gather(evals, "diagonal").drop_duplicates(["model_id", "x"])

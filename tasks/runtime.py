@@ -11,6 +11,8 @@ from pathlib import Path
 
 import ray
 
+from tasks.errors import UserError
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 _owned = False  # True when this process called ray.init (and so must shut down / disconnect)
 
@@ -36,7 +38,11 @@ def connect(address: str | None = None, num_cpus: int | None = None, verbose: bo
     global _owned
     _owned = True
     if address:
-        ray.init(address=address, **common)
+        try:
+            ray.init(address=address, **common)
+        except (ConnectionError, ValueError, RuntimeError) as exc:
+            _owned = False
+            raise UserError(f"cannot connect to Ray at {address}: {' '.join(str(exc).split())[:300]}") from None
         reclaim_signals()
         return f"Ray cluster at {address} ({_size()})"
     if num_cpus is None:  # a cluster already running on this machine (`ray start --head`) is used
@@ -48,7 +54,11 @@ def connect(address: str | None = None, num_cpus: int | None = None, verbose: bo
             pass
     else:
         common["num_cpus"] = num_cpus
-    ray.init(dashboard_host="127.0.0.1", **common)  # never expose the dashboard beyond this machine
+    try:
+        ray.init(dashboard_host="127.0.0.1", **common)  # never expose the dashboard beyond this machine
+    except (ValueError, RuntimeError) as exc:  # e.g. --num-cpus while a local cluster is running
+        _owned = False
+        raise UserError(f"cannot start a local Ray: {' '.join(str(exc).split())[:300]}") from None
     reclaim_signals()
     return f"local Ray ({_size()})"
 

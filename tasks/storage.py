@@ -94,6 +94,9 @@ class Store:
     def exists(self, rel: str) -> bool:
         return self._fs.get_file_info(self.full(rel)).type != pafs.FileType.NotFound
 
+    def is_file(self, rel: str) -> bool:
+        return self._fs.get_file_info(self.full(rel)).type == pafs.FileType.File
+
     def size(self, rel: str) -> int | None:
         info = self._fs.get_file_info(self.full(rel))
         return None if info.type == pafs.FileType.NotFound else info.size

@@ -34,7 +34,8 @@ class TrainOutcome:
     diverged_step: np.ndarray  # [K] first step with a non-finite loss, -1 if never
     selected_step: np.ndarray  # [K] step of the returned weights
     seconds: float = 0.0
-    compile_seconds: float = 0.0
+    compile_seconds: float = 0.0  # the first compiled call (compilation plus its steps)
+    steady_steps_per_s: float = 0.0  # steps/s after the first call: the trainer's throughput
     probe_mse: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0)))  # [L, K, E]
 
 
@@ -208,7 +209,7 @@ def train_bundle(
     log_steps, train_curve, val_curve = [], [], []
 
     start = time.perf_counter()
-    compile_seconds = 0.0
+    first_chunk: tuple[float, int] | None = None  # (seconds, steps) of the first compiled call
     step = 0
     mse_acc, mse_count = np.zeros(k), 0
     loaded: tuple[int, tf.Tensor, int] | None = None
@@ -236,15 +237,14 @@ def train_bundle(
                 tf.constant(step, tf.int64),
                 tf.constant(n, tf.int32),
             )
-            if not compile_seconds:
-                mse_sum.numpy()
-                compile_seconds = time.perf_counter() - t0
-            step += n
             mse_acc += mse_sum.numpy()
+            if not first_chunk:  # the first call compiles (or not, in a warm worker): timed apart
+                first_chunk = (time.perf_counter() - t0, n)
+            step += n
             mse_count += n
             if step == next_log:
                 log_steps.append(step)
-                train_curve.append(mse_acc / mse_count)
+                train_curve.append(np.where(alive.numpy(), mse_acc / mse_count, np.nan))  # dead members: no curve
                 mse_acc, mse_count = np.zeros(k), 0
                 if val_inputs is not None:
                     v = comp.mse(weights, *val_inputs)
@@ -278,9 +278,17 @@ def train_bundle(
         diverged_step=diverged.numpy(),
         selected_step=selected,
         seconds=time.perf_counter() - start,
-        compile_seconds=compile_seconds,
+        compile_seconds=first_chunk[0] if first_chunk else 0.0,
+        steady_steps_per_s=_steady_rate(time.perf_counter() - start, training.steps, first_chunk),
         probe_mse=np.asarray(probe_curve, np.float64).reshape(len(log_steps), k, len(probe_sets)),
     )
+
+
+def _steady_rate(seconds: float, steps: int, first: tuple[float, int] | None) -> float:
+    """Steps per second excluding the first call (its compilation and its steps alike)."""
+    if first is None or steps <= first[1]:
+        return steps / max(seconds, 1e-9)
+    return (steps - first[1]) / max(seconds - first[0], 1e-9)
 
 
 def _bcast(mask: np.ndarray, like: np.ndarray) -> np.ndarray:

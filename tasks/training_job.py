@@ -48,7 +48,6 @@ def train_and_store(
     specs: dict[str, DatasetSpec],
     device: str = "cpu",
     probe_rows: int = 0,
-    epsilon: float = 1e-5,
     placement: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     done = complete_bundle(store, bundle.bundle_id)
@@ -67,8 +66,9 @@ def train_and_store(
         first, stop = windows[w]
         return np.stack([read_shards(store, m, first, stop) for m in manifests])
 
-    val_manifests = [_manifest(store, specs[d]) for d in bundle.val_datasets]
-    val = np.stack([read_shards(store, m) for m in val_manifests])
+    # validation sets in the order of the training datasets: val[d] belongs to datasets[d]
+    val_of = {m.train_dataset: m.val_dataset for m in bundle.models}
+    val = np.stack([read_shards(store, _manifest(store, specs[val_of[d]])) for d in bundle.datasets])
     ds_index = [bundle.datasets.index(m.train_dataset) for m in bundle.models]
 
     probe_ids, probes, probe_index = _probe_sets(store, bundle, specs, probe_rows)
@@ -101,7 +101,7 @@ def train_and_store(
     curves_info = store.write_parquet(posixpath.join(directory, "curves.parquet"), curves)
     probes_info = store.write_parquet(
         posixpath.join(directory, "probes.parquet"),
-        _probe_table(bundle, out, probe_ids, probes, probe_index, epsilon),
+        _probe_table(bundle, out, probe_ids, probes, probe_index),
     )
     manifest = {
         "kind": "bundle",
@@ -122,7 +122,7 @@ def train_and_store(
         "files": {"weights": vars(weights), "curves": vars(curves_info), "probes": vars(probes_info)},
         "seconds": out.seconds,
         "compile_seconds": out.compile_seconds,
-        "model_steps_per_s": len(ids) * training.steps / max(1e-9, out.seconds - out.compile_seconds),
+        "model_steps_per_s": len(ids) * out.steady_steps_per_s,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # Linux: KiB
         "host": platform.node(),
         "device": device,
@@ -140,13 +140,14 @@ def _probe_sets(
     which of them each member watches ([K, E], −1 for none)."""
     if probe_rows <= 0:
         return [], None, None
-    ids = list(dict.fromkeys(e.dataset_id for m in bundle.models for e in m.evals if e.dataset_id in specs))
+    ids = list(dict.fromkeys(e.dataset_id for m in bundle.models for e in m.evals))
     if not ids:
         return [], None, None
     sets = []
     for d in ids:
-        manifest = _manifest(store, specs[d])
-        sets.append(read_shards(store, manifest, 0, 1)[:probe_rows])
+        spec = specs[d]
+        n_shards = min(spec.n_shards, -(-probe_rows // spec.shard_rows))  # only the shards the rows need
+        sets.append(read_shards(store, _manifest(store, spec), 0, n_shards)[:probe_rows])
     rows = min(len(s) for s in sets)
     width = max(len(m.evals) for m in bundle.models)
     index = np.full((len(bundle.models), width), -1, np.int64)
@@ -156,13 +157,12 @@ def _probe_sets(
     return ids, np.stack([s[:rows] for s in sets]), index
 
 
-def _probe_table(bundle: Bundle, out, ids: list[str], probes, index, epsilon: float) -> pa.Table:
-    """Long table: model × logged step × watched evaluation range → MSE and the success threshold."""
-    from tasks.metrics import near_perfect_mse
-
-    cols: dict[str, list] = {"model_id": [], "step": [], "eval_range": [], "mse": [], "threshold": []}
+def _probe_table(bundle: Bundle, out, ids: list[str], probes, index) -> pa.Table:
+    """Long table: model × logged step × watched evaluation range → MSE, and the mean of
+    (a·b)² over the watched rows, from which any ε's success threshold follows at reporting."""
+    cols: dict[str, list] = {"model_id": [], "step": [], "eval_range": [], "mse": [], "y2_mean": []}
     if probes is not None:
-        thresholds = [near_perfect_mse(p[:, 0], p[:, 1], epsilon) for p in probes]
+        y2 = [float(np.mean((p[:, 0].astype(np.float64) * p[:, 1]) ** 2)) for p in probes]
         for k, m in enumerate(bundle.models):
             for e, ev in enumerate(m.evals):
                 p = index[k, e]
@@ -170,14 +170,14 @@ def _probe_table(bundle: Bundle, out, ids: list[str], probes, index, epsilon: fl
                 cols["step"] += out.log_steps.tolist()
                 cols["eval_range"] += [ev.ranges.label()] * len(out.log_steps)
                 cols["mse"] += out.probe_mse[:, k, e].tolist()
-                cols["threshold"] += [thresholds[p]] * len(out.log_steps)
+                cols["y2_mean"] += [y2[p]] * len(out.log_steps)
     schema = pa.schema(
         [
             ("model_id", pa.string()),
             ("step", pa.int64()),
             ("eval_range", pa.string()),
             ("mse", pa.float64()),
-            ("threshold", pa.float64()),
+            ("y2_mean", pa.float64()),
         ]
     )
     return pa.table(cols, schema=schema)

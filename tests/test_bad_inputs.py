@@ -131,3 +131,15 @@ def test_local_dashboard_binds_to_localhost(monkeypatch):
     runtime.connect()
     assert seen["dashboard_host"] == "127.0.0.1"
     monkeypatch.setattr(runtime, "_owned", False)
+
+
+def test_out_is_a_file(tmp_path, capsys):
+    target = tmp_path / "results.csv"
+    target.write_text("a,b\n")
+    run_and_check(["--config", "smoke", "--out", str(target)], "is a file, not a directory", capsys, keep=tmp_path)
+
+
+def test_impossible_gpu_share(tmp_path, capsys):
+    path = tmp_path / "g.yaml"
+    path.write_text(yaml.safe_dump(variant(resources={"train_gpus": 1.5})))
+    run_and_check(["--config", str(path), "--out", str(tmp_path / "o")], "'resources.train_gpus'", capsys)

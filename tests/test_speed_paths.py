@@ -15,13 +15,15 @@ def test_cpu_cluster_trains_on_cpus():
     p = placement(ResourcesConfig(train_cpus=1, train_gpus=None), {"CPU": 8.0})
     assert (p.cpus, p.gpus, p.slots, p.on_gpu) == (1, 0.0, 8, False)
     assert p.options() == {"num_cpus": 1, "num_gpus": 0.0}
+    wide = placement(ResourcesConfig(train_cpus=2, train_gpus=None), {"CPU": 8.0})
+    assert wide.options()["runtime_env"]["env_vars"]["MLAB_WORKER_POOL"] == "train-2cpu"  # its own workers
 
 
 def test_gpu_cluster_shares_gpus_between_bundles():
     p = placement(ResourcesConfig(train_cpus=1, train_gpus=None), {"CPU": 16.0, "GPU": 2.0})
     assert p.on_gpu and p.gpus == DEFAULT_GPU_FRACTION
     assert p.slots == int(2 / DEFAULT_GPU_FRACTION)
-    assert p.options() == {"num_cpus": 1, "num_gpus": DEFAULT_GPU_FRACTION}
+    assert p.options()["num_gpus"] == DEFAULT_GPU_FRACTION
     assert p.remote_function() is train_bundle_gpu
     assert train_bundle_gpu._default_options["max_calls"] == 1  # a fresh worker per GPU bundle
     assert "max_calls" not in train_bundle_cpu._default_options  # CPU workers are reused (TF stays imported)
@@ -31,8 +33,9 @@ def test_explicit_gpu_share_and_cpu_only_override():
     assert placement(ResourcesConfig(2, 0.5), {"CPU": 8.0, "GPU": 1.0}).slots == 2
     cpu_only = placement(ResourcesConfig(2, 0.0), {"CPU": 8.0, "GPU": 1.0})
     assert not cpu_only.on_gpu and cpu_only.slots == 4
-    # asking for GPUs on a cluster without any must not hang: it trains on CPUs
-    assert not placement(ResourcesConfig(1, 1.0), {"CPU": 4.0}).on_gpu
+    # an explicit request is honoured before GPU nodes exist: an autoscaler adds them on demand
+    waiting = placement(ResourcesConfig(1, 0.25), {"CPU": 4.0})
+    assert waiting.on_gpu and waiting.slots == 4
 
 
 def test_auto_bundle_size_follows_model_size_device_and_slots():
@@ -77,3 +80,17 @@ def test_benchmark_harness_runs_and_reports_every_key(capsys):
         "train_task_peak_rss_mb",
     ):
         assert result[key] > 0, key
+
+
+def test_bundles_are_never_empty_and_respect_an_explicit_size():
+    from tasks.config import load_config
+    from tasks.plan import make_bundles, make_plan
+
+    plan = make_plan(load_config("smoke"))  # 4 models of one architecture
+    for size, slots in [(1, 2), (None, 3), (None, 8), (3, 2), (None, 1)]:
+        bundles = make_bundles(plan, list(plan.models), size, slots)
+        assert all(b.models for b in bundles), (size, slots)
+        assert sorted(m.model_id for b in bundles for m in b.models) == sorted(m.model_id for m in plan.models)
+        assert len({b.bundle_id for b in bundles}) == len(bundles)
+        if size:
+            assert max(len(b.models) for b in bundles) <= size

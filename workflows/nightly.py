@@ -120,7 +120,6 @@ def run_night(args: argparse.Namespace, root: Store, date: str, past: pd.DataFra
         models = store.read_parquet("results/models.parquet").to_pandas()
         tonight = nightly.headline_frame(nightly.headlines(metrics, models), date)
         comparison = nightly.compare(tonight, past, args.tolerance, args.window, args.speed_tolerance)
-        history.write_history(root, date, tonight.assign(status="ok", error="", run=run_id))
         verdicts = comparison["verdict"].value_counts().to_dict()
         record.update(
             status="ok",
@@ -130,6 +129,7 @@ def run_night(args: argparse.Namespace, root: Store, date: str, past: pd.DataFra
             improvements=int(verdicts.get("improvement", 0)),
             environment=describe_environment(),
         )
+        history.write_history(root, date, tonight.assign(status="ok", error="", run=run_id))  # a good night's last step
         return record, comparison
     except KeyboardInterrupt:
         raise
