@@ -9,7 +9,7 @@ weights carry a leading axis K, inputs are [K, B] tensors a and b.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -55,7 +55,6 @@ class Architecture:
 
     name: str
     summary: str
-    defaults: dict[str, Any] = field(default_factory=dict)
 
     def parse(self, section: Section) -> dict[str, Any]:
         return {}

@@ -98,7 +98,7 @@ def run_info(plan: Plan, bundles: dict[str, dict[str, Any]], started: float) -> 
     return {
         "config": config.name,
         "description": config.description,
-        "config_resolved": _jsonable(asdict(config)),
+        "config_resolved": asdict(config),  # tuples serialise as JSON lists
         "n_models": len(plan.models),
         "n_trained": sum(1 for m in plan.models if bundles[m.model_id]["bundle_id"] in fresh),
         "n_bundles": len({m["bundle_id"] for m in bundles.values()}),
@@ -108,11 +108,3 @@ def run_info(plan: Plan, bundles: dict[str, dict[str, Any]], started: float) -> 
         "host": platform.node(),
         "python": platform.python_version(),
     }
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {k: _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    return obj

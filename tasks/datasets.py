@@ -64,10 +64,6 @@ class DatasetSpec:
         return posixpath.join(self.directory, f"shard-{index:05d}.parquet")
 
 
-def product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return a.astype(np.float64) * b.astype(np.float64)
-
-
 def generate_shard(spec: DatasetSpec, index: int) -> pa.Table:
     """Shard `index` of `spec` as a table (a, b, y) of float32 with the spec in its metadata."""
     rng = np.random.default_rng([seed_from("dataset", spec.to_json()), index])
