@@ -11,6 +11,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("RAY_AUTH_MODE", "token")  # Ray 2.60's default, stated explicitly
+# cluster_utils.Cluster does not create a token the way ray.init does: give every Ray process one
+os.environ.setdefault("RAY_AUTH_TOKEN", __import__("secrets").token_hex(16))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # Credentials for the loopback S3 server; set before any Ray starts so every worker inherits them.
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
