@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("RAY_AUTH_MODE", "token")  # Ray 2.60's default, stated explicitly
 # cluster_utils.Cluster does not create a token the way ray.init does: give every Ray process one
 os.environ.setdefault("RAY_AUTH_TOKEN", __import__("secrets").token_hex(16))
@@ -23,7 +22,7 @@ os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
 
 @pytest.fixture(scope="session")
 def tf():
-    from tasks.tfenv import configure_tensorflow
+    from tasks.model.tfenv import configure_tensorflow
 
     return configure_tensorflow(cpus=1, use_gpu=False)
 
@@ -31,7 +30,7 @@ def tf():
 def start_local_ray():
     import ray
 
-    from tasks.runtime import worker_env
+    from tasks.cluster.runtime import worker_env
 
     ray.init(
         num_cpus=2,
@@ -84,31 +83,15 @@ def s3_server():
 
 @pytest.fixture
 def write_config(tmp_path):
-    """Write a YAML config built from the smoke config with overrides; returns its path."""
-    import yaml
+    """Write a YAML config built from the smoke config with dotted overrides (or raw text); returns its path."""
+    from support import smoke_raw
 
     def _write(overrides: dict | None = None, name: str = "test.yaml", raw_text: str | None = None) -> str:
         path = tmp_path / name
-        if raw_text is not None:
-            path.write_text(raw_text)
-            return str(path)
-        base = yaml.safe_load((ROOT / "workflows" / "configs" / "smoke.yaml").read_text())
-        for dotted, value in (overrides or {}).items():
-            node = base
-            *parents, leaf = dotted.split(".")
-            for p in parents:
-                node = node.setdefault(p, {})
-            if value is DELETE:
-                node.pop(leaf, None)
-            else:
-                node[leaf] = value
-        path.write_text(yaml.safe_dump(base))
+        path.write_text(raw_text if raw_text is not None else yaml.safe_dump(smoke_raw(overrides)))
         return str(path)
 
     return _write
-
-
-DELETE = object()
 
 
 CHROMIUM = "/usr/bin/chromium"

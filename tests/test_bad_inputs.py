@@ -7,41 +7,27 @@ from pathlib import Path
 
 import pytest
 import yaml
+from support import smoke_raw
 
 from workflows.run import main
 
-ROOT = Path(__file__).resolve().parent.parent
-SMOKE = yaml.safe_load((ROOT / "workflows/configs/smoke.yaml").read_text())
-
-
-def variant(**changes) -> dict:
-    raw = yaml.safe_load(yaml.safe_dump(SMOKE))
-    for dotted, value in changes.items():
-        node = raw
-        *parents, leaf = dotted.split("__")
-        for p in parents:
-            node = node[p]
-        node[leaf] = value
-    return raw
-
-
 # (row of the README table, config as a dict or raw text (None: smoke), file suffix, words in the message)
 ROWS = [
-    ("unknown key", variant(trainig={"steps": 5}), ".yaml", "'trainig': unknown key"),
-    ("wrong type", variant(training__steps="many"), ".yaml", "'training.steps': expected an integer"),
-    ("empty list", variant(seeds=[]), ".yaml", "'seeds': must not be empty"),
-    ("lo ≥ hi", variant(train_ranges=[[2, 1]]), ".yaml", "'train_ranges[0]': needs lo < hi"),
-    ("negative size", variant(data__train_size=-10), ".yaml", "'data.train_size': must be ≥ 1"),
-    ("zero size", variant(evaluation__size=0), ".yaml", "'evaluation.size': must be ≥ 1"),
+    ("unknown key", smoke_raw({"trainig": {"steps": 5}}), ".yaml", "'trainig': unknown key"),
+    ("wrong type", smoke_raw({"training.steps": "many"}), ".yaml", "'training.steps': expected an integer"),
+    ("empty list", smoke_raw({"seeds": []}), ".yaml", "'seeds': must not be empty"),
+    ("lo ≥ hi", smoke_raw({"train_ranges": [[2, 1]]}), ".yaml", "'train_ranges[0]': needs lo < hi"),
+    ("negative size", smoke_raw({"data.train_size": -10}), ".yaml", "'data.train_size': must be ≥ 1"),
+    ("zero size", smoke_raw({"evaluation.size": 0}), ".yaml", "'evaluation.size': must be ≥ 1"),
     (
         "log-space model on a non-positive range",
-        variant(architectures=[{"arch": "log_mlp"}]),
+        smoke_raw({"architectures": [{"arch": "log_mlp"}]}),
         ".yaml",
         "log_mlp needs strictly positive inputs",
     ),
-    ("unknown architecture", variant(architectures=[{"arch": "resnet"}]), ".yaml", "unknown value 'resnet'"),
-    ("steps = 0", variant(training__steps=0), ".yaml", "'training.steps': must be ≥ 1"),
-    ("batch larger than the dataset", variant(training__batch_size=10_000), ".yaml", "larger than the dataset"),
+    ("unknown architecture", smoke_raw({"architectures": [{"arch": "resnet"}]}), ".yaml", "unknown value 'resnet'"),
+    ("steps = 0", smoke_raw({"training.steps": 0}), ".yaml", "'training.steps': must be ≥ 1"),
+    ("batch larger than the dataset", smoke_raw({"training.batch_size": 10_000}), ".yaml", "larger than the dataset"),
     ("config not valid YAML", "seeds: [0, 1\ndata: {", ".yaml", "is not valid YAML"),
     ("config not valid TOML", "seeds = [0, 1\n", ".toml", "is not valid TOML"),
     (
@@ -108,14 +94,14 @@ def test_missing_config_file_and_unknown_name(tmp_path, capsys):
 
 def test_path_traversal_in_config_name_is_refused(tmp_path, capsys):
     path = tmp_path / "c.yaml"
-    path.write_text(yaml.safe_dump(variant(name="../../etc")))
+    path.write_text(yaml.safe_dump(smoke_raw({"name": "../../etc"})))
     run_and_check(["--config", str(path), "--out", str(tmp_path / "o")], "'name': use letters", capsys)
 
 
 def test_local_dashboard_binds_to_localhost(monkeypatch):
     import ray
 
-    from tasks import runtime
+    from tasks.cluster import runtime
 
     seen = {}
 
@@ -141,5 +127,5 @@ def test_out_is_a_file(tmp_path, capsys):
 
 def test_impossible_gpu_share(tmp_path, capsys):
     path = tmp_path / "g.yaml"
-    path.write_text(yaml.safe_dump(variant(resources={"train_gpus": 1.5})))
+    path.write_text(yaml.safe_dump(smoke_raw({"resources": {"train_gpus": 1.5}})))
     run_and_check(["--config", str(path), "--out", str(tmp_path / "o")], "'resources.train_gpus'", capsys)

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
+from support import write_study
 
-from tasks.config import load_config
-from tasks.plan import make_plan
-from tasks.storage import Store
+from tasks.store.storage import Store
+from tasks.study.loading import load_config
+from tasks.study.plan import make_plan
 from workflows.run import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,9 +36,11 @@ def cluster():
     import ray
     from ray.cluster_utils import Cluster
 
-    from tasks.runtime import worker_env
+    from tasks.cluster.runtime import worker_env
 
     ray.shutdown()  # one Ray per process: this module brings its own
+    # a CPU-only TF set-up earlier in this process hides GPUs; the fake-GPU raylet must not inherit that
+    hidden = os.environ.pop("CUDA_VISIBLE_DEVICES", None)
     c = Cluster(
         initialize_head=True,
         head_node_args={"num_cpus": 1, "include_dashboard": False, "_system_config": FAST_HEALTH_CHECKS},
@@ -50,6 +52,8 @@ def cluster():
     yield c, cpu_node, gpu_node
     ray.shutdown()
     c.shutdown()
+    if hidden is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = hidden
 
 
 def _placements(store: Store) -> dict[str, list[dict]]:
@@ -92,12 +96,9 @@ def test_gpu_placement_and_s3_storage_with_idempotent_rerun(cluster, s3_server, 
 
 def test_worker_node_killed_mid_run_completes_exactly_once(cluster, tmp_path):
     c, cpu_node, _ = cluster
-    raw = yaml.safe_load((ROOT / "workflows/configs/smoke.yaml").read_text())
-    raw.update(name="killnode", seeds=[0, 1, 2])
-    raw["training"].update(steps=3000, log_every=500, bundle_size=1)
-    raw["resources"] = {"train_gpus": 0}  # CPU training on every node, so the killed node held some
-    config_path = tmp_path / "killnode.yaml"
-    config_path.write_text(yaml.safe_dump(raw))
+    overrides = {"seeds": [0, 1, 2], "training.steps": 3000, "training.log_every": 500, "training.bundle_size": 1}
+    overrides["resources.train_gpus"] = 0  # CPU training on every node, so the killed node held some
+    config_path = write_study(tmp_path, overrides, "killnode")
     out = tmp_path / "out"
     result: dict[str, int] = {}
     runner = threading.Thread(target=lambda: result.update(rc=main(["--config", str(config_path), "--out", str(out)])))
@@ -121,7 +122,7 @@ def test_worker_node_killed_mid_run_completes_exactly_once(cluster, tmp_path):
     store = Store(str(out))
     for b in bundles:  # every listed file is whole: checksums match
         for f in b["files"].values():
-            from tasks.storage import file_info
+            from tasks.store.storage import file_info
 
             store.read_verified(f["path"], file_info(f))
 

@@ -1,7 +1,8 @@
 import pytest
 
-from tasks.config import available_configs, load_config, parse_config
-from tasks.errors import ConfigError, UserError
+from tasks.core.errors import ConfigError, UserError
+from tasks.study.config import parse_config
+from tasks.study.loading import available_configs, load_config
 
 
 @pytest.mark.parametrize("name", ["smoke", "quick", "seed"])

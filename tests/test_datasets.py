@@ -2,21 +2,16 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from tasks.config import load_config
-from tasks.datasets import (
-    DatasetSpec,
-    complete_manifest,
-    generate_shard,
-    read_metadata,
-    read_shards,
-    write_dataset_manifest,
-    write_shard,
-)
-from tasks.errors import CorruptArtifactError
-from tasks.plan import make_plan
-from tasks.ranges import Ranges
-from tasks.sampling import sample
-from tasks.storage import Store
+from tasks.core.errors import CorruptArtifactError
+from tasks.core.ranges import Ranges
+from tasks.data.sampling import sample
+from tasks.data.shards import generate_shard, read_metadata
+from tasks.data.spec import DatasetSpec
+from tasks.jobs.generate import finish_dataset, write_shard
+from tasks.store.catalog import complete_dataset, read_shards, shard_path
+from tasks.store.storage import Store
+from tasks.study.loading import load_config
+from tasks.study.plan import make_plan
 
 
 def spec(role="train", rows=5000, shard_rows=2000, ranges=((0, 1),), seed=3, distribution="uniform"):
@@ -78,25 +73,25 @@ def test_written_dataset_round_trips_with_manifest(tmp_path):
     store = Store(str(tmp_path))
     s = spec()
     infos = [write_shard(store, s, i) for i in range(s.n_shards)]
-    assert complete_manifest(store, s) is None  # shards without a manifest are not trusted
-    write_dataset_manifest(store, s, infos)
-    manifest = complete_manifest(store, s)
+    assert complete_dataset(store, s) is None  # shards without a manifest are not trusted
+    finish_dataset(store, s, infos)
+    manifest = complete_dataset(store, s)
     data = read_shards(store, manifest)
     assert data.shape == (5000, 3) and data.dtype == np.float32
     expected = np.concatenate([generate_shard(s, i).to_pandas().to_numpy() for i in range(3)])
     np.testing.assert_array_equal(data, expected)
     # a plain Parquet reader sees the same table
-    assert pq.read_table(tmp_path / s.shard_path(0)).num_rows == 2000
+    assert pq.read_table(tmp_path / shard_path(s, 0)).num_rows == 2000
     assert not [p for p in tmp_path.rglob(".tmp-*")]
 
 
 def test_truncated_shard_makes_dataset_incomplete(tmp_path):
     store = Store(str(tmp_path))
     s = spec()
-    manifest = write_dataset_manifest(store, s, [write_shard(store, s, i) for i in range(s.n_shards)])
-    path = tmp_path / s.shard_path(1)
+    manifest = finish_dataset(store, s, [write_shard(store, s, i) for i in range(s.n_shards)])
+    path = tmp_path / shard_path(s, 1)
     path.write_bytes(path.read_bytes()[:-100])
-    assert complete_manifest(store, s) is None
+    assert complete_dataset(store, s) is None
     with pytest.raises(CorruptArtifactError, match="shard-00001"):
         read_shards(store, manifest)
 
@@ -104,8 +99,8 @@ def test_truncated_shard_makes_dataset_incomplete(tmp_path):
 def test_corrupted_shard_of_same_size_is_caught_by_checksum(tmp_path):
     store = Store(str(tmp_path))
     s = spec()
-    manifest = write_dataset_manifest(store, s, [write_shard(store, s, i) for i in range(s.n_shards)])
-    path = tmp_path / s.shard_path(0)
+    manifest = finish_dataset(store, s, [write_shard(store, s, i) for i in range(s.n_shards)])
+    path = tmp_path / shard_path(s, 0)
     raw = bytearray(path.read_bytes())
     raw[len(raw) // 2] ^= 0xFF
     path.write_bytes(bytes(raw))

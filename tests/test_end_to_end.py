@@ -7,8 +7,8 @@ import sys
 import pandas as pd
 import pytest
 
-from tasks.config import load_config
-from tasks.plan import make_plan
+from tasks.study.loading import load_config
+from tasks.study.plan import make_plan
 from workflows.run import main
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
+from support import write_study
 
-from tasks.history import read_history
-from tasks.nightly import Headline, compare, headline_frame
-from tasks.storage import Store
+from tasks.nightly.compare import compare
+from tasks.nightly.headlines import Headline, headline_frame
+from tasks.nightly.history import read_history
+from tasks.store.storage import Store
 from workflows.nightly import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,9 +24,7 @@ QUIET_SPEED = ["--speed-tolerance", "100"]  # timings on a shared test machine a
 def nights(ray_session, tmp_path_factory):
     """Root after: 11-01 ok, 11-02 ok, 11-03 planted regression, 11-05 failed (11-04 missing)."""
     tmp = tmp_path_factory.mktemp("nightly")
-    worse = yaml.safe_load((ROOT / "workflows/configs/smoke.yaml").read_text())
-    worse["training"]["steps"] = 5  # a "code change" that trains far less: in-range RMSE much worse
-    (tmp / "worse.yaml").write_text(yaml.safe_dump(worse))
+    write_study(tmp, {"name": "smoke", "training.steps": 5}, "worse")  # a "code change": far less training
     root = tmp / "root"
     codes = {}
     for date, config in [

@@ -3,8 +3,8 @@ import math
 import numpy as np
 import pytest
 
-from tasks.metrics import diagonal_grid, error_metrics
-from tasks.ranges import Ranges, coverage
+from tasks.core.ranges import Ranges, coverage
+from tasks.evaluation.metrics import diagonal_grid, error_metrics
 
 
 def test_coverage_of_nested_squares():

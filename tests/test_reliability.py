@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
+from support import write_study
 
-from tasks.storage import Store, file_info, listed_files
+from tasks.store.storage import Store, file_info, listed_files
 from workflows.run import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,14 +26,10 @@ RUN = [sys.executable, str(ROOT / "workflows" / "run.py")]
 BUNDLING = ["bundle_id", "bundle_size", "bundle_seconds", "bundle_model_steps_per_s", "device"]
 
 
-def study(tmp_path: Path, name: str = "resume", **training) -> Path:
+def study(tmp_path: Path, name: str = "resume") -> Path:
     """Smoke-sized study with enough bundles and steps to interrupt it mid-run."""
-    raw = yaml.safe_load((ROOT / "workflows/configs/smoke.yaml").read_text())
-    raw.update(name=name, seeds=[0, 1, 2])
-    raw["training"].update(steps=2000, log_every=500, bundle_size=1, **training)
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(raw))
-    return path
+    overrides = {"seeds": [0, 1, 2], "training.steps": 2000, "training.log_every": 500, "training.bundle_size": 1}
+    return write_study(tmp_path, overrides, name)
 
 
 def results(out: Path) -> dict[str, pd.DataFrame]:
@@ -184,10 +180,7 @@ def test_corrupted_shard_is_regenerated_not_trained_on(reference, tmp_path, caps
 
 
 def test_divergence_is_recorded_and_reported_not_a_crash(ray_session, tmp_path):
-    raw = yaml.safe_load((ROOT / "workflows/configs/smoke.yaml").read_text())
-    raw["training"].update(optimizer="sgd", learning_rate=1e6)
-    path = tmp_path / "diverge.yaml"
-    path.write_text(yaml.safe_dump(raw))
+    path = write_study(tmp_path, {"training.optimizer": "sgd", "training.learning_rate": 1e6}, "diverge")
     out = tmp_path / "out"
     assert main(["--config", str(path), "--out", str(out)]) == 0
     models = pd.read_parquet(out / "results" / "models.parquet")
@@ -235,7 +228,7 @@ def test_weights_never_unpickled(tmp_path):
     with zipfile.ZipFile(buf, "w") as z:
         z.write(tmp_path / "evil.npy", "W.npy")
     (tmp_path / "weights.npz").write_bytes(buf.getvalue())
-    from tasks.errors import CorruptArtifactError
+    from tasks.core.errors import CorruptArtifactError
 
     with pytest.raises(CorruptArtifactError, match="unreadable weights"):
         store.read_npz("weights.npz")

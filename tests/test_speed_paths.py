@@ -5,10 +5,11 @@ import json
 
 import pytest
 
-from tasks.config import ResourcesConfig
-from tasks.hardware import l2_cache_bytes, parse_size
-from tasks.plan import auto_bundle_size
-from tasks.remote import DEFAULT_GPU_FRACTION, placement, train_bundle_cpu, train_bundle_gpu
+from tasks.cluster.placement import DEFAULT_GPU_FRACTION, placement
+from tasks.cluster.remote import train_bundle_cpu, train_bundle_gpu
+from tasks.core.hardware import l2_cache_bytes, parse_size
+from tasks.study.bundles import auto_bundle_size
+from tasks.study.config import ResourcesConfig
 
 
 def test_cpu_cluster_trains_on_cpus():
@@ -83,8 +84,9 @@ def test_benchmark_harness_runs_and_reports_every_key(capsys):
 
 
 def test_bundles_are_never_empty_and_respect_an_explicit_size():
-    from tasks.config import load_config
-    from tasks.plan import make_bundles, make_plan
+    from tasks.study.bundles import make_bundles
+    from tasks.study.loading import load_config
+    from tasks.study.plan import make_plan
 
     plan = make_plan(load_config("smoke"))  # 4 models of one architecture
     for size, slots in [(1, 2), (None, 3), (None, 8), (3, 2), (None, 1)]:

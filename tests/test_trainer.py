@@ -1,12 +1,13 @@
 import numpy as np
 import pytest
 
-from tasks import architectures
-from tasks.batches import batch_indices_np, batch_indices_tf, stream_key
-from tasks.config import TrainingConfig
-from tasks.trainer import init_weights, predict, train_bundle, window_schedule
+from tasks.model import registry
+from tasks.model.batches import batch_indices_np, batch_indices_tf, stream_key
+from tasks.model.inference import predict
+from tasks.model.settings import TrainingConfig
+from tasks.model.trainer import BundleData, init_weights, train_bundle, window_schedule
 
-MLP = architectures.get("mlp")
+MLP = registry.get("mlp")
 SMALL = {"hidden": [8], "activation": "relu"}
 
 
@@ -51,11 +52,10 @@ def test_member_in_bundle_equals_training_alone(tf, two_datasets, optimizer):
     """The bundle is exactly K independent trainings (elementwise optimizer, per-model batches)."""
     t = training(optimizer=optimizer, learning_rate=0.01)
     seeds, ds = [3, 5, 8, 13], [0, 1, 1, 0]
-    bundle = train_bundle(MLP, SMALL, t, seeds, ds, [2000], lambda w: two_datasets, two_datasets[:, :300])
+    bundle = train_bundle(MLP, SMALL, t, seeds, BundleData(ds, [2000], lambda w: two_datasets, two_datasets[:, :300]))
     for k in (1, 3):
-        alone = train_bundle(
-            MLP, SMALL, t, [seeds[k]], [0], [2000], lambda w, k=k: two_datasets[[ds[k]]], two_datasets[[ds[k]], :300]
-        )
+        only = two_datasets[[ds[k]]]
+        alone = train_bundle(MLP, SMALL, t, [seeds[k]], BundleData([0], [2000], lambda w, d=only: d, only[:, :300]))
         for name, w in bundle.weights.items():
             np.testing.assert_allclose(w[k], alone.weights[name][0], rtol=2e-5, atol=2e-6)
         np.testing.assert_allclose(bundle.train_mse[:, k], alone.train_mse[:, 0], rtol=1e-4)
@@ -67,8 +67,8 @@ def test_adagrad_matches_keras_on_one_step(tf):
 
     data = product_data(256, 0, 1, 2)[None]
     t = training(steps=1, batch_size=256, log_every=1, loss_reduction="mean")
-    init = init_weights(MLP, SMALL, [4])
-    ours = train_bundle(MLP, SMALL, t, [4], [0], [256], lambda w: data, None, initial_weights=init)
+    init = init_weights(MLP, SMALL, [4], 2)
+    ours = train_bundle(MLP, SMALL, t, [4], BundleData([0], [256], lambda w: data), initial_weights=init)
     # Keras reference on the same batch (our sampler's indices)
     idx = batch_indices_np(np.array([stream_key(4)]), 0, 256, 256)[0]
     x, y = data[0, idx, :2], data[0, idx, 2:]
@@ -86,7 +86,11 @@ def test_training_learns_the_product(tf):
     data = product_data(20_000, 0, 1, 3)[None]
     t = training(steps=3000, batch_size=64, log_every=500)
     out = train_bundle(
-        MLP, {"hidden": [32], "activation": "relu"}, t, [0, 1], [0, 0], [20_000], lambda w: data, data[:, :2000]
+        MLP,
+        {"hidden": [32], "activation": "relu"},
+        t,
+        [0, 1],
+        BundleData([0, 0], [20_000], lambda w: data, data[:, :2000]),
     )
     assert (out.val_mse[-1] < 0.01 * np.var(data[0, :, 2])).all()  # far better than predicting the mean
     assert np.sqrt(out.val_mse[-1]).max() < 0.02
@@ -96,13 +100,15 @@ def test_training_learns_the_product(tf):
 def test_diverging_member_is_recorded_and_others_carry_on(tf, two_datasets):
     t = training()
     seeds = [1, 2, 3]
-    init = init_weights(MLP, SMALL, seeds)
+    init = init_weights(MLP, SMALL, seeds, 2)
     init["l1_w"][1] *= 1e30  # member 1 overflows on its first step
     out = train_bundle(
-        MLP, SMALL, t, seeds, [0, 0, 0], [2000], lambda w: two_datasets, two_datasets[:, :300], initial_weights=init
+        MLP, SMALL, t, seeds, BundleData([0, 0, 0], [2000], lambda w: two_datasets, two_datasets[:, :300]), init
     )
     assert out.diverged_step.tolist() == [-1, 0, -1]
-    clean = train_bundle(MLP, SMALL, t, [1, 3], [0, 0], [2000], lambda w: two_datasets, two_datasets[:, :300])
+    clean = train_bundle(
+        MLP, SMALL, t, [1, 3], BundleData([0, 0], [2000], lambda w: two_datasets, two_datasets[:, :300])
+    )
     for name in out.weights:
         np.testing.assert_allclose(out.weights[name][[0, 2]], clean.weights[name], rtol=2e-5, atol=2e-6)
     assert np.isnan(out.val_mse[:, 1]).all() and np.isfinite(out.val_mse[:, [0, 2]]).all()
@@ -117,7 +123,7 @@ def test_streaming_windows_bound_memory_and_visit_all(tf):
         return windows[w]
 
     t = training(steps=100, batch_size=50, log_every=50)
-    out = train_bundle(MLP, SMALL, t, [0], [0], [500, 500, 500], load, None)
+    out = train_bundle(MLP, SMALL, t, [0], BundleData([0], [500, 500, 500], load))
     assert out.log_steps.tolist() == [50, 100]
     assert calls[:3] == [0, 1, 2]  # ten steps (one pass) per window, then the next
 
@@ -129,7 +135,7 @@ def test_window_schedule():
 
 def test_best_val_checkpoint_selects_a_logged_step(tf, two_datasets):
     t = training(checkpoint="best_val", steps=80)
-    out = train_bundle(MLP, SMALL, t, [1, 2], [0, 1], [2000], lambda w: two_datasets, two_datasets[:, :300])
+    out = train_bundle(MLP, SMALL, t, [1, 2], BundleData([0, 1], [2000], lambda w: two_datasets, two_datasets[:, :300]))
     assert set(out.selected_step.tolist()) <= set(out.log_steps.tolist())
     for k in range(2):
         best = out.log_steps[np.nanargmin(out.val_mse[:, k])]
@@ -146,7 +152,7 @@ def test_predict_matches_forward_on_hand_weights(tf):
     a, b = np.array([1.0, 2.0], np.float32), np.array([2.0, -3.0], np.float32)
     # h = relu([a + b, -a + b - 1]); y = 2 h0 + 3 h1 + 0.5
     expected = [2 * 3 + 3 * 0 + 0.5, 2 * 0 + 3 * 0 + 0.5]
-    np.testing.assert_allclose(predict(MLP, SMALL | {"hidden": [2]}, w, a, b)[0], expected)
+    np.testing.assert_allclose(predict(MLP, SMALL | {"hidden": [2]}, w, np.stack([a, b], axis=1))[0], expected)
 
 
 def test_batch_rows_are_uniform_over_the_window():

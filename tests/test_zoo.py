@@ -7,12 +7,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tasks import architectures
-from tasks.config import load_config
-from tasks.errors import ConfigError
-from tasks.metrics import error_metrics, near_perfect_mse, wilson_interval
-from tasks.summaries import solved_at, success
-from tasks.trainer import predict, train_bundle
+from tasks.core.errors import ConfigError
+from tasks.evaluation.metrics import error_metrics, near_perfect_mse, wilson_interval
+from tasks.model import registry
+from tasks.model.inference import predict
+from tasks.model.trainer import BundleData, train_bundle
+from tasks.report.summaries import solved_at, success
+from tasks.study.loading import load_config
 
 f32 = np.float32
 
@@ -22,7 +23,7 @@ def stacked(**weights) -> dict:
 
 
 def run(arch: str, params: dict, weights: dict, a, b) -> np.ndarray:
-    return predict(architectures.get(arch), params, weights, np.asarray(a, f32), np.asarray(b, f32))[0]
+    return predict(registry.get(arch), params, weights, np.stack([np.asarray(a, f32), np.asarray(b, f32)], axis=1))[0]
 
 
 def test_product_unit_forward_by_hand(tf):
@@ -109,14 +110,14 @@ def test_success_criterion_on_constructed_models(tf):
 
 
 def test_nmu_weights_stay_clamped_and_regulariser_ramps(tf):
-    from tasks.config import TrainingConfig
+    from tasks.model.settings import TrainingConfig
 
-    nmu = architectures.get("nmu")
+    nmu = registry.get("nmu")
     params = {"sparsity_lambda": 10.0, "sparsity_start": 100, "sparsity_end": 200}
     data = np.random.default_rng(2).uniform(1, 2, (1, 5000, 3)).astype(f32)
     data[..., 2] = data[..., 0] * data[..., 1]
     t = TrainingConfig("sgd", 5.0, 64, 50, "mean", 10, 10_000, "last", None)
-    out = train_bundle(nmu, params, t, [0, 1, 2], [0, 0, 0], [5000], lambda w: data)
+    out = train_bundle(nmu, params, t, [0, 1, 2], BundleData([0, 0, 0], [5000], lambda w: data))
     assert (out.weights["W"] >= 0).all() and (out.weights["W"] <= 1).all()
     W = {"W": tf.constant([[0.5, 0.9]])}
     reg = [float(nmu.regularizer(params, W, tf.constant(s, tf.float32))[0]) for s in (50.0, 150.0, 250.0)]
@@ -125,11 +126,11 @@ def test_nmu_weights_stay_clamped_and_regulariser_ramps(tf):
 
 
 def test_sparsity_errors():
-    nmu, nalu = architectures.get("nmu"), architectures.get("nalu")
+    nmu, nalu = registry.get("nmu"), registry.get("nalu")
     np.testing.assert_allclose(nmu.sparsity_error({}, {"W": np.array([[1.0, 0.0], [0.5, 0.9]])}), [0.0, 0.5])
     big = {"W_hat": np.array([[20.0, 20.0]]), "M_hat": np.array([[20.0, 20.0]]), "G": np.zeros((1, 2))}
     assert nalu.sparsity_error({}, big)[0] < 1e-6
-    assert architectures.get("mlp").sparsity_error({}, {}) is None
+    assert registry.get("mlp").sparsity_error({}, {}) is None
 
 
 def test_wilson_interval_known_values():
@@ -177,7 +178,7 @@ def test_presets_load():
     assert ("[-2,2]", "[-6,-2]∪[2,6]") in pairs and ("[10,20]", "[20,40]") in pairs
     assert nalm.training.checkpoint == "best_val" and nalm.training.steps == 50_000
     zoo = load_config("zoo")
-    assert {a.arch for a in zoo.architectures} == set(architectures.REGISTRY)
+    assert {a.arch for a in zoo.architectures} == set(registry.REGISTRY)
 
 
 def test_nmu_schedule_is_validated(write_config):

@@ -1,0 +1,62 @@
+"""What the entry points do once their arguments are parsed: one guarded call each."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from tasks.cli.describe import describe_plan
+from tasks.cli.guard import guarded
+from tasks.model.plugins import load_plugins
+from tasks.nightly.night import NightSettings, night_date, open_nightly_root, run_nightly
+from tasks.store.outputs import open_output
+from tasks.study.loading import load_config
+from tasks.study.plan import make_plan
+
+
+@guarded
+def run(args: argparse.Namespace) -> int:
+    """workflows/run.py: validate everything first, then run the study (or describe it)."""
+    started = time.time()
+    load_plugins(args.plugins)
+    config = load_config(args.config, args.overrides)
+    out = args.out or config.output
+    plan = make_plan(config)
+    if args.dry_run:
+        open_output(out, create=False)
+        print(describe_plan(plan, out))
+        return 0
+    store = open_output(out)
+    from tasks.pipeline import run_study
+
+    info = run_study(plan, store, args.address, args.num_cpus, args.verbose)
+    print(f"[done] {info['n_models']} models in {time.time() - started:.0f}s. Report: {info['report']}")
+    return 0
+
+
+@guarded
+def nightly(args: argparse.Namespace) -> int:
+    """workflows/nightly.py: exit 0 fine, 1 a regression (unless disabled), 2 a failed night."""
+    load_plugins(args.plugins)
+    date = night_date(args.date)
+    root = open_nightly_root(args.root)
+    settings = NightSettings(
+        config=args.config,
+        overrides=tuple(args.overrides),
+        tolerance=args.tolerance,
+        speed_tolerance=args.speed_tolerance,
+        window=args.window,
+        address=args.address,
+        num_cpus=args.num_cpus,
+        plugins=tuple(args.plugins),
+    )
+    record = run_nightly(root, date, settings)
+    print(
+        f"[nightly] {date}: {record.status}; regressions {record.regressions}, "
+        f"improvements {record.improvements}. Index: {root.display('index.html')}"
+    )
+    if record.status == "failed":
+        print(f"error: night {date} failed: {record.error}", file=sys.stderr)
+        return 2
+    return 1 if record.regressions and args.fail_on_regression else 0

@@ -1,0 +1,41 @@
+"""How every entry point ends: user errors as one line (exit 2), Ctrl-C/SIGTERM as a clean
+stop (exit 130), Ray shut down either way."""
+
+from __future__ import annotations
+
+import functools
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from tasks.core.errors import UserError
+
+
+def guarded(main: Callable[..., int]) -> Callable[..., int]:
+    """User errors print one line and exit 2; Ctrl-C/SIGTERM shut Ray down and exit 130."""
+
+    @functools.wraps(main)
+    def wrapper(*args: Any, **kwargs: Any) -> int:
+        from tasks.cluster.runtime import reclaim_signals
+
+        in_main_thread = threading.current_thread() is threading.main_thread()
+        previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)} if in_main_thread else {}
+        reclaim_signals()
+        try:
+            return main(*args, **kwargs)
+        except UserError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print("\ninterrupted: finished work is kept; rerun the same command to resume", file=sys.stderr)
+            return 130
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            from tasks.cluster.runtime import shutdown
+
+            shutdown()
+
+    return wrapper

@@ -1,0 +1,55 @@
+"""The thin Ray layer: domain jobs wrapped as Ray tasks, and their resource requests.
+
+Tasks take a `Store` (pickled as its URI) and plain specs; every output goes through the
+store, so a task may run on any node and a retried task finds finished work in place.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ray
+
+from tasks.cluster.runtime import where
+from tasks.data.spec import DatasetSpec
+from tasks.jobs.evaluate import evaluate_and_store
+from tasks.jobs.generate import write_shard
+from tasks.jobs.train import train_and_store
+from tasks.model.settings import TrainingConfig
+from tasks.model.tfenv import configure_tensorflow
+from tasks.store.catalog import BundleManifest, EvalManifest, ShardEntry
+from tasks.store.storage import Store
+from tasks.study.bundles import Bundle, EvalJob
+
+RETRIES = 3  # Ray retries a task whose worker or node died; outputs are idempotent
+
+
+@ray.remote(num_cpus=1, max_retries=RETRIES)
+def generate_shard(store: Store, spec: DatasetSpec, index: int) -> ShardEntry:
+    info, node = write_shard(store, spec, index), where()
+    return ShardEntry(info.path, info.size, info.sha256, node["node_id"], tuple(node["gpu_ids"]))
+
+
+def _train_bundle(
+    store: Store,
+    bundle: Bundle,
+    training: TrainingConfig,
+    specs: dict[str, DatasetSpec],
+    probe_rows: int = 0,
+) -> BundleManifest:
+    tf = configure_tensorflow()
+    device = "gpu" if tf.config.list_logical_devices("GPU") else "cpu"
+    return train_and_store(store, bundle, training, specs, device, probe_rows, placement=where())
+
+
+train_bundle_cpu = ray.remote(max_retries=RETRIES)(_train_bundle)
+# A GPU worker exits after its task, releasing the GPU memory TF holds (max_calls cannot be
+# set per call, hence a second remote function); the TF import is amortised over a bundle.
+train_bundle_gpu = ray.remote(max_retries=RETRIES, max_calls=1)(_train_bundle)
+
+
+@ray.remote(num_cpus=1, max_retries=RETRIES)
+def evaluate(store: Store, job: EvalJob, specs: dict[str, DatasetSpec], *after: Any) -> EvalManifest:
+    """`after`: the training result refs this evaluation waits for (Ray resolves them first)."""
+    configure_tensorflow()
+    return evaluate_and_store(store, job, specs, placement=where())

@@ -1,0 +1,37 @@
+"""Facts about this machine: its CPU model and per-core L2 cache (they size work and label timings)."""
+
+from __future__ import annotations
+
+import platform
+from pathlib import Path
+
+DEFAULT_L2_BYTES = 1 << 20
+
+
+def l2_cache_bytes(cpu_dir: str = "/sys/devices/system/cpu/cpu0/cache") -> int:
+    """Per-core L2 size from sysfs (Linux); 1 MiB when unknown."""
+    try:
+        for index in sorted(Path(cpu_dir).glob("index*")):
+            if (index / "level").read_text().strip() == "2":
+                return parse_size((index / "size").read_text())
+    except (OSError, ValueError):
+        pass
+    return DEFAULT_L2_BYTES
+
+
+def parse_size(text: str) -> int:
+    text = text.strip().upper()
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    if text and text[-1] in units:
+        return int(text[:-1]) * units[text[-1]]
+    return int(text)
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()

@@ -1,0 +1,62 @@
+"""What a dataset is: its spec and the content-derived id that names it.
+
+A dataset is drawn from a range under a distribution by the config's data seed; its role
+(train, val, test) is part of the identity so the three streams are independent. Where it
+is stored is the artifact catalog's business (tasks.store.catalog).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from tasks.core.ids import content_id
+from tasks.core.ranges import Ranges
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    role: str  # train | val | test: part of the identity, so the streams are independent
+    ranges: Ranges
+    distribution: str
+    rows: int
+    shard_rows: int
+    seed: int  # the config's data seed; model seeds never enter a dataset
+    target: str = "product"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "role": self.role,
+            "ranges": self.ranges.to_json(),
+            "distribution": self.distribution,
+            "rows": self.rows,
+            "shard_rows": self.shard_rows,
+            "seed": self.seed,
+            "target": self.target,
+        }
+
+    @property
+    def dataset_id(self) -> str:
+        return content_id("ds", self.to_json())
+
+    @property
+    def n_shards(self) -> int:
+        return -(-self.rows // self.shard_rows)
+
+    def shard_size(self, index: int) -> int:
+        return min(self.shard_rows, self.rows - index * self.shard_rows)
+
+    def shard_windows(self, window_rows: int) -> list[tuple[int, int]]:
+        """Consecutive shard ranges [first, stop) of at most `window_rows` rows (≥ 1 shard)."""
+        windows, first, rows = [], 0, 0
+        for i in range(self.n_shards):
+            size = self.shard_size(i)
+            if i > first and rows + size > window_rows:
+                windows.append((first, i))
+                first, rows = i, 0
+            rows += size
+        windows.append((first, self.n_shards))
+        return windows
+
+    def rows_in(self, first: int, stop: int) -> int:
+        return sum(self.shard_size(i) for i in range(first, stop))

@@ -1,0 +1,54 @@
+"""Error metrics of predictions against targets (pure numpy, float64)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def error_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    """rmse, mae, max_abs_err, rel_err_median (median |ŷ−y|/|y| over y ≠ 0),
+    nrmse (rmse / RMS of y) and mse. Non-finite predictions give inf/nan, never hide."""
+    y = np.asarray(y_true, np.float64)
+    p = np.asarray(y_pred, np.float64)
+    err = p - y
+    abs_err = np.abs(err)
+    mse = float(np.mean(err * err))
+    rmse = float(np.sqrt(mse))
+    nonzero = y != 0
+    rel = abs_err[nonzero] / np.abs(y[nonzero])
+    rms_y = float(np.sqrt(np.mean(y * y)))
+    return {
+        "rmse": rmse,
+        "mae": float(np.mean(abs_err)),
+        "max_abs_err": float(np.max(abs_err)),
+        "rel_err_median": float(np.median(rel)) if rel.size else float("nan"),
+        "nrmse": rmse / rms_y if rms_y > 0 else float("nan"),
+        "mse": mse,
+    }
+
+
+def near_perfect_mse(a: np.ndarray, b: np.ndarray, epsilon: float) -> float:
+    """MSE of a nearly perfect multiplier: the exact product with each input perturbed by a
+    relative ε (Madsen & Johansen's success threshold, estimated on these inputs)."""
+    a64, b64 = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    exact = a64 * b64
+    return float(np.mean((exact * (1 + epsilon) ** 2 - exact) ** 2))
+
+
+def wilson_interval(successes: int, trials: int, z: float = 1.959964) -> tuple[float, float]:
+    """95% Wilson score interval for a binomial proportion."""
+    if trials == 0:
+        return float("nan"), float("nan")
+    p = successes / trials
+    denom = 1 + z * z / trials
+    centre = (p + z * z / (2 * trials)) / denom
+    half = z / denom * np.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials))
+    lo = 0.0 if successes == 0 else max(0.0, centre - half)  # exact ends, free of round-off
+    hi = 1.0 if successes == trials else min(1.0, centre + half)
+    return lo, hi
+
+
+def diagonal_grid(lo: float, hi: float, points: int) -> np.ndarray:
+    """The article's diagonal a = b = x: cell midpoints, so x never hits 0 (log models)."""
+    step = (hi - lo) / points
+    return lo + step * (np.arange(points) + 0.5)

@@ -1,0 +1,38 @@
+"""One evaluation: a bundle's weights and its models' test sets in, metrics and diagonal
+tables out (tasks.evaluation.evaluate), manifest last."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tasks.data.spec import DatasetSpec
+from tasks.model import registry
+from tasks.store import catalog
+from tasks.store.catalog import EvalManifest
+from tasks.store.storage import Store
+from tasks.study.bundles import EvalJob
+
+
+def evaluate_and_store(
+    store: Store, job: EvalJob, specs: dict[str, DatasetSpec], placement: dict[str, Any] | None = None
+) -> EvalManifest:
+    done = catalog.EVALUATIONS.complete(store, job.eval_id)
+    if done is not None:
+        return done
+    from tasks.evaluation.evaluate import evaluate_models  # TF import only inside the task
+
+    bundle = catalog.require_bundle(store, job.bundle_id)
+    member_index = {m.model_id: i for i, m in enumerate(bundle.members)}
+    idx = np.array([member_index[m.model_id] for m in job.models])
+    weights = {k: v[idx] for k, v in catalog.read_weights(store, bundle).items()}
+    test_ids = dict.fromkeys(e.dataset_id for m in job.models for e in m.evals)
+    test_sets = {d: catalog.read_dataset(store, specs[d]) for d in test_ids}
+    metrics, diagonal = evaluate_models(registry.get(bundle.arch), bundle.params, weights, job, test_sets)
+    files = {
+        "metrics": store.write_parquet(catalog.eval_file(job.eval_id, "metrics.parquet"), metrics),
+        "diagonal": store.write_parquet(catalog.eval_file(job.eval_id, "diagonal.parquet"), diagonal),
+    }
+    manifest = EvalManifest(job.eval_id, job.bundle_id, tuple(m.model_id for m in job.models), files, placement or {})
+    return catalog.EVALUATIONS.write(store, manifest, job.eval_id)

@@ -1,0 +1,161 @@
+"""One training bundle: read its data windows, train (tasks.model.trainer), write weights,
+curves and probe curves, then the bundle manifest (last)."""
+
+from __future__ import annotations
+
+import platform
+import resource
+import time
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from tasks.data.spec import DatasetSpec
+from tasks.model import registry
+from tasks.model.settings import TrainingConfig
+from tasks.store import catalog
+from tasks.store.catalog import BundleManifest, Member
+from tasks.store.storage import Store
+from tasks.study.bundles import Bundle
+
+
+def train_and_store(
+    store: Store,
+    bundle: Bundle,
+    training: TrainingConfig,
+    specs: dict[str, DatasetSpec],
+    device: str = "cpu",
+    probe_rows: int = 0,
+    placement: dict[str, Any] | None = None,
+) -> BundleManifest:
+    done = catalog.BUNDLES.complete(store, bundle.bundle_id)
+    if done is not None:
+        return done  # a retried or repeated task: the work is already there
+    from tasks.model import trainer  # TF import only inside the task
+
+    data = bundle_data(store, bundle, training, specs)
+    probe_ids, data.probes, data.probe_index = probe_sets(store, bundle, specs, probe_rows)
+    started = time.time()
+    out = trainer.train_bundle(
+        registry.get(bundle.arch.arch), bundle.arch.params, training, [m.seed for m in bundle.models], data
+    )
+    files = {
+        "weights": store.write_npz(catalog.bundle_file(bundle.bundle_id, "weights.npz"), out.weights),
+        "curves": store.write_parquet(
+            catalog.bundle_file(bundle.bundle_id, "curves.parquet"), curves_table(bundle, out)
+        ),
+        "probes": store.write_parquet(
+            catalog.bundle_file(bundle.bundle_id, "probes.parquet"),
+            probe_table(bundle, out, probe_ids, data.probes, data.probe_index),
+        ),
+    }
+    manifest = BundleManifest(
+        bundle_id=bundle.bundle_id,
+        arch=bundle.arch.arch,
+        params=bundle.arch.params,
+        training=training.identity(),
+        members=tuple(
+            Member(m.model_id, m.seed, m.train_dataset, int(out.diverged_step[i]), int(out.selected_step[i]))
+            for i, m in enumerate(bundle.models)
+        ),
+        files=files,
+        seconds=out.seconds,
+        compile_seconds=out.compile_seconds,
+        model_steps_per_s=len(bundle.models) * out.steady_steps_per_s,
+        peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # Linux: KiB
+        host=platform.node(),
+        device=device,
+        placement=placement or {},
+        started=started,
+    )
+    return catalog.BUNDLES.write(store, manifest, bundle.bundle_id)  # last: complete from here on
+
+
+def bundle_data(store: Store, bundle: Bundle, training: TrainingConfig, specs: dict[str, DatasetSpec]):
+    """The bundle's training windows (read on demand) and validation sets, per dataset."""
+    from tasks.model.trainer import BundleData
+
+    train_specs = [specs[d] for d in bundle.datasets]
+    manifests = [catalog.require_dataset(store, s) for s in train_specs]
+    windows = train_specs[0].shard_windows(training.window_rows)
+
+    def load_window(w: int) -> np.ndarray:
+        first, stop = windows[w]
+        return np.stack([catalog.read_shards(store, m, first, stop) for m in manifests])
+
+    # validation sets in the order of the training datasets: val[d] belongs to datasets[d]
+    val_of = {m.train_dataset: m.val_dataset for m in bundle.models}
+    val = np.stack([catalog.read_dataset(store, specs[val_of[d]]) for d in bundle.datasets])
+    return BundleData(
+        dataset_index=[bundle.datasets.index(m.train_dataset) for m in bundle.models],
+        window_rows=[train_specs[0].rows_in(a, b) for a, b in windows],
+        load_window=load_window,
+        val=val,
+    )
+
+
+def probe_sets(
+    store: Store, bundle: Bundle, specs: dict[str, DatasetSpec], probe_rows: int
+) -> tuple[list[str], np.ndarray | None, np.ndarray | None]:
+    """The first `probe_rows` rows of every evaluation set of the bundle's members, and
+    which of them each member watches ([K, E], −1 for none)."""
+    if probe_rows <= 0:
+        return [], None, None
+    ids = list(dict.fromkeys(e.dataset_id for m in bundle.models for e in m.evals))
+    if not ids:
+        return [], None, None
+    sets = []
+    for d in ids:
+        spec = specs[d]
+        n_shards = min(spec.n_shards, -(-probe_rows // spec.shard_rows))  # only the shards the rows need
+        sets.append(catalog.read_dataset(store, spec, 0, n_shards)[:probe_rows])
+    rows = min(len(s) for s in sets)
+    width = max(len(m.evals) for m in bundle.models)
+    index = np.full((len(bundle.models), width), -1, np.int64)
+    for k, m in enumerate(bundle.models):
+        for e, ev in enumerate(m.evals):
+            index[k, e] = ids.index(ev.dataset_id)
+    return ids, np.stack([s[:rows] for s in sets]), index
+
+
+def curves_table(bundle: Bundle, out) -> pa.Table:
+    """Long table: model × logged step → training and validation MSE."""
+    ids = [m.model_id for m in bundle.models]
+    n_logs = len(out.log_steps)
+    return pa.table(
+        {
+            "model_id": np.repeat(ids, n_logs),
+            "step": np.tile(out.log_steps, len(ids)),
+            "train_mse": out.train_mse.T.reshape(-1),
+            "val_mse": out.val_mse.T.reshape(-1),
+        }
+    )
+
+
+PROBE_SCHEMA = pa.schema(
+    [
+        ("model_id", pa.string()),
+        ("step", pa.int64()),
+        ("eval_range", pa.string()),
+        ("mse", pa.float64()),
+        ("y2_mean", pa.float64()),
+    ]
+)
+
+
+def probe_table(bundle: Bundle, out, ids: list[str], probes, index) -> pa.Table:
+    """Long table: model × logged step × watched evaluation range → MSE, and the mean of
+    (a·b)² over the watched rows, from which any ε's success threshold follows at reporting."""
+    cols: dict[str, list] = {name: [] for name in PROBE_SCHEMA.names}
+    if probes is not None:
+        y2 = [float(np.mean((p[:, 0].astype(np.float64) * p[:, 1]) ** 2)) for p in probes]
+        for k, m in enumerate(bundle.models):
+            for e, ev in enumerate(m.evals):
+                p = index[k, e]
+                cols["model_id"] += [m.model_id] * len(out.log_steps)
+                cols["step"] += out.log_steps.tolist()
+                cols["eval_range"] += [ev.ranges.label()] * len(out.log_steps)
+                cols["mse"] += out.probe_mse[:, k, e].tolist()
+                cols["y2_mean"] += [y2[p]] * len(out.log_steps)
+    return pa.table(cols, schema=PROBE_SCHEMA)

@@ -1,0 +1,93 @@
+"""The one registry of architectures: the shipped units and any a plugin registers.
+
+    from tasks.model.registry import register
+    register(MyUnit("my_unit"))
+
+A config names an architecture by its registered name. An architecture defined outside
+this project also carries its code identity (a hash of the module that defines it) into
+its models' ids, so editing a plugin never reuses models trained by its earlier code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import re
+import sys
+from typing import Any
+
+from tasks.core.errors import UserError
+from tasks.core.schema import Section
+from tasks.model.architecture import Architecture
+from tasks.model.units.mlp import MLP, LogMLP, ProductFeatureMLP
+from tasks.model.units.nalu import NALU
+from tasks.model.units.nmu import NMU
+from tasks.model.units.product_unit import ProductUnit
+
+SHIPPED_PACKAGE = "tasks."
+REGISTRY: dict[str, Architecture] = {}
+
+
+def register(arch: Architecture) -> Architecture:
+    """Add `arch` under `arch.name`; re-registering the same class (a re-import) is allowed."""
+    if not isinstance(arch, Architecture):
+        raise UserError(f"register() takes an Architecture instance, got {type(arch).__name__}")
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", arch.name):
+        raise UserError(f"architecture name {arch.name!r}: use lowercase letters, digits and '_'")
+    present = REGISTRY.get(arch.name)
+    if present is not None and type(present).__qualname__ != type(arch).__qualname__:
+        raise UserError(
+            f"architecture '{arch.name}' is already registered by {type(present).__module__}; choose another name"
+        )
+    REGISTRY[arch.name] = arch
+    return arch
+
+
+for _shipped in (
+    MLP("mlp"),  # the article's model: hidden=[80], relu
+    ProductFeatureMLP("mlp_product_feature"),
+    LogMLP("log_mlp"),
+    ProductUnit("product_unit"),
+    NALU("nalu"),
+    NMU("nmu"),
+):
+    register(_shipped)
+
+
+def get(name: str) -> Architecture:
+    if name not in REGISTRY:
+        from tasks.model import plugins  # a Ray worker: load the driver's plugins, then look again
+
+        plugins.load_from_environment()
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise UserError(
+            f"unknown architecture '{name}' (registered: {', '.join(REGISTRY)}); load its plugin with --plugin"
+        ) from None
+
+
+def names() -> tuple[str, ...]:
+    return tuple(REGISTRY)
+
+
+def code_identity(name: str) -> str | None:
+    """A hash of the source of a plugin architecture's module; None for shipped ones (their
+    numerics are versioned with the project)."""
+    module_name = type(get(name)).__module__
+    if module_name.startswith(SHIPPED_PACKAGE):
+        return None
+    module = sys.modules[module_name]
+    try:
+        source = inspect.getsource(module)
+    except (OSError, TypeError):
+        source = repr(module)
+    return hashlib.sha256(source.encode()).hexdigest()[:16]
+
+
+def parse_architecture(raw: Any, key: str) -> tuple[str, dict[str, Any]]:
+    section = Section(raw, key)
+    name = section.string("arch", choices=tuple(REGISTRY))
+    params = REGISTRY[name].parse(section)
+    section.done()
+    return name, params

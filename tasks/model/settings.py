@@ -1,0 +1,26 @@
+"""The training settings a bundle is trained with (the config's `training` section, parsed by
+tasks.study.config): plain data the trainer reads, with no knowledge of config files."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    optimizer: str
+    learning_rate: float
+    batch_size: int
+    steps: int
+    loss_reduction: str
+    log_every: int
+    window_rows: int
+    checkpoint: str
+    bundle_size: int | None  # None: chosen automatically
+
+    def identity(self) -> dict[str, Any]:
+        """What changes a model's result (bundle size does not)."""
+        d = asdict(self)
+        d.pop("bundle_size")
+        return d

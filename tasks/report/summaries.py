@@ -1,0 +1,92 @@
+"""Summary tables derived from the tidy results (pure pandas): what the report shows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from tasks.evaluation.metrics import wilson_interval
+
+
+def in_range(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Rows evaluating a model on exactly its own training square."""
+    sq = metrics[metrics["eval_kind"] == "square"]
+    return sq[sq["eval_range"] == sq["train_range"]]
+
+
+def headline(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Per architecture and training range: median in-range RMSE over seeds, and each
+    diagonal segment's median RMSE with its ratio to the in-range RMSE."""
+    keys = ["arch_label", "train_range"]
+    base = in_range(metrics).groupby(keys, sort=False).agg(seeds=("seed", "nunique"), in_range_rmse=("rmse", "median"))
+    diag = metrics[metrics["eval_kind"] == "diagonal"]
+    if len(diag):
+        seg = diag.pivot_table(index=keys, columns="eval_range", values="rmse", aggfunc="median", sort=False)
+        seg.columns = [f"diag_rmse_{c}" for c in seg.columns]
+        base = base.join(seg)
+        for c in seg.columns:
+            base[c.replace("diag_rmse_", "diag_ratio_")] = base[c] / base["in_range_rmse"]
+    return base.reset_index()
+
+
+def by_range(metrics: pd.DataFrame, metric: str = "rmse") -> pd.DataFrame:
+    """Median (and 25–75% spread) of `metric` over seeds per architecture × training ×
+    evaluation range, with coverage: the numbers behind the coverage figure."""
+    sq = metrics[metrics["eval_kind"] == "square"]
+    grouped = sq.groupby(["arch_label", "train_range", "eval_range"], sort=False)
+    out = grouped.agg(
+        coverage=("coverage", "first"),
+        seeds=("seed", "nunique"),
+        median=(metric, "median"),
+        q25=(metric, lambda s: _finite_quantile(s, 0.25)),
+        q75=(metric, lambda s: _finite_quantile(s, 0.75)),
+        diverged=("diverged", "sum"),
+    )
+    return out.reset_index().rename(
+        columns={"median": f"{metric}_median", "q25": f"{metric}_q25", "q75": f"{metric}_q75"}
+    )
+
+
+def _finite_quantile(values: pd.Series, q: float) -> float:
+    """Quantile over finite values (diverged models are counted in their own column)."""
+    finite = values[np.isfinite(values)]
+    return float(np.quantile(finite, q)) if len(finite) else float("nan")
+
+
+def solved_at(probes: pd.DataFrame) -> pd.DataFrame:
+    """Per model and evaluation range: the first logged step whose MSE is under the success
+    threshold (NaN if never), from the curves watched during training."""
+    if probes is None or not len(probes):
+        return pd.DataFrame(columns=["model_id", "eval_range", "solved_at"])
+    under = probes[probes["mse"] < probes["threshold"]]
+    first = under.groupby(["model_id", "eval_range"], sort=False)["step"].min().rename("solved_at").reset_index()
+    return first
+
+
+def success(metrics: pd.DataFrame, probes: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Success rate per architecture × training range × evaluation range with its Wilson 95%
+    interval over seeds, the median "solved at" step over successes, and the mean sparsity
+    error — Madsen & Johansen's way of reporting arithmetic extrapolation."""
+    sq = metrics[metrics["eval_kind"] == "square"].copy()
+    sq = sq.merge(solved_at(probes), on=["model_id", "eval_range"], how="left")
+    rows = []
+    for (arch, train, evaluation), g in sq.groupby(["arch_label", "train_range", "eval_range"], sort=False):
+        k, n = int(g["success"].sum()), int(g["seed"].nunique())
+        lo, hi = wilson_interval(k, n)
+        solved = g.loc[g["success"], "solved_at"].dropna()
+        rows.append(
+            {
+                "arch_label": arch,
+                "train_range": train,
+                "eval_range": evaluation,
+                "coverage": float(g["coverage"].iloc[0]),
+                "seeds": n,
+                "successes": k,
+                "success_rate": k / n if n else np.nan,
+                "ci_low": lo,
+                "ci_high": hi,
+                "solved_at_median": float(solved.median()) if len(solved) else np.nan,
+                "sparsity_error_mean": float(g["sparsity_error"].mean()) if "sparsity_error" in g else np.nan,
+            }
+        )
+    return pd.DataFrame(rows)

@@ -1,0 +1,360 @@
+"""The artifact catalog: where each kind of artifact lives, its files and its typed manifest.
+
+    datasets/<dataset id>/   shard-00000.parquet …        DatasetManifest
+    models/<bundle id>/      weights.npz, curves.parquet, probes.parquet   BundleManifest
+    evals/<eval id>/         metrics.parquet, diagonal.parquet             EvalManifest
+    results/                 the study's tidy tables                      ResultsManifest
+    report/                  index.html, summary.md, *.png
+
+An artifact is complete when its manifest (written last) exists and every file it lists has
+its recorded size; reads of listed files are checked against their SHA-256. Jobs and the
+driver find, read and invalidate artifacts only through this module, never by path.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar, Generic, TypeVar
+
+import numpy as np
+import pyarrow as pa
+
+from tasks.core.errors import CorruptArtifactError
+from tasks.data.shards import table_rows
+from tasks.data.spec import DatasetSpec
+from tasks.store.storage import FileInfo, Store, file_info
+
+
+def _files_json(files: dict[str, FileInfo]) -> dict[str, dict[str, Any]]:
+    return {name: vars(info) for name, info in files.items()}
+
+
+def _files_from(d: dict[str, Any]) -> dict[str, FileInfo]:
+    return {name: file_info(info) for name, info in d.items()}
+
+
+@dataclass(frozen=True)
+class ShardEntry:
+    """A stored shard and the node that wrote it."""
+
+    path: str
+    size: int
+    sha256: str
+    node_id: str = ""
+    gpu_ids: tuple[str, ...] = ()
+
+    @property
+    def info(self) -> FileInfo:
+        return FileInfo(self.path, self.size, self.sha256)
+
+    def to_json(self) -> dict[str, Any]:
+        return {**vars(self.info), "node_id": self.node_id, "gpu_ids": list(self.gpu_ids)}
+
+    @staticmethod
+    def from_json(d: dict[str, Any]) -> ShardEntry:
+        return ShardEntry(d["path"], int(d["size"]), d["sha256"], d.get("node_id", ""), tuple(d.get("gpu_ids", ())))
+
+
+@dataclass(frozen=True)
+class DatasetManifest:
+    kind: ClassVar[str] = "dataset"
+    dataset_id: str
+    spec: dict[str, Any]
+    shards: tuple[ShardEntry, ...]
+
+    def files(self) -> list[FileInfo]:
+        return [s.info for s in self.shards]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "dataset_id": self.dataset_id,
+            "spec": self.spec,
+            "shards": [s.to_json() for s in sorted(self.shards, key=lambda s: s.path)],
+        }
+
+    @staticmethod
+    def from_json(d: dict[str, Any]) -> DatasetManifest:
+        return DatasetManifest(d["dataset_id"], d["spec"], tuple(ShardEntry.from_json(s) for s in d["shards"]))
+
+
+@dataclass(frozen=True)
+class Member:
+    """One model of a trained bundle."""
+
+    model_id: str
+    seed: int
+    train_dataset: str
+    diverged_step: int  # −1: never diverged
+    selected_step: int  # the step of the stored weights
+
+
+@dataclass(frozen=True)
+class BundleManifest:
+    kind: ClassVar[str] = "bundle"
+    bundle_id: str
+    arch: str
+    params: dict[str, Any]
+    training: dict[str, Any]
+    members: tuple[Member, ...]
+    files: dict[str, FileInfo]  # weights, curves, probes
+    seconds: float
+    compile_seconds: float
+    model_steps_per_s: float
+    peak_rss_mb: float
+    host: str
+    device: str
+    placement: dict[str, Any]
+    started: float
+
+    def member(self, model_id: str) -> Member:
+        return next(m for m in self.members if m.model_id == model_id)
+
+    def to_json(self) -> dict[str, Any]:
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d.update(kind=self.kind, members=[vars(m) for m in self.members], files=_files_json(self.files))
+        return d
+
+    @staticmethod
+    def from_json(d: dict[str, Any]) -> BundleManifest:
+        values = {f.name: d[f.name] for f in fields(BundleManifest) if f.name in d}
+        values.update(
+            members=tuple(Member(**m) for m in d["members"]),
+            files=_files_from(d["files"]),
+            device=d.get("device", "cpu"),
+            placement=d.get("placement", {}),
+        )
+        return BundleManifest(**values)
+
+
+@dataclass(frozen=True)
+class EvalManifest:
+    kind: ClassVar[str] = "evaluation"
+    eval_id: str
+    bundle_id: str
+    models: tuple[str, ...]
+    files: dict[str, FileInfo]  # metrics, diagonal
+    placement: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "eval_id": self.eval_id,
+            "bundle_id": self.bundle_id,
+            "models": list(self.models),
+            "files": _files_json(self.files),
+            "placement": self.placement,
+        }
+
+    @staticmethod
+    def from_json(d: dict[str, Any]) -> EvalManifest:
+        return EvalManifest(
+            d["eval_id"], d["bundle_id"], tuple(d["models"]), _files_from(d["files"]), d.get("placement", {})
+        )
+
+
+@dataclass(frozen=True)
+class ResultsManifest:
+    kind: ClassVar[str] = "results"
+    files: dict[str, FileInfo]
+    info: dict[str, Any]  # the run's metadata (config, counts, timings, host)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "files": _files_json(self.files), **self.info}
+
+    @staticmethod
+    def from_json(d: dict[str, Any]) -> ResultsManifest:
+        info = {k: v for k, v in d.items() if k not in ("kind", "files")}
+        return ResultsManifest(_files_from(d["files"]), info)
+
+
+M = TypeVar("M", DatasetManifest, BundleManifest, EvalManifest, ResultsManifest)
+
+
+class ArtifactKind(Generic[M]):
+    """A folder of artifacts of one kind, each a directory named by its id with a manifest."""
+
+    def __init__(self, folder: str, manifest: type[M]):
+        self.folder, self.manifest = folder, manifest
+
+    def directory(self, artifact_id: str = "") -> str:
+        return posixpath.join(self.folder, artifact_id) if artifact_id else self.folder
+
+    def path(self, artifact_id: str, name: str) -> str:
+        return posixpath.join(self.directory(artifact_id), name)
+
+    def ids(self, store: Store) -> list[str]:
+        return store.list_dirs(self.folder)
+
+    def read(self, store: Store, artifact_id: str = "") -> M | None:
+        """The manifest if one was written (files not checked)."""
+        raw = store.read_manifest(self.directory(artifact_id))
+        return None if raw is None else self.manifest.from_json(raw)
+
+    def complete(self, store: Store, artifact_id: str = "") -> M | None:
+        """The manifest when every file it lists is present with its recorded size."""
+        raw = store.complete(self.directory(artifact_id))
+        return None if raw is None else self.manifest.from_json(raw)
+
+    def write(self, store: Store, manifest: M, artifact_id: str = "") -> M:
+        """Written last: the artifact is complete from here on."""
+        store.write_manifest(self.directory(artifact_id), manifest.to_json())
+        return manifest
+
+    def invalidate(self, store: Store, artifact_id: str = "") -> bool:
+        return store.invalidate(self.directory(artifact_id))
+
+
+DATASETS: ArtifactKind[DatasetManifest] = ArtifactKind("datasets", DatasetManifest)
+BUNDLES: ArtifactKind[BundleManifest] = ArtifactKind("models", BundleManifest)
+EVALUATIONS: ArtifactKind[EvalManifest] = ArtifactKind("evals", EvalManifest)
+RESULTS: ArtifactKind[ResultsManifest] = ArtifactKind("results", ResultsManifest)
+REPORT_DIR = "report"
+
+
+# ---- datasets -----------------------------------------------------------------------------
+def shard_path(spec: DatasetSpec, index: int) -> str:
+    return DATASETS.path(spec.dataset_id, f"shard-{index:05d}.parquet")
+
+
+def complete_dataset(store: Store, spec: DatasetSpec) -> DatasetManifest | None:
+    """The dataset's manifest if it matches `spec` and every shard is present."""
+    manifest = DATASETS.complete(store, spec.dataset_id)
+    if manifest is None or manifest.spec != spec.to_json() or len(manifest.shards) != spec.n_shards:
+        return None
+    return manifest
+
+
+def require_dataset(store: Store, spec: DatasetSpec) -> DatasetManifest:
+    manifest = complete_dataset(store, spec)
+    if manifest is None:
+        raise CorruptArtifactError(
+            f"dataset {store.display(DATASETS.directory(spec.dataset_id))} is incomplete or missing"
+        )
+    return manifest
+
+
+def read_shards(store: Store, manifest: DatasetManifest, first: int = 0, stop: int | None = None) -> np.ndarray:
+    """Rows of shards [first, stop) as float32 [n, 3] (a, b, y), checksums verified."""
+    parts = [table_rows(store.read_parquet(s.path, expected=s.info)) for s in manifest.shards[first:stop]]
+    return np.concatenate(parts, axis=0) if parts else np.zeros((0, 3), np.float32)
+
+
+def read_dataset(store: Store, spec: DatasetSpec, first: int = 0, stop: int | None = None) -> np.ndarray:
+    return read_shards(store, require_dataset(store, spec), first, stop)
+
+
+# ---- bundles and evaluations ----------------------------------------------------------------
+def bundle_file(bundle_id: str, name: str) -> str:
+    return BUNDLES.path(bundle_id, name)
+
+
+def require_bundle(store: Store, bundle_id: str) -> BundleManifest:
+    manifest = BUNDLES.read(store, bundle_id)
+    if manifest is None:
+        raise CorruptArtifactError(f"bundle {bundle_id} has no manifest; it must be trained first")
+    return manifest
+
+
+def read_weights(store: Store, manifest: BundleManifest) -> dict[str, np.ndarray]:
+    """The bundle's stacked weights [K, ...] per name, checksum verified, never unpickled."""
+    info = manifest.files["weights"]
+    return store.read_npz(info.path, expected=info)
+
+
+def read_table(store: Store, info: FileInfo) -> pa.Table:
+    return store.read_parquet(info.path, expected=info)
+
+
+def completed_models(store: Store) -> dict[str, BundleManifest]:
+    """model_id → manifest of a complete bundle holding it (from any earlier run)."""
+    done: dict[str, BundleManifest] = {}
+    for bundle_id in BUNDLES.ids(store):
+        manifest = BUNDLES.complete(store, bundle_id)
+        for member in manifest.members if manifest else ():
+            done.setdefault(member.model_id, manifest)
+    return done
+
+
+def eval_file(eval_id: str, name: str) -> str:
+    return EVALUATIONS.path(eval_id, name)
+
+
+def results_file(name: str) -> str:
+    return RESULTS.path("", f"{name}.parquet")
+
+
+def report_file(name: str) -> str:
+    return posixpath.join(REPORT_DIR, name)
+
+
+# ---- the nightly root ---------------------------------------------------------------------
+#   ROOT/history/date=YYYY-MM-DD/part-0.parquet   headline metrics of that night (replaced atomically)
+#   ROOT/nights/YYYY-MM-DD.json                   NightRecord: status, error, environment, verdicts, run
+#   ROOT/locks/YYYY-MM-DD.lock                    held while a run for that date is in progress
+#   ROOT/YYYY-MM-DD/<run>/                        the night's study (an output directory of its own)
+#   ROOT/YYYY-MM-DD/summary.md, ROOT/index.html   the night's summary and the index of all nights
+NIGHTLY_MARKER = "nightly.json"
+HISTORY_DIR = "history"
+NIGHTS_DIR = "nights"
+
+
+def history_partition(date: str) -> str:
+    return f"{HISTORY_DIR}/date={date}/part-0.parquet"
+
+
+def night_record_file(date: str) -> str:
+    return f"{NIGHTS_DIR}/{date}.json"
+
+
+def night_lock_file(date: str) -> str:
+    return f"locks/{date}.lock"
+
+
+def night_dir(date: str, run: str = "") -> str:
+    return posixpath.join(date, run) if run else date
+
+
+@dataclass
+class NightRecord:
+    """What one night did; written last for its date (after its history partition)."""
+
+    date: str
+    status: str  # ok | failed | running | unreadable
+    run: str = ""
+    config: str = ""
+    tolerance: float = 0.0
+    started: float = 0.0
+    finished: float = 0.0
+    error: str = ""
+    report: str = ""  # where the night's report is, for a user
+    report_link: str = ""  # the same, relative to the root (links on the index)
+    regressions: int = 0
+    improvements: int = 0
+    environment: dict[str, str] = field(default_factory=dict)
+    last_attempt: dict[str, Any] | None = None  # a failed rerun of a good night
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: v for k, v in vars(self).items() if v is not None}
+
+    @staticmethod
+    def from_json(d: dict[str, Any]) -> NightRecord:
+        known = {f.name for f in fields(NightRecord)}
+        return NightRecord(**{k: v for k, v in d.items() if k in known})
+
+
+def read_night_records(store: Store) -> dict[str, NightRecord]:
+    nights = {}
+    for name in store.list_files(NIGHTS_DIR):
+        if name.endswith(".json"):
+            date = name.removesuffix(".json")
+            try:
+                nights[date] = NightRecord.from_json(store.read_json(night_record_file(date)))
+            except (OSError, ValueError, TypeError):
+                nights[date] = NightRecord(date, "unreadable")
+    return dict(sorted(nights.items()))
+
+
+def write_night_record(store: Store, record: NightRecord) -> None:
+    store.write_json(night_record_file(record.date), record.to_json())

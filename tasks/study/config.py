@@ -1,0 +1,286 @@
+"""The config format, parsed and validated into frozen specs (pure: mappings in, specs out).
+
+Every problem is a ConfigError naming the key and the reason. Architecture-specific rules
+(parameters, the input domain a unit needs) are asked of the architecture registry; nothing
+here names an architecture. Reading files and presets: tasks.study.loading.
+See README.md, "Config reference".
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from tasks.core.errors import ConfigError
+from tasks.core.ids import canonical_json
+from tasks.core.ranges import Ranges
+from tasks.core.schema import Section, as_float, as_int, listed
+from tasks.data.sampling import DISTRIBUTIONS, check_distribution
+from tasks.model import registry
+from tasks.model.settings import TrainingConfig
+
+TARGETS = ("product",)
+OPTIMIZERS = ("adagrad", "adam", "sgd", "rmsprop")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    distribution: str
+    train_size: int
+    val_size: int
+    shard_rows: int
+    seed: int
+
+
+@dataclass(frozen=True)
+class TrainRange:
+    range: Ranges
+    eval: tuple[Ranges, ...]  # extra evaluation ranges for models trained on this range
+
+
+@dataclass(frozen=True)
+class ArchSpec:
+    arch: str
+    params_json: str  # canonical JSON keeps the spec hashable and frozen
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return json.loads(self.params_json)
+
+
+@dataclass(frozen=True)
+class DiagonalConfig:
+    lo: float
+    hi: float
+    points: int
+    segments: tuple[Ranges, ...]
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    scales: tuple[float, ...]
+    ranges: tuple[Ranges, ...]
+    size: int
+    diagonal: DiagonalConfig
+    success_epsilon: float
+    probe_rows: int  # rows of each evaluation set watched at every log step (0: off)
+
+
+@dataclass(frozen=True)
+class ResourcesConfig:
+    train_cpus: int
+    train_gpus: float | None  # None: "auto" — a fraction of a GPU when the cluster has GPUs
+
+
+@dataclass(frozen=True)
+class Config:
+    name: str
+    description: str
+    target: str
+    output: str
+    seeds: tuple[int, ...]
+    data: DataConfig
+    train_ranges: tuple[TrainRange, ...]
+    architectures: tuple[ArchSpec, ...]
+    training: TrainingConfig
+    evaluation: EvaluationConfig
+    resources: ResourcesConfig
+
+
+def parse_ranges(value: Any, key: str) -> Ranges:
+    """[lo, hi] or a union [[lo, hi], [lo, hi], ...]."""
+    if not isinstance(value, list) or not value:
+        raise ConfigError(key, f"expected [lo, hi] or a list of [lo, hi] intervals, got {value!r}")
+    intervals = value if isinstance(value[0], list) else [value]
+    parsed = []
+    for i, iv in enumerate(intervals):
+        ikey = key if intervals is not value else f"{key}[{i}]"
+        if not isinstance(iv, list) or len(iv) != 2:
+            raise ConfigError(ikey, f"an interval is [lo, hi], got {iv!r}")
+        lo, hi = as_float(iv[0], ikey), as_float(iv[1], ikey)
+        if not lo < hi:
+            raise ConfigError(ikey, f"needs lo < hi, got lo={lo:g} ≥ hi={hi:g}")
+        parsed.append((lo, hi))
+    try:
+        return Ranges.of(*parsed)
+    except ValueError as exc:
+        raise ConfigError(key, str(exc)) from None
+
+
+def _parse_seeds(value: Any, key: str) -> tuple[int, ...]:
+    if isinstance(value, dict):
+        sec = Section(value, key)
+        start, count = sec.integer("start", 0, minimum=0), sec.integer("count", minimum=1)
+        sec.done()
+        return tuple(range(start, start + count))
+    if not isinstance(value, list):
+        raise ConfigError(key, f"expected a list of integers or {{start, count}}, got {value!r}")
+    if not value:
+        raise ConfigError(key, "must not be empty")
+    seeds = listed(value, key, lambda v, k: as_int(v, k, minimum=0))
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError(key, "seeds must be unique")
+    return tuple(seeds)
+
+
+def _parse_data(sec: Section) -> DataConfig:
+    data = DataConfig(
+        distribution=sec.string("distribution", "uniform", DISTRIBUTIONS),
+        train_size=sec.integer("train_size", minimum=1),
+        val_size=sec.integer("val_size", 10_000, minimum=1),
+        shard_rows=sec.integer("shard_rows", 250_000, minimum=1),
+        seed=sec.integer("seed", 0, minimum=0),
+    )
+    sec.done()
+    return data
+
+
+def _parse_train_range(value: Any, key: str) -> TrainRange:
+    if isinstance(value, dict):
+        sec = Section(value, key)
+        rng = parse_ranges(sec.raw("range"), sec.key("range"))
+        evals = tuple(parse_ranges(v, f"{sec.key('eval')}[{i}]") for i, v in enumerate(sec.items("eval", [], True)))
+        sec.done()
+        return TrainRange(rng, evals)
+    return TrainRange(parse_ranges(value, key), ())
+
+
+def _parse_training(sec: Section) -> TrainingConfig:
+    bundle = sec.raw("bundle_size", "auto")
+    training = TrainingConfig(
+        optimizer=sec.string("optimizer", "adagrad", OPTIMIZERS),
+        learning_rate=sec.number("learning_rate", 0.05, positive=True),
+        batch_size=sec.integer("batch_size", 128, minimum=1),
+        steps=sec.integer("steps", minimum=1),
+        loss_reduction=sec.string("loss_reduction", "sum", ("sum", "mean")),
+        log_every=sec.integer("log_every", 1000, minimum=1),
+        window_rows=sec.integer("window_rows", 2_000_000, minimum=1),
+        checkpoint=sec.string("checkpoint", "last", ("last", "best_val")),
+        bundle_size=None if bundle == "auto" else as_int(bundle, sec.key("bundle_size"), minimum=1),
+    )
+    sec.done()
+    return training
+
+
+def _parse_evaluation(sec: Section) -> EvaluationConfig:
+    scales = tuple(
+        as_float(v, f"{sec.key('scales')}[{i}]", positive=True)
+        for i, v in enumerate(sec.items("scales", [1, 2, 5, 10, 100], allow_empty=True))
+    )
+    ranges = tuple(parse_ranges(v, f"{sec.key('ranges')}[{i}]") for i, v in enumerate(sec.items("ranges", [], True)))
+    diag = sec.section("diagonal")
+    diagonal = DiagonalConfig(
+        lo=diag.number("lo", 0.0),
+        hi=diag.number("hi", 10.0),
+        points=diag.integer("points", 1000, minimum=2),
+        segments=tuple(
+            parse_ranges(v, f"{diag.key('segments')}[{i}]")
+            for i, v in enumerate(diag.items("segments", [[0, 1], [1, 5], [5, 10]], allow_empty=True))
+        ),
+    )
+    if not diagonal.lo < diagonal.hi:
+        raise ConfigError(diag.key("lo"), f"needs lo < hi, got lo={diagonal.lo:g} ≥ hi={diagonal.hi:g}")
+    diag.done()
+    evaluation = EvaluationConfig(
+        scales=scales,
+        ranges=ranges,
+        size=sec.integer("size", 10_000, minimum=1),
+        diagonal=diagonal,
+        success_epsilon=sec.number("success_epsilon", 1e-5, positive=True),
+        probe_rows=sec.integer("probe_rows", 1000, minimum=0),
+    )
+    sec.done()
+    return evaluation
+
+
+def _parse_resources(sec: Section) -> ResourcesConfig:
+    gpus = sec.raw("train_gpus", "auto")
+    resources = ResourcesConfig(
+        train_cpus=sec.integer("train_cpus", 1, minimum=1),
+        train_gpus=None if gpus == "auto" else as_float(gpus, sec.key("train_gpus"), minimum=0.0),
+    )
+    if resources.train_gpus is not None and resources.train_gpus > 1 and not resources.train_gpus.is_integer():
+        raise ConfigError(sec.key("train_gpus"), f"use a fraction ≤ 1 or a whole number, got {resources.train_gpus:g}")
+    sec.done()
+    return resources
+
+
+def parse_config(raw: Any, default_name: str = "config") -> Config:
+    root = Section(raw, "")
+    name = root.string("name", default_name)
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+        raise ConfigError("name", f"use letters, digits, '.', '_' or '-' only, got {name!r}")
+    data = _parse_data(root.section("data"))
+    train_ranges = tuple(_parse_train_range(v, f"train_ranges[{i}]") for i, v in enumerate(root.items("train_ranges")))
+    archs = []
+    for i, raw_arch in enumerate(root.items("architectures")):
+        arch_name, params = registry.parse_architecture(raw_arch, f"architectures[{i}]")
+        archs.append(ArchSpec(arch_name, canonical_json(params)))
+    if len(set(archs)) != len(archs):
+        raise ConfigError("architectures", "the same architecture is listed twice")
+    training = _parse_training(root.section("training"))
+    evaluation = _parse_evaluation(root.section("evaluation"))
+    config = Config(
+        name=name,
+        description=root.string("description", ""),
+        target=root.string("target", "product", TARGETS),
+        output=root.string("output", f"out/{name}"),
+        seeds=_parse_seeds(root.raw("seeds"), "seeds"),
+        data=data,
+        train_ranges=train_ranges,
+        architectures=tuple(archs),
+        training=training,
+        evaluation=evaluation,
+        resources=_parse_resources(root.section("resources")),
+    )
+    root.done()
+    _check_consistency(config)
+    return config
+
+
+def _check_consistency(config: Config) -> None:
+    """Rules that relate several keys."""
+    if config.training.batch_size > config.data.train_size:
+        raise ConfigError(
+            "training.batch_size",
+            f"batch of {config.training.batch_size} is larger than the dataset "
+            f"(data.train_size={config.data.train_size})",
+        )
+    if len({tr.range for tr in config.train_ranges}) != len(config.train_ranges):
+        raise ConfigError("train_ranges", "the same training range is listed twice")
+    for i, tr in enumerate(config.train_ranges):
+        for r in [tr.range, *evaluation_ranges(config, tr)]:
+            problem = check_distribution(config.data.distribution, r)
+            if problem:
+                raise ConfigError("data.distribution", f"{problem} (train_ranges[{i}] and its evaluation ranges)")
+    _check_input_domains(config)
+
+
+def _check_input_domains(config: Config) -> None:
+    """Every architecture is asked whether it is defined on every range it will see."""
+    for i, spec in enumerate(config.architectures):
+        arch = registry.get(spec.arch)
+        domain = arch.input_domain(spec.params)
+        if domain is None:
+            continue
+        for j, tr in enumerate(config.train_ranges):
+            if not domain.contains(tr.range):
+                raise ConfigError(
+                    f"train_ranges[{j}]",
+                    f"{arch.name} needs {domain.name} inputs, got training range {tr.range.label()}",
+                )
+            for r in evaluation_ranges(config, tr):
+                if not domain.contains(r):
+                    raise ConfigError(
+                        f"architectures[{i}]",
+                        f"{arch.name} cannot be evaluated on the {domain.outside} range {r.label()} "
+                        f"(from train_ranges[{j}])",
+                    )
+
+
+def evaluation_ranges(config: Config, tr: TrainRange) -> list[Ranges]:
+    """The square ranges models trained on `tr` are evaluated on, in order, without repeats."""
+    ranges = [tr.range.scaled(s) for s in config.evaluation.scales] + list(tr.eval) + list(config.evaluation.ranges)
+    return list(dict.fromkeys(ranges))

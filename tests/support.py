@@ -1,0 +1,28 @@
+"""The one way tests build study configs: the shipped smoke config with dotted overrides,
+applied by the same code as the command line's --set (tasks.study.overrides)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tasks.study.overrides import DELETE, apply_overrides
+
+ROOT = Path(__file__).resolve().parent.parent
+SMOKE = ROOT / "workflows" / "configs" / "smoke.yaml"
+
+__all__ = ["DELETE", "ROOT", "smoke_raw", "write_study"]
+
+
+def smoke_raw(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The smoke config as a mapping, with `{"training.steps": 5, ...}` applied (DELETE removes a key)."""
+    return apply_overrides(yaml.safe_load(SMOKE.read_text()), overrides or {})
+
+
+def write_study(directory: Path, overrides: dict[str, Any] | None = None, name: str = "test") -> Path:
+    """A YAML file `<directory>/<name>.yaml` holding smoke + overrides, named `name`."""
+    path = Path(directory) / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(smoke_raw({"name": name, **(overrides or {})})))
+    return path
