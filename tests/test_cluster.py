@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
@@ -171,3 +172,39 @@ def test_ray_start_head_then_cli_on_s3_reuses_everything(s3_server):
         assert "0 of 4 models to train" in second.stdout and "(11 reused)" in second.stderr
     finally:
         subprocess.run([ray_bin, "stop", "--force"], env=env, capture_output=True, timeout=120)
+
+
+def test_plugin_code_travels_to_the_nodes(cluster, tmp_path):
+    """A plugin that exists only on the driver: the lab's own Ray connection ships its code,
+    so every node trains and evaluates it even after the driver's file is gone."""
+    import ray
+
+    from tasks.cluster import runtime
+    from tasks.cluster.runtime import worker_env
+    from tasks.model import plugins
+    from tasks.pipeline import run_study
+    from tasks.store.outputs import open_output
+
+    c, _, _ = cluster
+    source = tmp_path / "driver_only_units.py"
+    shutil.copy(ROOT / "tests" / "example_plugin.py", source)
+    plugins.reset()
+    plugins.load_plugins([str(source)])
+    config = write_study(
+        tmp_path, {"architectures": [{"arch": "quadratic"}], "resources.train_gpus": 0, "training.bundle_size": 1}
+    )
+    plan = make_plan(load_config(str(config)))
+    ray.shutdown()
+    try:
+        runtime.connect(c.address)  # ships the plugin with the job (py_modules)
+        source.unlink()  # from here on a worker can only import the shipped copy
+        out = tmp_path / "out"
+        run_study(plan, open_output(str(out)))
+        metrics = pd.read_parquet(out / "results" / "metrics.parquet")
+        assert set(metrics["arch"]) == {"quadratic"} and len(set(metrics["model_id"])) == 4
+        nodes = {p["node_id"] for p in _placements(Store(str(out)))["bundles"]}
+        assert len(nodes) >= 2  # trained on more than one node
+    finally:
+        runtime.shutdown()
+        plugins.reset()
+        ray.init(address=c.address, log_to_driver=False, runtime_env={"env_vars": worker_env()})

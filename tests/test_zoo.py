@@ -178,10 +178,34 @@ def test_presets_load():
     assert ("[-2,2]", "[-6,-2]∪[2,6]") in pairs and ("[10,20]", "[20,40]") in pairs
     assert nalm.training.checkpoint == "best_val" and nalm.training.steps == 50_000
     zoo = load_config("zoo")
-    assert {a.arch for a in zoo.architectures} == set(registry.REGISTRY)
+    assert {a.arch for a in zoo.architectures} == set(registry.shipped_names())
 
 
 def test_nmu_schedule_is_validated(write_config):
     path = write_config({"architectures": [{"arch": "nmu", "sparsity_start": 10, "sparsity_end": 5}]})
     with pytest.raises(ConfigError, match="sparsity_start"):
         load_config(path)
+
+
+def test_evaluation_core_runs_without_ray_or_storage(tf):
+    """Pure core: weights and test rows in, tables out — an exact NMU scores zero error everywhere."""
+    from tasks.evaluation.evaluate import evaluate_models
+    from tasks.study.bundles import make_eval_job
+    from tasks.study.plan import make_plan
+
+    config = load_config("smoke")
+    plan = make_plan(config)
+    models = tuple(plan.models[:2])
+    job = make_eval_job("b-test", models, config.evaluation)
+    rng = np.random.default_rng(0)
+    test_sets = {}
+    for e in models[0].evals + models[1].evals:
+        a, b = rng.uniform(e.ranges.lo, e.ranges.hi, (2, 500)).astype(f32)
+        test_sets[e.dataset_id] = np.stack([a, b, a * b], axis=1)
+    params = {"sparsity_lambda": 10.0, "sparsity_start": 0, "sparsity_end": 1}
+    metrics, diagonal = evaluate_models(registry.get("nmu"), params, {"W": np.ones((2, 2), f32)}, job, test_sets)
+    m = metrics.to_pandas()
+    assert len(m) == 2 * (len(models[0].evals) + len(config.evaluation.diagonal.segments))
+    assert (m.loc[m["eval_kind"] == "square", "rmse"] == 0).all()  # a·b of float32 inputs, exactly
+    assert m["success"].all() and (m["sparsity_error"] == 0).all()
+    assert diagonal.num_rows == 2 * config.evaluation.diagonal.points

@@ -68,11 +68,11 @@ def run_bundles(store, plan, placement, bundles, concurrent: bool) -> tuple[floa
     manifests = []
     specs = plan.datasets
     if concurrent:
-        refs = [placement.train_task().remote(store, b, plan.config.training, specs) for b in bundles]
+        refs = [placement.submit(store, b, plan.config.training, specs) for b in bundles]
         manifests = ray.get(refs)
     else:
         for b in bundles:
-            ref = placement.train_task().remote(store, b, plan.config.training, specs)
+            ref = placement.submit(store, b, plan.config.training, specs)
             manifests.append(ray.get(ref))
     return time.perf_counter() - start, manifests
 

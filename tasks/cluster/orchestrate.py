@@ -67,7 +67,7 @@ def ensure_datasets(store: Store, specs: dict[str, DatasetSpec]) -> dict[str, Da
         else:
             manifests[ds_id] = m
     refs = {
-        (spec.dataset_id, i): remote.generate_shard.remote(store, spec, i)
+        (spec.dataset_id, i): remote.submit(remote.generate_shard, store, spec, i)
         for spec in todo
         for i in range(spec.n_shards)
     }
@@ -92,7 +92,7 @@ def train_and_evaluate(
 
     train_refs: dict[str, ray.ObjectRef] = {}
     for b in bundles:
-        train_refs[b.bundle_id] = placement.train_task().remote(
+        train_refs[b.bundle_id] = placement.submit(
             store,
             b,
             config.training,
@@ -117,7 +117,7 @@ def train_and_evaluate(
             reused_evals.append(manifest)
             continue
         specs = {e.dataset_id: plan.datasets[e.dataset_id] for m in job.models for e in m.evals}
-        eval_refs[job.eval_id] = remote.evaluate.remote(store, job, specs, *after)
+        eval_refs[job.eval_id] = remote.submit(remote.evaluate, store, job, specs, *after)
 
     n_models = len(plan.models)
     print(

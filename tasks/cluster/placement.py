@@ -37,9 +37,11 @@ class Placement:
 
         return train_bundle_gpu if self.on_gpu else train_bundle_cpu
 
-    def train_task(self):
-        """The training remote function for this placement, with its resource request."""
-        return self.remote_function().options(**self.options())
+    def submit(self, *args: Any) -> Any:
+        """Submit one training task with this placement's resource request."""
+        from tasks.cluster.remote import submit
+
+        return submit(self.remote_function(), *args, **self.options())
 
 
 def placement(resources: ResourcesConfig, cluster: dict[str, float]) -> Placement:

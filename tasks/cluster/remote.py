@@ -15,6 +15,7 @@ from tasks.data.spec import DatasetSpec
 from tasks.jobs.evaluate import evaluate_and_store
 from tasks.jobs.generate import write_shard
 from tasks.jobs.train import train_and_store
+from tasks.model import plugins
 from tasks.model.settings import TrainingConfig
 from tasks.model.tfenv import configure_tensorflow
 from tasks.store.catalog import BundleManifest, EvalManifest, ShardEntry
@@ -22,6 +23,22 @@ from tasks.store.storage import Store
 from tasks.study.bundles import Bundle, EvalJob
 
 RETRIES = 3  # Ray retries a task whose worker or node died; outputs are idempotent
+
+
+def with_plugins(options: dict[str, Any]) -> dict[str, Any]:
+    """Task options plus the record of the driver's plugins, so a worker can load them: a
+    task may land on any node, in a Ray session started by anyone."""
+    extra = plugins.task_env_vars()
+    if not extra:
+        return options
+    env = dict(options.get("runtime_env", {}))
+    env["env_vars"] = {**env.get("env_vars", {}), **extra}
+    return {**options, "runtime_env": env}
+
+
+def submit(remote_function, *args: Any, **options: Any) -> ray.ObjectRef:
+    """Submit a task of ours: its resource options, with the plugins attached."""
+    return remote_function.options(**with_plugins(options)).remote(*args)
 
 
 @ray.remote(num_cpus=1, max_retries=RETRIES)

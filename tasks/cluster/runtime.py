@@ -26,10 +26,10 @@ def worker_env() -> dict[str, str]:
     return env
 
 
-def worker_runtime_env() -> dict:
-    """The job's runtime environment: our worker variables, plus the loaded plugins (their
-    record, and the code of plugins that are not installed, shipped to every node)."""
-    extra = plugins.worker_runtime_env()
+def job_runtime_env() -> dict:
+    """The runtime environment of a Ray connection the lab starts: our worker variables, plus
+    the loaded plugins and, where not installed, their code (shipped to every node)."""
+    extra = plugins.job_runtime_env()
     return {**extra, "env_vars": {**worker_env(), **extra.get("env_vars", {})}}
 
 
@@ -41,7 +41,7 @@ def connect(address: str | None = None, num_cpus: int | None = None, verbose: bo
     common = {
         "logging_level": logging.INFO if verbose else logging.WARNING,
         "log_to_driver": verbose,
-        "runtime_env": worker_runtime_env(),
+        "runtime_env": job_runtime_env(),
     }
     global _owned
     _owned = True

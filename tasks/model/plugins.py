@@ -3,9 +3,10 @@
 A plugin is a module or package name importable here (`--plugin mypkg.units`), a path to a
 `.py` file (`--plugin ./my_units.py`), or a module named by an installed distribution's
 entry point in the group `multiplication_lab.plugins`. Importing it runs its `register(...)`
-calls. The loaded plugins are recorded in the environment (MLAB_PLUGINS) that Ray workers
-inherit, so a worker that meets an unknown architecture loads the same plugins; packages
-that are not installed travel to other nodes with Ray's runtime environment (`py_modules`).
+calls. The loaded plugins are recorded in an environment variable (MLAB_PLUGINS) that every
+task of ours carries, so a worker that meets an unknown architecture loads the same plugins:
+by name where they are importable (installed, or shipped by the Ray connection the lab
+starts, as `py_modules`), else from the driver's file path (a cluster on one machine).
 Configs never import anything: only the command line or an installed entry point does.
 """
 
@@ -53,6 +54,18 @@ def load_from_environment() -> None:
     modules are importable by name; a path is the fallback on the driver's own machine."""
     for entry in json.loads(os.environ.get(ENV) or "[]"):
         _load(Plugin(**entry))
+
+
+def reset() -> None:
+    """Forget every loaded plugin and the architectures they registered (tests, notebooks)."""
+    from tasks.model import registry
+
+    for name in set(registry.names()) - set(registry.shipped_names()):
+        registry.unregister(name)
+    for p in _loaded.values():
+        sys.modules.pop(p.module, None)
+    _loaded.clear()
+    os.environ.pop(ENV, None)
 
 
 def _plugin_for(spec: str) -> Plugin:
@@ -106,17 +119,20 @@ def _import_path(name: str, path: str) -> ModuleType:
     return module
 
 
-def worker_runtime_env() -> dict:
-    """What Ray workers need to load the plugins: the record, and the code of plugin
-    packages that are not installed (shipped to every node with `py_modules`)."""
+def task_env_vars() -> dict[str, str]:
+    """The environment variables a task needs to load the plugins (empty without plugins)."""
+    return {ENV: os.environ[ENV]} if _loaded else {}
+
+
+def job_runtime_env() -> dict:
+    """For a Ray connection the lab starts: the plugins' record, and the code of plugins that
+    are not installed, shipped to every node with `py_modules` (Ray accepts local code only
+    for the whole job, not per task)."""
     if not _loaded:
         return {}
-    env: dict = {"env_vars": {ENV: os.environ[ENV]}}
     tops = sorted({p.module.split(".")[0] for p in _loaded.values()})  # a submodule travels with its package
-    modules = [sys.modules[t] for t in tops if t in sys.modules and not _installed(sys.modules[t])]
-    if modules:
-        env["py_modules"] = modules
-    return env
+    code = [sys.modules[t] for t in tops if t in sys.modules and not _installed(sys.modules[t])]
+    return {"env_vars": task_env_vars(), **({"py_modules": code} if code else {})}
 
 
 def _installed(module: ModuleType) -> bool:

@@ -71,6 +71,17 @@ def names() -> tuple[str, ...]:
     return tuple(REGISTRY)
 
 
+def shipped_names() -> tuple[str, ...]:
+    """The architectures this project ships (not those a plugin added)."""
+    return tuple(n for n, a in REGISTRY.items() if type(a).__module__.startswith(SHIPPED_PACKAGE))
+
+
+def unregister(name: str) -> None:
+    """Remove a plugin's architecture (shipped ones stay)."""
+    if name not in shipped_names():
+        REGISTRY.pop(name, None)
+
+
 def code_identity(name: str) -> str | None:
     """A hash of the source of a plugin architecture's module; None for shipped ones (their
     numerics are versioned with the project)."""

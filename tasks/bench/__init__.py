@@ -1,0 +1,1 @@
+"""The benchmark harness (workflows/bench.py) and its Keras baseline."""

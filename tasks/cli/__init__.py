@@ -1,0 +1,1 @@
+"""What the entry points share: arguments, guarded commands, the dry run."""

@@ -1,0 +1,1 @@
+"""The Ray layer: remote tasks, placement, orchestration, the runtime connection, progress."""

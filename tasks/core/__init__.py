@@ -1,0 +1,1 @@
+"""Shared vocabulary of every stage: errors, content ids, ranges, the config reader, machine facts."""

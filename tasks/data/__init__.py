@@ -1,0 +1,1 @@
+"""Data: sampling, dataset specs and the deterministic contents of each shard."""

@@ -1,0 +1,1 @@
+"""Evaluation of trained models: error metrics and the per-bundle evaluation (pure)."""

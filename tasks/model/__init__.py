@@ -1,0 +1,1 @@
+"""Models: the architecture interface and registry, shipped units, plugins, and vectorized training."""

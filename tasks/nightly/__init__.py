@@ -1,0 +1,1 @@
+"""Nightly reports: headline metrics, comparison, history, one night and its page."""

@@ -1,0 +1,1 @@
+"""The report: summaries, figures, tables and the HTML/Markdown page."""
