@@ -81,6 +81,40 @@ def s3_server():
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def s3_auth_server():
+    """A second loopback S3 server that checks credentials (moto with IAM auth on, in its own
+    process); the tests' AWS_* keys are unknown to it. Returns (host, port)."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "0"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                raise RuntimeError("the credential-checking S3 server did not start") from None
+            time.sleep(0.2)
+    yield "127.0.0.1", port
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
 @pytest.fixture
 def write_config(tmp_path):
     """Write a YAML config built from the smoke config with dotted overrides (or raw text); returns its path."""

@@ -3,6 +3,8 @@ naming the problem, exit code 2, no traceback, and nothing previously written lo
 
 from __future__ import annotations
 
+import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -113,6 +115,7 @@ def test_local_dashboard_binds_to_localhost(monkeypatch):
     monkeypatch.setattr(ray, "is_initialized", lambda: False)
     monkeypatch.setattr(ray, "init", fake_init)
     monkeypatch.setattr(runtime, "_size", lambda: "")
+    monkeypatch.setattr(runtime, "running_local_cluster", lambda: None)  # whatever else runs on this machine
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     runtime.connect()
     assert seen["dashboard_host"] == "127.0.0.1"
@@ -129,3 +132,66 @@ def test_impossible_gpu_share(tmp_path, capsys):
     path = tmp_path / "g.yaml"
     path.write_text(yaml.safe_dump(smoke_raw({"resources": {"train_gpus": 1.5}})))
     run_and_check(["--config", str(path), "--out", str(tmp_path / "o")], "'resources.train_gpus'", capsys)
+
+
+def test_unreachable_ray_address_fails_fast(tmp_path, capsys):
+    started = time.monotonic()
+    out = tmp_path / "out"
+    run_and_check(["--config", "smoke", "--address", "127.0.0.1:1", "--out", str(out)], "cannot connect to Ray", capsys)
+    assert time.monotonic() - started < 30  # Ray alone waits minutes
+    assert not out.exists()  # nothing written for a run that could not start
+
+
+@pytest.mark.parametrize(
+    ("override", "words"),
+    [
+        ("training.steps=many", "config error at 'training.steps': expected an integer, got a string 'many'"),
+        ("trainig.steps=5", "config error at 'trainig': unknown key"),
+        ("training.steps", "--set expects key.path=value"),
+        ("seeds.count=3", "--set seeds.count: 'seeds' is not a section"),
+        ("training.steps=[1", "--set training.steps: value '[1' is not valid YAML"),
+    ],
+)
+def test_bad_set_override(override, words, capsys):
+    run_and_check(["--config", "smoke", "--set", override, "--dry-run"], words, capsys)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _s3(bucket: str, host: str, port: int) -> str:
+    return f"s3://{bucket}/lab?endpoint_override={host}:{port}&scheme=http&region=us-east-1"
+
+
+@pytest.mark.parametrize("command", ["run", "dry-run", "nightly"])
+def test_object_store_that_does_not_answer(command, capsys):
+    uri = _s3("lab-bucket", "127.0.0.1", _free_port())  # nothing listens there
+    check_object_store(command, uri, "cannot reach s3://lab-bucket/lab: cannot connect to the object store", capsys)
+
+
+@pytest.mark.parametrize("command", ["run", "dry-run", "nightly"])
+def test_object_store_bucket_missing(command, s3_server, capsys):
+    base = s3_server("x")  # a working server; ask it for a bucket nobody created
+    host_port = base.split("endpoint_override=")[1].split("&")[0]
+    uri = _s3("no-such-bucket", *host_port.split(":"))
+    check_object_store(command, uri, "the bucket 'no-such-bucket' does not exist", capsys)
+
+
+@pytest.mark.parametrize("command", ["run", "dry-run", "nightly"])
+def test_object_store_refuses_credentials(command, s3_auth_server, capsys):
+    uri = _s3("lab-bucket", *s3_auth_server)
+    check_object_store(command, uri, "access denied", capsys)
+
+
+def check_object_store(command: str, uri: str, words: str, capsys) -> None:
+    from workflows.nightly import main as nightly
+
+    if command == "nightly":
+        assert nightly(["--config", "smoke", "--root", uri]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and words in err and "Traceback" not in err, err
+        return
+    run_and_check(["--config", "smoke", "--out", uri, *(["--dry-run"] if command == "dry-run" else [])], words, capsys)

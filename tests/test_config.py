@@ -3,6 +3,7 @@ import pytest
 from tasks.core.errors import ConfigError, UserError
 from tasks.study.config import parse_config
 from tasks.study.loading import available_configs, load_config
+from tasks.study.plan import make_plan
 
 
 @pytest.mark.parametrize("name", ["smoke", "quick", "seed"])
@@ -141,3 +142,47 @@ def test_defaults_reproduce_dnnregressor():
     )
     assert c.architectures[0].params == {"hidden": [80], "activation": "relu"}
     assert (c.training.optimizer, c.training.learning_rate, c.training.batch_size) == ("adagrad", 0.05, 128)
+
+
+def test_training_range_is_always_evaluated_and_ladders_widen_outward(write_config):
+    from tasks.study.config import evaluation_ranges
+
+    config = load_config(
+        write_config(
+            {"train_ranges": [[[-2, -1], [1, 2]], [-3, -1]], "evaluation.scales": [2], "evaluation.ranges": []}
+        )
+    )
+    union, negative = config.train_ranges
+    assert [r.label() for r in evaluation_ranges(config, union)] == ["[-2,-1]∪[1,2]", "[-4,4]"]  # in-range row too
+    assert [r.label() for r in evaluation_ranges(config, negative)] == ["[-3,-1]", "[-5,-1]"]  # widens negative
+    right = load_config(write_config({"train_ranges": [[-3, -1]], "evaluation.widen": "right"}))
+    assert evaluation_ranges(right, right.train_ranges[0])[1].label() == "[-3,1]"
+
+
+def test_architecture_training_overrides(write_config):
+    config = load_config(
+        write_config(
+            {
+                "architectures": [
+                    {"arch": "mlp", "hidden": [4]},
+                    {"arch": "mlp", "hidden": [4], "training": {"optimizer": "adam", "learning_rate": 0.01}},
+                ]
+            }
+        )
+    )
+    plain, tuned = config.architectures
+    assert plain.training is None and tuned.training.optimizer == "adam" and tuned.training.steps == 300
+    assert "optimizer=adam" in tuned.label() and plain.label() != tuned.label()
+    plan = make_plan(config)
+    ids = {m.arch: m.model_id for m in plan.models if m.seed == 0 and m.train_range == config.train_ranges[0].range}
+    assert ids[plain] != ids[tuned]  # the training settings are part of a model's identity
+    with pytest.raises(ConfigError) as err:
+        load_config(write_config({"architectures": [{"arch": "mlp", "training": {"optimiser": "adam"}}]}))
+    assert err.value.key == "architectures[0].training.optimiser"
+
+
+def test_plan_warns_when_models_draw_little_of_their_data(write_config):
+    config = load_config(write_config({"data.train_size": 100_000, "training.steps": 50, "training.batch_size": 100}))
+    (warning,) = make_plan(config).warnings
+    assert "5,000 rows from a training set of 100,000 (5%)" in warning
+    assert not make_plan(load_config("quick")).warnings

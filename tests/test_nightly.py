@@ -137,3 +137,64 @@ def test_compare_needs_tolerance_and_seed_noise():
     assert dropped["verdict"].iloc[0] == "regression"
     first = compare(_night("2026-01-01", 1.0, 0.9, 1.1), history.iloc[0:0], 0.1, 7)
     assert first["verdict"].iloc[0] == "new"
+
+
+def test_success_intervals_count_seeds_not_rows():
+    """Per architecture and training → evaluation range, over seeds; in-range rows are left out."""
+    from tasks.nightly.headlines import headlines
+
+    rows = []
+    for seed in range(10):
+        for ev, ok in [("[1,2]", True), ("[2,6]", seed < 3), ("[2,12]", False)]:
+            rows.append(
+                {
+                    "model_id": f"m{seed}",
+                    "arch_label": "nmu",
+                    "seed": seed,
+                    "train_range": "[1,2]",
+                    "eval_kind": "square",
+                }
+                | {
+                    "eval_range": ev,
+                    "success": ok,
+                    "coverage": 1.0 if ev == "[1,2]" else 0.0,
+                    "rmse": 1.0,
+                    "nrmse": 1.0,
+                }
+            )
+    metrics = pd.DataFrame(rows)
+    models = pd.DataFrame({"bundle_id": ["b"], "bundle_model_steps_per_s": [1.0]})
+    got = {h.arch: h for h in headlines(metrics, models) if h.metric == "success_rate"}
+    assert set(got) == {"nmu @ [1,2] → [2,6]", "nmu @ [1,2] → [2,12]"}
+    rate = got["nmu @ [1,2] → [2,6]"]
+    assert (rate.value, rate.n) == (0.3, 10)  # 3 of 10 seeds; 30 rows would give a narrower, wrong interval
+    assert rate.ci_low < 0.15 and rate.ci_high > 0.6
+
+
+def test_a_single_night_gets_a_few_days_of_axis_not_years():
+    from tasks.nightly.page import date_limits
+
+    lo, hi = date_limits(["2026-11-26"])
+    assert hi - lo == pd.Timedelta(days=3) and lo < pd.Timestamp("2026-11-26") < hi
+    lo, hi = date_limits(["2026-11-01", "2026-11-20"])
+    assert (lo, hi) == (pd.Timestamp("2026-10-31 12:00"), pd.Timestamp("2026-11-20 12:00"))
+
+
+def test_identical_nights_with_other_seeds_are_not_flagged(ray_session, tmp_path):
+    """Seed noise is not a regression: the same study with other seeds passes."""
+    root = tmp_path / "root"
+    for date, start in [("2026-02-01", 0), ("2026-02-02", 10)]:
+        study = write_study(
+            tmp_path,
+            {
+                "seeds": {"start": start, "count": 8},
+                "training.steps": 1500,
+                "training.optimizer": "adam",
+                "training.learning_rate": 0.01,
+                "training.loss_reduction": "mean",
+            },
+            f"seeds{start}",
+        )
+        assert main(["--config", str(study), "--root", str(root), "--date", date, *QUIET_SPEED]) == 0
+    record = json.loads((root / "nights" / "2026-02-02.json").read_text())
+    assert record["regressions"] == 0 and record["improvements"] == 0

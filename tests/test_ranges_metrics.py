@@ -75,3 +75,25 @@ def test_diagonal_grid_midpoints():
     x = diagonal_grid(0, 10, 1000)
     assert len(x) == 1000 and x[0] == pytest.approx(0.005) and x[-1] == pytest.approx(9.995)
     assert (x > 0).all()
+
+
+def test_widening_policies():
+    neg, mid, pos = Ranges.of((-3, -1)), Ranges.of((-1, 1)), Ranges.of((1, 2))
+    assert pos.widened(3, "right").to_json() == [[1.0, 4.0]]
+    assert neg.widened(3, "left").to_json() == [[-7.0, -1.0]]
+    assert mid.widened(3, "both").to_json() == [[-3.0, 3.0]]
+    assert pos.widened(2, "centered").to_json() == [[-4.0, 4.0]]  # inputs twice as large, both signs
+    # outward (the default): away from zero on whichever side the range lies
+    assert neg.widened(3, "outward") == neg.widened(3, "left")
+    assert mid.widened(3, "outward") == mid.widened(3, "both")
+    assert pos.widened(3, "outward") == pos.widened(3, "right")
+    for policy in ("right", "left", "both", "outward"):  # scale 1 is the range itself
+        assert neg.widened(1, policy) == neg and coverage(neg, neg.widened(10, policy)) == pytest.approx(0.01)
+
+
+def test_coverage_is_probability_mass_under_the_distribution():
+    # log-uniform: [1, 10] holds half of the log-range of [1, 100], so a quarter of the square's mass
+    assert coverage(Ranges.of((1, 10)), Ranges.of((1, 100)), "log_uniform") == pytest.approx(0.25)
+    assert coverage(Ranges.of((1, 10)), Ranges.of((1, 100)), "uniform") == pytest.approx((9 / 99) ** 2)
+    # N inputs: the share per input to the power N
+    assert coverage(Ranges.of((0, 1)), Ranges.of((0, 2)), n_inputs=3) == pytest.approx(1 / 8)

@@ -165,3 +165,46 @@ def test_batch_rows_are_uniform_over_the_window():
     assert counts.min() > 0.6 * expected and counts.max() < 1.4 * expected
     small = batch_indices_np(keys, 0, 128, 20)  # runs wrap around a window smaller than a run
     assert small.min() >= 0 and small.max() < 20
+
+
+def test_window_order_starts_where_the_model_seed_says():
+    assert window_schedule([100, 100, 100], 10, 35, first=2) == [(2, 10), (0, 10), (1, 10), (2, 5)]
+    assert window_schedule([1000], 10, 35, first=0) == [(0, 35)]
+
+
+def test_models_spread_over_windows_and_bundles_never_mix_orders(write_config):
+    from tasks.study.bundles import make_bundles
+    from tasks.study.loading import load_config
+    from tasks.study.plan import make_plan
+
+    config = load_config(write_config({"seeds": {"count": 12}, "training.window_rows": 1000}))  # 4 windows
+    plan = make_plan(config)
+    firsts = {m.first_window for m in plan.models}
+    assert len(firsts) > 1 and firsts <= {0, 1, 2, 3}  # different models start in different windows
+    for b in make_bundles(plan, list(plan.models), None, 2):
+        assert {m.first_window for m in b.models} == {b.first_window}
+
+
+def test_revisited_windows_are_read_from_the_store_once(tmp_path, monkeypatch, write_config):
+    from tasks.jobs import train as train_job
+    from tasks.jobs.generate import finish_dataset, write_shard
+    from tasks.store import catalog
+    from tasks.store.storage import Store
+    from tasks.study.bundles import make_bundles
+    from tasks.study.loading import load_config
+    from tasks.study.plan import make_plan
+
+    plan = make_plan(load_config(write_config({"seeds": [0], "training.window_rows": 2000})))
+    store = Store(str(tmp_path))
+    for spec in plan.datasets.values():
+        finish_dataset(store, spec, [write_shard(store, spec, i) for i in range(spec.n_shards)])
+    bundle = make_bundles(plan, [plan.models[0]], None, 1)[0]
+    reads = []
+    real = catalog.read_shards
+    monkeypatch.setattr(catalog, "read_shards", lambda *a, **k: reads.append(a[2:]) or real(*a, **k))
+    (tmp_path / "cache").mkdir()
+    data = train_job.bundle_data(store, bundle, plan.datasets, str(tmp_path / "cache"))
+    first = data.load_window(0)
+    reads.clear()
+    np.testing.assert_array_equal(data.load_window(0), first)
+    assert reads == []  # the second visit came from the local copy

@@ -68,11 +68,11 @@ def run_bundles(store, plan, placement, bundles, concurrent: bool) -> tuple[floa
     manifests = []
     specs = plan.datasets
     if concurrent:
-        refs = [placement.submit(store, b, plan.config.training, specs) for b in bundles]
+        refs = [placement.submit(store, b, specs) for b in bundles]
         manifests = ray.get(refs)
     else:
         for b in bundles:
-            ref = placement.submit(store, b, plan.config.training, specs)
+            ref = placement.submit(store, b, specs)
             manifests.append(ray.get(ref))
     return time.perf_counter() - start, manifests
 

@@ -27,8 +27,11 @@ def run(args: argparse.Namespace) -> int:
         open_output(out, create=False)
         print(describe_plan(plan, out))
         return 0
-    store = open_output(out)
+    from tasks.cluster.runtime import requested_address, wait_for_address
     from tasks.pipeline import run_study
+
+    wait_for_address(requested_address(args.address))  # before anything is written
+    store = open_output(out)
 
     info = run_study(plan, store, args.address, args.num_cpus, args.verbose)
     print(f"[done] {info['n_models']} models in {time.time() - started:.0f}s. Report: {info['report']}")

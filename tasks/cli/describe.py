@@ -29,7 +29,7 @@ def describe_plan(plan: Plan, out: str, cpus: int | None = None) -> str:
         f"models: {len(plan.models)} = {len(config.train_ranges)} training ranges × "
         f"{len(config.architectures)} architectures × {len(config.seeds)} seeds"
     )
-    bundles = make_bundles(plan, list(plan.models), config.training.bundle_size, slots)
+    bundles = make_bundles(plan, list(plan.models), None, slots)
     n_bundles = len(bundles)
     for arch in config.architectures:
         sizes = sorted({len(b.models) for b in bundles if b.arch == arch})

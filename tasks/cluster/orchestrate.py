@@ -16,6 +16,7 @@ from tasks.cluster import remote
 from tasks.cluster.placement import Placement
 from tasks.cluster.progress import Progress
 from tasks.core.errors import CorruptArtifactError, UserError
+from tasks.core.ids import NUMERICS_VERSION
 from tasks.data.spec import DatasetSpec
 from tasks.jobs.generate import finish_dataset
 from tasks.store import catalog
@@ -86,19 +87,20 @@ def train_and_evaluate(
     """Train the models that are not complete, evaluate every model; evaluation of a bundle
     starts as soon as its training ends. Returns (model_id -> bundle manifest, eval manifests)."""
     config = plan.config
-    done = catalog.completed_models(store)
+    trained = catalog.completed_models(store)
+    if trained.stale_models:
+        print(
+            f"[reuse] {store.display()} holds {trained.stale_models} models trained under numerics version "
+            f"{', '.join(map(str, trained.stale_versions))} (this lab is version {NUMERICS_VERSION}): "
+            "they are not reused; the models this version needs are trained anew"
+        )
+    done = trained.by_model
     todo = [m for m in plan.models if m.model_id not in done]
-    bundles = make_bundles(plan, todo, config.training.bundle_size, placement.slots, placement.on_gpu)
+    bundles = make_bundles(plan, todo, None, placement.slots, placement.on_gpu)
 
     train_refs: dict[str, ray.ObjectRef] = {}
     for b in bundles:
-        train_refs[b.bundle_id] = placement.submit(
-            store,
-            b,
-            config.training,
-            _specs_for_bundle(plan, b),
-            config.evaluation.probe_rows,
-        )
+        train_refs[b.bundle_id] = placement.submit(store, b, _specs_for_bundle(plan, b), config.evaluation.probe_rows)
 
     eval_jobs: list[tuple[EvalJob, list[ray.ObjectRef]]] = []
     reused_groups: dict[str, list[ModelSpec]] = {}
@@ -125,13 +127,13 @@ def train_and_evaluate(
         f"({placement.slots} at a time, {'GPU' if placement.on_gpu else 'CPU'}); {n_models - len(todo)} reused"
     )
     train_progress = Progress("train", len(bundles), "bundles")
-    trained = wait_all(train_refs, train_progress) if bundles else {}
+    fresh = wait_all(train_refs, train_progress) if bundles else {}
     eval_progress = Progress("evaluate", len(eval_jobs), "evaluations")
     eval_progress.skip(len(reused_evals))
     evaluated = wait_all(eval_refs, eval_progress)
 
     manifests = dict(done)
-    for manifest in trained.values():
+    for manifest in fresh.values():
         for member in manifest.members:
             manifests[member.model_id] = manifest
     return manifests, reused_evals + list(evaluated.values())

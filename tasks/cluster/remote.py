@@ -16,7 +16,6 @@ from tasks.jobs.evaluate import evaluate_and_store
 from tasks.jobs.generate import write_shard
 from tasks.jobs.train import train_and_store
 from tasks.model import plugins
-from tasks.model.settings import TrainingConfig
 from tasks.model.tfenv import configure_tensorflow
 from tasks.store.catalog import BundleManifest, EvalManifest, ShardEntry
 from tasks.store.storage import Store
@@ -47,16 +46,10 @@ def generate_shard(store: Store, spec: DatasetSpec, index: int) -> ShardEntry:
     return ShardEntry(info.path, info.size, info.sha256, node["node_id"], tuple(node["gpu_ids"]))
 
 
-def _train_bundle(
-    store: Store,
-    bundle: Bundle,
-    training: TrainingConfig,
-    specs: dict[str, DatasetSpec],
-    probe_rows: int = 0,
-) -> BundleManifest:
+def _train_bundle(store: Store, bundle: Bundle, specs: dict[str, DatasetSpec], probe_rows: int = 0) -> BundleManifest:
     tf = configure_tensorflow()
     device = "gpu" if tf.config.list_logical_devices("GPU") else "cpu"
-    return train_and_store(store, bundle, training, specs, device, probe_rows, placement=where())
+    return train_and_store(store, bundle, specs, device, probe_rows, placement=where())
 
 
 train_bundle_cpu = ray.remote(max_retries=RETRIES)(_train_bundle)

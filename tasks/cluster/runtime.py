@@ -6,7 +6,10 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
+import sys
 import threading
+import time
 from pathlib import Path
 
 import ray
@@ -37,7 +40,7 @@ def connect(address: str | None = None, num_cpus: int | None = None, verbose: bo
     """Initialise Ray once per process; returns a description of what we connected to."""
     if ray.is_initialized():
         return "existing Ray session"
-    address = address or os.environ.get("RAY_ADDRESS")
+    address = requested_address(address)
     common = {
         "logging_level": logging.INFO if verbose else logging.WARNING,
         "log_to_driver": verbose,
@@ -46,6 +49,7 @@ def connect(address: str | None = None, num_cpus: int | None = None, verbose: bo
     global _owned
     _owned = True
     if address:
+        wait_for_address(address)
         try:
             ray.init(address=address, **common)
         except (ConnectionError, ValueError, RuntimeError) as exc:
@@ -53,14 +57,15 @@ def connect(address: str | None = None, num_cpus: int | None = None, verbose: bo
             raise UserError(f"cannot connect to Ray at {address}: {' '.join(str(exc).split())[:300]}") from None
         reclaim_signals()
         return f"Ray cluster at {address} ({_size()})"
-    if num_cpus is None:  # a cluster already running on this machine (`ray start --head`) is used
+    running = running_local_cluster() if num_cpus is None else None
+    if running:  # a cluster already running on this machine (`ray start --head`) is used
         try:
-            ray.init(address="auto", **common)
+            ray.init(address=running, **common)
             reclaim_signals()
             return f"running Ray cluster ({_size()})"
         except ConnectionError:
             pass
-    else:
+    if num_cpus is not None:
         common["num_cpus"] = num_cpus
     try:
         ray.init(dashboard_host="127.0.0.1", **common)  # never expose the dashboard beyond this machine
@@ -69,6 +74,56 @@ def connect(address: str | None = None, num_cpus: int | None = None, verbose: bo
         raise UserError(f"cannot start a local Ray: {' '.join(str(exc).split())[:300]}") from None
     reclaim_signals()
     return f"local Ray ({_size()})"
+
+
+CONNECT_TIMEOUT_S = 15.0  # how long an explicit --address may take to answer
+LOCAL_PROBE_S = 2.0  # a Ray instance on this machine answers at once, or is not usable
+
+
+def running_local_cluster() -> str | None:
+    """The address of a Ray instance started on this machine (`ray start --head`) that
+    answers, else None. Ray's own "auto" would wait minutes on one that died (its address
+    file stays behind) or that sits in another network namespace."""
+    from ray._private import services  # Ray's lookup of "auto"; private, hence the fallback below
+
+    try:
+        address = services.get_ray_address_from_environment("auto", None)
+    except (ConnectionError, AttributeError, TypeError):
+        return None
+    try:
+        wait_for_address(address, timeout=LOCAL_PROBE_S)
+    except UserError:
+        print(f"[ray] the Ray instance at {address} does not answer; starting a local one", file=sys.stderr)
+        return None
+    return address
+
+
+def requested_address(address: str | None) -> str | None:
+    """--address, else $RAY_ADDRESS, else None (a local or already running Ray)."""
+    return address or os.environ.get("RAY_ADDRESS") or None
+
+
+def wait_for_address(address: str | None, timeout: float = CONNECT_TIMEOUT_S) -> None:
+    """Fail within `timeout` seconds, in one line, when nothing listens at HOST:PORT (Ray's
+    own connection attempt would wait a minute or more). 'auto' and ray:// are left to Ray."""
+    if not address:
+        return
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or "://" in address:
+        return
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection((host.strip("[]"), int(port)), timeout=min(3.0, timeout)):
+                return
+        except OSError as exc:
+            if time.monotonic() >= deadline:
+                why = exc.strerror or exc
+                raise UserError(
+                    f"cannot connect to Ray at {address}: nothing answered within {timeout:.0f} s ({why}); "
+                    "is the cluster up (`ray status`), and is the address the head's HOST:PORT?"
+                ) from None
+            time.sleep(0.5)
 
 
 def raise_interrupt(signum, frame):  # SIGTERM behaves like Ctrl-C: the same clean path

@@ -1,8 +1,18 @@
-"""Content-derived identifiers: the hash of the canonical JSON of what produced an artifact."""
+"""Content-derived identifiers: the hash of the canonical JSON of what produced an artifact.
+
+Every id also carries NUMERICS_VERSION: bump it with any change that alters a dataset, a
+trained weight or a metric (sampling, batching, a unit's forward pass, an optimizer, a
+metric's definition). Artifacts of an older version then never match and are not reused.
+tests/test_numerics.py fails when results change while the version did not.
+"""
 
 import hashlib
 import json
 from typing import Any
+
+# 1: the first release (implicit). 2: runs of 32 rows in batches and the exact NMU forward
+# (both changed numerics without a bump), seed-dependent window order, coverage as mass.
+NUMERICS_VERSION = 2
 
 
 def canonical_json(obj: Any) -> str:

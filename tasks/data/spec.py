@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from tasks.core.ids import content_id
+from tasks.core.ids import NUMERICS_VERSION, content_id
 from tasks.core.ranges import Ranges
 
 
@@ -37,7 +37,7 @@ class DatasetSpec:
 
     @property
     def dataset_id(self) -> str:
-        return content_id("ds", self.to_json())
+        return content_id("ds", {**self.to_json(), "v": NUMERICS_VERSION})
 
     @property
     def n_shards(self) -> int:

@@ -8,6 +8,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
+from tasks.report.summaries import fit_flags
 from tasks.store import catalog
 from tasks.store.catalog import BundleManifest, EvalManifest, ResultsManifest
 from tasks.store.storage import Store
@@ -24,7 +25,7 @@ def models_table(plan: Plan, bundles: dict[str, BundleManifest]) -> pd.DataFrame
                 **m.row(),
                 "bundle_id": manifest.bundle_id,
                 "bundle_size": len(manifest.members),
-                "steps": plan.config.training.steps,
+                "steps": m.arch.training_or(plan.config.training).steps,
                 "diverged": member.diverged_step >= 0,
                 "diverged_step": member.diverged_step,
                 "selected_step": member.selected_step,
@@ -54,6 +55,9 @@ def collect(
     ident = models.drop(columns=["bundle_seconds", "bundle_model_steps_per_s", "device", "bundle_size"])
     metrics = gather(evals, "metrics").drop_duplicates(["model_id", "eval_kind", "eval_range"])
     metrics = ident.merge(metrics, on="model_id", how="inner")
+    fits = fit_flags(metrics, plan.config.evaluation.fit_nrmse)
+    models = models.merge(fits, on="model_id", how="left").fillna({"fit": False})
+    metrics = metrics.merge(fits[["model_id", "fit"]], on="model_id", how="left").fillna({"fit": False})
     curves = gather(unique_bundles, "curves").drop_duplicates(["model_id", "step"])
     with_probes = [m for m in unique_bundles if "probes" in m.files]
     probes = gather(with_probes, "probes")

@@ -3,8 +3,10 @@ curves and probe curves, then the bundle manifest (last)."""
 
 from __future__ import annotations
 
+import os
 import platform
 import resource
+import tempfile
 import time
 from typing import Any
 
@@ -13,7 +15,6 @@ import pyarrow as pa
 
 from tasks.data.spec import DatasetSpec
 from tasks.model import registry
-from tasks.model.settings import TrainingConfig
 from tasks.store import catalog
 from tasks.store.catalog import BundleManifest, Member
 from tasks.store.storage import Store
@@ -23,7 +24,6 @@ from tasks.study.bundles import Bundle
 def train_and_store(
     store: Store,
     bundle: Bundle,
-    training: TrainingConfig,
     specs: dict[str, DatasetSpec],
     device: str = "cpu",
     probe_rows: int = 0,
@@ -34,12 +34,14 @@ def train_and_store(
         return done  # a retried or repeated task: the work is already there
     from tasks.model import trainer  # TF import only inside the task
 
-    data = bundle_data(store, bundle, training, specs)
-    probe_ids, data.probes, data.probe_index = probe_sets(store, bundle, specs, probe_rows)
-    started = time.time()
-    out = trainer.train_bundle(
-        registry.get(bundle.arch.arch), bundle.arch.params, training, [m.seed for m in bundle.models], data
-    )
+    training = bundle.training
+    with tempfile.TemporaryDirectory(prefix="mlab-windows-") as cache:
+        data = bundle_data(store, bundle, specs, cache)
+        probe_ids, data.probes, data.probe_index = probe_sets(store, bundle, specs, probe_rows)
+        started = time.time()
+        out = trainer.train_bundle(
+            registry.get(bundle.arch.arch), bundle.arch.params, training, [m.seed for m in bundle.models], data
+        )
     files = {
         "weights": store.write_npz(catalog.bundle_file(bundle.bundle_id, "weights.npz"), out.weights),
         "curves": store.write_parquet(
@@ -72,17 +74,24 @@ def train_and_store(
     return catalog.BUNDLES.write(store, manifest, bundle.bundle_id)  # last: complete from here on
 
 
-def bundle_data(store: Store, bundle: Bundle, training: TrainingConfig, specs: dict[str, DatasetSpec]):
-    """The bundle's training windows (read on demand) and validation sets, per dataset."""
+def bundle_data(store: Store, bundle: Bundle, specs: dict[str, DatasetSpec], cache_dir: str):
+    """The bundle's training windows (read on demand; a window visited again is read from a
+    local copy in `cache_dir`, never downloaded twice) and validation sets, per dataset."""
     from tasks.model.trainer import BundleData
 
     train_specs = [specs[d] for d in bundle.datasets]
     manifests = [catalog.require_dataset(store, s) for s in train_specs]
-    windows = train_specs[0].shard_windows(training.window_rows)
+    windows = train_specs[0].shard_windows(bundle.training.window_rows)
 
     def load_window(w: int) -> np.ndarray:
+        local = os.path.join(cache_dir, f"window-{w}.npy")
+        if os.path.exists(local):
+            return np.load(local)
         first, stop = windows[w]
-        return np.stack([catalog.read_shards(store, m, first, stop) for m in manifests])
+        rows = np.stack([catalog.read_shards(store, m, first, stop) for m in manifests])
+        if len(windows) > 1:  # only several windows are ever revisited
+            np.save(local, rows)
+        return rows
 
     # validation sets in the order of the training datasets: val[d] belongs to datasets[d]
     val_of = {m.train_dataset: m.val_dataset for m in bundle.models}
@@ -92,6 +101,7 @@ def bundle_data(store: Store, bundle: Bundle, training: TrainingConfig, specs: d
         window_rows=[train_specs[0].rows_in(a, b) for a, b in windows],
         load_window=load_window,
         val=val,
+        first_window=bundle.first_window,
     )
 
 

@@ -55,6 +55,7 @@ class BundleData:
     val: np.ndarray | None = None
     probes: np.ndarray | None = None
     probe_index: np.ndarray | None = None
+    first_window: int = 0  # the members' window order starts here (tasks.study.plan.window_offset)
 
 
 def init_weights(arch: Architecture, params: dict, seeds: Sequence[int], n_inputs: int) -> dict[str, np.ndarray]:
@@ -63,15 +64,16 @@ def init_weights(arch: Architecture, params: dict, seeds: Sequence[int], n_input
     return {name: np.stack([w[name] for w in per_model]) for name in sorted(per_model[0])}
 
 
-def window_schedule(window_rows: Sequence[int], batch: int, steps: int) -> list[tuple[int, int]]:
+def window_schedule(window_rows: Sequence[int], batch: int, steps: int, first: int = 0) -> list[tuple[int, int]]:
     """(window, steps) pairs covering `steps`: one window takes them all; several windows
-    are visited in order, each for about one pass over its rows, cycling as needed."""
+    are visited in turn from `first`, each for about one pass over its rows, cycling as needed."""
     if len(window_rows) == 1:
         return [(0, steps)]
+    order = [(first + i) % len(window_rows) for i in range(len(window_rows))]
     schedule, done = [], 0
     while done < steps:
-        for w, rows in enumerate(window_rows):
-            n = min(max(1, -(-rows // batch)), steps - done)
+        for w in order:
+            n = min(max(1, -(-window_rows[w] // batch)), steps - done)
             schedule.append((w, n))
             done += n
             if done >= steps:
@@ -231,7 +233,7 @@ def train_bundle(
     """Train len(seeds) models together on `data`; see BundleData for the layout."""
     k = len(seeds)
     start = time.perf_counter()
-    schedule = window_schedule(data.window_rows, training.batch_size, training.steps)
+    schedule = window_schedule(data.window_rows, training.batch_size, training.steps, data.first_window)
     loaded = _load(data, schedule[0][0])
     n_inputs = int(loaded[1].shape[-1]) - 1
     weights_np = initial_weights if initial_weights is not None else init_weights(arch, params, seeds, n_inputs)

@@ -43,7 +43,7 @@ def median_ci(values: np.ndarray, seed: int = 0) -> tuple[float, float, float]:
 
 def headlines(metrics: pd.DataFrame, models: pd.DataFrame) -> list[Headline]:
     """The night's headline metrics: per architecture the in-range RMSE, the RMSE at fixed
-    coverages, the success rate; and the training throughput."""
+    coverages, the success rate per range pair (over seeds); and the training throughput."""
     out: list[Headline] = []
     squares = metrics[metrics["eval_kind"] == "square"]
     inside = in_range(metrics)
@@ -55,10 +55,14 @@ def headlines(metrics: pd.DataFrame, models: pd.DataFrame) -> list[Headline]:
         at = squares[np.isclose(squares["coverage"], cov)]
         for arch, g in at.groupby("arch_label", sort=True):
             out.append(Headline(f"nrmse_at_coverage_{cov:g}", arch, *median_ci(g["nrmse"].to_numpy()), len(g), "lower"))
-    for arch, g in squares.groupby("arch_label", sort=True):
-        k, n = int(g["success"].sum()), len(g)
+    # success: the seed is the unit of replication — per architecture and training → evaluation
+    # range, the share of seeds that succeed (Wilson interval over seeds); in-range rows left out
+    outside = squares[squares["eval_range"] != squares["train_range"]]
+    for (arch, train, ev), g in outside.groupby(["arch_label", "train_range", "eval_range"], sort=True):
+        per_seed = g.groupby("seed")["success"].all()
+        k, n = int(per_seed.sum()), len(per_seed)
         lo, hi = wilson_interval(k, n)
-        out.append(Headline("success_rate", arch, k / n, lo, hi, n, "higher"))
+        out.append(Headline("success_rate", f"{arch} @ {train} → {ev}", k / n, lo, hi, n, "higher"))
     speeds = models.drop_duplicates("bundle_id")["bundle_model_steps_per_s"].to_numpy()
     if len(speeds):
         mean = float(np.mean(speeds))

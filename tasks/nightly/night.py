@@ -47,6 +47,7 @@ def night_date(text: str | None) -> str:
 def open_nightly_root(uri: str) -> Store:
     """Like --out for run.py: a new or empty location, or one that already holds nights."""
     root = Store(uri)
+    root.check_reachable()
     if not root.exists(catalog.NIGHTLY_MARKER):
         if root.exists("") and (root.list_files("") or root.list_dirs("")):
             raise UserError(

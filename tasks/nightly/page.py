@@ -19,22 +19,55 @@ METRIC_TITLES = {
     "in_range_nrmse": "In-range normalised RMSE (median over models, 95% CI)",
     "nrmse_at_coverage_0.25": "Normalised RMSE at coverage 0.25",
     "nrmse_at_coverage_0.01": "Normalised RMSE at coverage 0.01",
-    "success_rate": "Success rate (Wilson 95% CI)",
+    "success_rate": "Success rate per training → evaluation range (share of seeds, Wilson 95% CI)",
     "train_model_steps_per_s": "Training throughput (model-steps/s)",
 }
 
 
+def date_limits(dates: list[str], min_days: int = 3) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The x range of a trend: every night, and at least `min_days` wide around them, so a
+    single night sits in a sensible window rather than a multi-year default axis."""
+    stamps = sorted(pd.Timestamp(d) for d in dates)
+    lo, hi = stamps[0], stamps[-1]
+    pad = max(pd.Timedelta(days=0.5), (pd.Timedelta(days=min_days) - (hi - lo)) / 2)
+    return lo - pad, hi + pad
+
+
 def trend_figure(history: pd.DataFrame, nights: dict[str, NightRecord], metric: str) -> bytes:
-    """One metric over the calendar: a line per architecture with its CI band; a missing
-    night is a gap, a failed night a red mark."""
+    """One metric over the calendar, one panel per architecture ("arch @ …" labels are split
+    there), a line per series with its CI band; a missing night is a gap, a failed night a
+    red mark."""
     ok = history[(history["status"] == "ok") & (history["metric"] == metric)].copy()
+    ok["panel"] = ok["arch"].str.split(" @ ").str[0]
+    ok["series"] = ok["arch"].str.split(" @ ").str[1].fillna(ok["arch"])
     dates = pd.date_range(min(nights), max(nights), freq="D") if nights else pd.DatetimeIndex([])
-    fig, ax = plt.subplots(figsize=(9, 3.4))
-    palette = sns.color_palette("tab10", max(1, ok["arch"].nunique()))
-    for colour, (arch, g) in zip(palette, ok.groupby("arch", sort=True)):
-        g = g.assign(day=pd.to_datetime(g["date"])).set_index("day").reindex(dates)  # gaps stay NaN
-        ax.plot(g.index, g["value"], marker="o", ms=4, color=colour, label=arch)
-        ax.fill_between(g.index, g["ci_low"].astype(float), g["ci_high"].astype(float), color=colour, alpha=0.15)
+    panels = sorted(ok["panel"].unique()) or [""]
+    fig, axes = plt.subplots(len(panels), 1, figsize=(9, 2.6 * len(panels) + 0.8), squeeze=False, sharex=True)
+    for ax, panel in zip(axes[:, 0], panels):
+        rows = ok[ok["panel"] == panel]
+        palette = sns.color_palette("tab10", max(1, rows["series"].nunique()))
+        for colour, (series, g) in zip(palette, rows.groupby("series", sort=True)):
+            g = g.assign(day=pd.to_datetime(g["date"])).set_index("day").reindex(dates)  # gaps stay NaN
+            ax.plot(g.index, g["value"], marker="o", ms=4, color=colour, label=series)
+            ax.fill_between(g.index, g["ci_low"].astype(float), g["ci_high"].astype(float), color=colour, alpha=0.15)
+        _mark_failed(ax, nights)
+        positive = rows["value"][rows["value"] > 0]
+        if metric != "success_rate" and len(positive):
+            ax.set_yscale("symlog", linthresh=float(positive.min()))  # errors span decades; exact zeros stay visible
+        ax.set_title(panel, fontsize=8, loc="left")
+        if len(rows):
+            ax.legend(fontsize=6, loc="best")
+    ax = axes[-1, 0]
+    if nights:
+        ax.set_xlim(*date_limits(list(nights)))
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d"))
+    ax.xaxis.set_major_locator(mdates.AutoDateLocator(minticks=3, maxticks=10))
+    fig.suptitle(METRIC_TITLES.get(metric, metric), fontsize=10)
+    fig.autofmt_xdate()
+    return png(fig)
+
+
+def _mark_failed(ax, nights: dict[str, NightRecord]) -> None:
     for date, record in nights.items():
         if record.status == "failed":
             ax.axvline(pd.Timestamp(date), color="tab:red", ls=":", lw=1.2)
@@ -47,16 +80,6 @@ def trend_figure(history: pd.DataFrame, nights: dict[str, NightRecord], metric: 
                 ha="center",
                 va="bottom",
             )
-    positive = ok["value"][ok["value"] > 0]
-    if metric != "success_rate" and len(positive):
-        ax.set_yscale("symlog", linthresh=float(positive.min()))  # errors span decades; exact zeros stay visible
-    ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d"))
-    ax.xaxis.set_major_locator(mdates.AutoDateLocator(minticks=3, maxticks=10))
-    ax.set_title(METRIC_TITLES.get(metric, metric), fontsize=10)
-    if len(ok):
-        ax.legend(fontsize=6, loc="best")
-    fig.autofmt_xdate()
-    return png(fig)
 
 
 def flags_table(comparison: pd.DataFrame) -> pd.DataFrame:

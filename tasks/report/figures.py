@@ -54,15 +54,19 @@ def diagonal_figure(diagonal: pd.DataFrame, models: pd.DataFrame, zoom: bool, ti
     return png(fig)
 
 
-def coverage_figure(metrics: pd.DataFrame, metric: str = "rmse") -> bytes:
+def coverage_figure(metrics: pd.DataFrame, metric: str = "rmse", title: str = "all models") -> bytes:
     """Extrapolation error against training coverage: median over seeds and training
-    ranges with a 95% CI band, one line per architecture, log axes (coverage 0 omitted)."""
+    ranges with a 95% CI band, one line per architecture, log axes (coverage 0 and exact
+    zeros, which a log axis cannot show, omitted)."""
     sq = metrics[(metrics["eval_kind"] == "square") & (metrics["coverage"] > 0)]
-    sq = sq[np.isfinite(sq[metric])]
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     for ax, m in zip(axes, (metric, "nrmse")):
+        shown = sq[np.isfinite(sq[m]) & (sq[m] > 0)]
+        if not len(shown):
+            ax.text(0.5, 0.5, "no models to show", ha="center", va="center", transform=ax.transAxes)
+            continue
         sns.lineplot(
-            data=sq,
+            data=shown,
             x="coverage",
             y=m,
             hue="arch_label",
@@ -76,10 +80,10 @@ def coverage_figure(metrics: pd.DataFrame, metric: str = "rmse") -> bytes:
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.invert_xaxis()  # read left to right: from inside the training range to far outside
-        ax.set_xlabel("coverage (share of the evaluation square inside the training square)", fontsize=8)
+        ax.set_xlabel("coverage (probability mass of the evaluation inputs inside the training region)", fontsize=8)
         ax.set_ylabel(m)
         ax.legend(title="architecture", fontsize=7, title_fontsize=8)
-    fig.suptitle("Extrapolation error against training coverage (median over seeds, 95% CI)", fontsize=10)
+    fig.suptitle(f"Extrapolation error against training coverage — {title} (median over seeds, 95% CI)", fontsize=10)
     return png(fig)
 
 

@@ -1,126 +1,170 @@
 """The report: a self-contained HTML page and a Markdown summary with the figures beside it.
 
-`build_report` is pure (tables in, files as bytes out); `write_report` stores them.
+The page is a list of sections (text, a table or a figure), rendered once as Markdown and
+once as HTML. `build_report` is pure (tables in, files as bytes out); `write_report` stores them.
 """
 
 from __future__ import annotations
 
 import base64
 import html
+from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from tasks.report.figures import coverage_figure, curves_figure, diagonal_figure, success_figure
-from tasks.report.summaries import by_range, headline, success
+from tasks.report.summaries import by_range, fit_table, headline, success
 from tasks.report.tables import html_table, to_markdown
 from tasks.store import catalog
 from tasks.store.storage import Store
 
 SUCCESS_NOTE = (
     "A model succeeds on a range when its test MSE is below that of the exact product with inputs "
-    "perturbed by a relative ε (Madsen & Johansen 2020). Checkpoints are chosen by interpolation "
-    "validation loss when the config says checkpoint: best_val. 'solved_at' is the first logged step "
-    "under the threshold (median over successes); 'sparsity_error' is max min(|W|, 1 − |W|) for units "
-    "that have one."
+    "perturbed by a relative ε (the form of Mistry et al.'s NALM benchmark). Checkpoints are chosen by "
+    "interpolation validation loss when the config says checkpoint: best_val. 'solved_at' is the first "
+    "logged step under the threshold (median over successes); 'sparsity_error' is max min(|W|, 1 − |W|) "
+    "for units that have one. The *_fitted columns count only the seeds that fit their training range."
 )
+COVERAGE_NOTE = (
+    "Coverage is the probability that an evaluation sample lies inside the training region: the share of "
+    "the evaluation distribution's mass inside the training range, to the power of the number of inputs "
+    "(under uniform sampling of two inputs, the share of the evaluation square's area inside the training "
+    "square). 1 is the training range itself; smaller is further outside it."
+)
+INFINITE_RATIO_NOTE = (
+    "∞: the in-range RMSE is exactly 0 (the unit multiplies exactly on its training range), so the ratio "
+    "to it is unbounded; the segment's RMSE itself is the figure to read."
+)
+
+
+@dataclass
+class Section:
+    title: str = ""
+    text: list[str] = field(default_factory=list)
+    table: pd.DataFrame | None = None
+    figure: tuple[str, bytes, str] | None = None  # (file name, PNG, caption)
+
+
+def _fit_sentence(models: pd.DataFrame, threshold: float) -> str:
+    fitted, total = int(models["fit"].sum()), len(models)
+    return (
+        f"{fitted} of {total} models fit their training range (in-range RMSE at most {threshold:g} of the "
+        "target's RMS); a model that did not fit says nothing about extrapolation."
+    )
+
+
+def report_sections(tables: dict[str, pd.DataFrame], info: dict[str, Any]) -> list[Section]:
+    models, metrics = tables["models"], tables["metrics"]
+    fit_nrmse = info.get("config_resolved", {}).get("evaluation", {}).get("fit_nrmse", 0.01)
+    head = headline(metrics)
+    ratios = head[[c for c in head.columns if c.startswith("diag_ratio_")]].to_numpy(float)
+    fitted = metrics[metrics["fit"]]
+    n_fit, n_all = int(models["fit"].sum()), len(models)
+    successes = success(metrics, tables.get("probes"))
+    sections = [
+        Section("", [info.get("description", ""), _facts(info)]),
+        Section("Headline", [INFINITE_RATIO_NOTE] if np.isinf(ratios).any() else [], head),
+        Section("Fit", [_fit_sentence(models, fit_nrmse)], fit_table(models)),
+    ]
+    diverged = models[models["diverged"]]
+    if len(diverged):
+        columns = ["model_id", "arch_label", "train_range", "seed", "diverged_step"]
+        sections.append(Section("Diverged models", [], diverged[columns]))
+    figures = [
+        (
+            "diagonal_train_range.png",
+            diagonal_figure(tables["diagonal"], models, True, "Inside the training range"),
+            "The article's first figure: on the training range the network looks like a multiplier.",
+        ),
+        (
+            "diagonal_full.png",
+            diagonal_figure(tables["diagonal"], models, False, "Beyond the training range"),
+            "The article's second figure: outside the training range the imitation breaks down.",
+        ),
+        (
+            "error_vs_coverage.png",
+            coverage_figure(metrics, title=f"all {n_all} models"),
+            f"Error against coverage over all {n_all} models (coverage: see 'Error by evaluation range').",
+        ),
+        (
+            "error_vs_coverage_fitted.png",
+            coverage_figure(fitted, title=f"the {n_fit} models that fit their training range"),
+            f"Error against coverage over the {n_fit} of {n_all} models that fit their training range.",
+        ),
+        ("training_curves.png", curves_figure(tables["curves"]), "Training and interpolation-validation MSE."),
+        (
+            "success.png",
+            success_figure(successes),
+            "Success rate per training → evaluation range, with Wilson 95% intervals over seeds (all seeds).",
+        ),
+    ]
+    sections += [Section(figure=f) for f in figures]
+    sections.append(Section("Success rate", [SUCCESS_NOTE], successes))
+    sections.append(Section("Error by evaluation range", [COVERAGE_NOTE], by_range(metrics)))
+    return sections
 
 
 def build_report(tables: dict[str, pd.DataFrame], info: dict[str, Any]) -> dict[str, bytes]:
     """All report files as {name: bytes}: PNG figures, index.html, summary.md."""
-    models, metrics = tables["models"], tables["metrics"]
-    figures = {
-        "diagonal_train_range.png": (
-            diagonal_figure(tables["diagonal"], models, True, "Inside the training range"),
-            "The article's first figure: on the training range the network looks like a multiplier.",
-        ),
-        "diagonal_full.png": (
-            diagonal_figure(tables["diagonal"], models, False, "Beyond the training range"),
-            "The article's second figure: outside the training range the imitation breaks down.",
-        ),
-        "error_vs_coverage.png": (
-            coverage_figure(metrics),
-            "Error against coverage: 1 is the training square itself; smaller means further outside it.",
-        ),
-        "training_curves.png": (curves_figure(tables["curves"]), "Training and interpolation-validation MSE."),
-    }
-    successes = success(metrics, tables.get("probes"))
-    figures["success.png"] = (
-        success_figure(successes),
-        "Success rate per training → evaluation range, with Wilson 95% intervals over seeds.",
-    )
-    head = headline(metrics)
-    detail = by_range(metrics)
-    diverged = models[models["diverged"]]
-    files = {name: png for name, (png, _) in figures.items()}
-    files["summary.md"] = _markdown(info, head, detail, successes, diverged, figures).encode()
-    files["index.html"] = _html(info, head, detail, successes, diverged, figures).encode()
+    title = f"Multiplication extrapolation report — {info['config']}"
+    sections = report_sections(tables, info)
+    files = {s.figure[0]: s.figure[1] for s in sections if s.figure}
+    files["summary.md"] = render_markdown(title, sections).encode()
+    files["index.html"] = render_html(title, sections).encode()
     return files
-
-
-def _markdown(info, head, detail, successes, diverged, figures) -> str:
-    parts = [
-        f"# Multiplication extrapolation report — {info['config']}",
-        "",
-        info.get("description", ""),
-        "",
-        _facts(info),
-        "",
-        "## Headline",
-        "",
-        to_markdown(head),
-        "",
-    ]
-    if len(diverged):
-        parts += [
-            "## Diverged models",
-            "",
-            to_markdown(diverged[["model_id", "arch_label", "train_range", "seed", "diverged_step"]]),
-            "",
-        ]
-    for name, (_, caption) in figures.items():
-        parts += [f"![{caption}]({name})", "", f"*{caption}*", ""]
-    parts += ["## Success rate", "", SUCCESS_NOTE, "", to_markdown(successes), ""]
-    parts += ["## Error by evaluation range", "", to_markdown(detail), ""]
-    return "\n".join(parts)
 
 
 def _facts(info: dict[str, Any]) -> str:
     return (
         f"{info['n_models']} models ({info['n_trained']} trained this run, "
         f"{info['n_models'] - info['n_trained']} reused), {info['n_bundles']} bundles, {info['steps']} steps each; "
-        f"run took {info['seconds']:.0f} s. Tables in `results/`: metrics, curves, diagonal and models (Parquet)."
+        f"run took {info['seconds']:.0f} s. Tables in `results/`: metrics, curves, probes, diagonal and models "
+        "(Parquet)."
     )
 
 
-def _html(info, head, detail, successes, diverged, figures) -> str:
-    table = html_table
-    imgs = "\n".join(
-        f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
-        f"<figcaption>{html.escape(caption)}</figcaption></figure>"
-        for _, (png, caption) in figures.items()
-    )
-    div = (
-        "<h2>Diverged models</h2>" + table(diverged[["model_id", "arch_label", "train_range", "seed", "diverged_step"]])
-        if len(diverged)
-        else ""
-    )
+def render_markdown(title: str, sections: list[Section]) -> str:
+    parts = [f"# {title}", ""]
+    for s in sections:
+        if s.title:
+            parts += [f"## {s.title}", ""]
+        parts += [p for t in s.text if t for p in (t, "")]
+        if s.table is not None:
+            parts += [to_markdown(s.table), ""]
+        if s.figure:
+            name, _, caption = s.figure
+            parts += [f"![{caption}]({name})", "", f"*{caption}*", ""]
+    return "\n".join(parts)
+
+
+def render_html(title: str, sections: list[Section]) -> str:
+    body = []
+    for s in sections:
+        if s.title:
+            body.append(f"<h2>{html.escape(s.title)}</h2>")
+        body += [f"<p>{html.escape(t)}</p>" for t in s.text if t]
+        if s.table is not None:
+            body.append(html_table(s.table))
+        if s.figure:
+            _, png, caption = s.figure
+            data = base64.b64encode(png).decode()
+            body.append(
+                f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{data}">'
+                f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+            )
+    joined = "\n".join(body)
     return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Multiplication extrapolation — {html.escape(info["config"])}</title>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>
 body{{font-family:system-ui,sans-serif;max-width:1150px;margin:2em auto;padding:0 1em;color:#222}}
 figure{{margin:1.5em 0}} img{{max-width:100%}} .wide{{overflow-x:auto}} figcaption{{color:#555;font-size:.9em}}
 table.t{{border-collapse:collapse;font-size:.85em}}
 .t td,.t th{{padding:.25em .6em;border-bottom:1px solid #ddd;text-align:right}}
 </style></head><body>
-<h1>Multiplication extrapolation — {html.escape(info["config"])}</h1>
-<p>{html.escape(info.get("description", ""))}</p>
-<p>{html.escape(_facts(info))}</p>
-<h2>Headline</h2>{table(head)}
-{div}
-{imgs}
-<h2>Success rate</h2><p>{html.escape(SUCCESS_NOTE)}</p>{table(successes)}
-<h2>Error by evaluation range</h2>{table(detail)}
+<h1>{html.escape(title)}</h1>
+{joined}
 </body></html>
 """
 

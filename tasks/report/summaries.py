@@ -14,11 +14,38 @@ def in_range(metrics: pd.DataFrame) -> pd.DataFrame:
     return sq[sq["eval_range"] == sq["train_range"]]
 
 
+def fit_flags(metrics: pd.DataFrame, fit_nrmse: float) -> pd.DataFrame:
+    """Per model: its in-range normalised RMSE and whether it fits its training range (at most
+    `fit_nrmse`): a model that did not fit cannot tell us how it extrapolates."""
+    inside = in_range(metrics)[["model_id", "nrmse"]].rename(columns={"nrmse": "in_range_nrmse"})
+    inside = inside.drop_duplicates("model_id")
+    return inside.assign(fit=inside["in_range_nrmse"] <= fit_nrmse)  # NaN (diverged) never fits
+
+
+def fit_table(models: pd.DataFrame) -> pd.DataFrame:
+    """Per architecture and training range: how many seeds fit, and the in-range error."""
+    g = models.groupby(["arch_label", "train_range"], sort=False)
+    out = g.agg(
+        seeds=("seed", "nunique"),
+        fitted=("fit", "sum"),
+        in_range_nrmse_median=("in_range_nrmse", "median"),
+        in_range_nrmse_max=("in_range_nrmse", "max"),
+    ).reset_index()
+    out["fitted"] = out["fitted"].astype(int)
+    return out
+
+
 def headline(metrics: pd.DataFrame) -> pd.DataFrame:
-    """Per architecture and training range: median in-range RMSE over seeds, and each
-    diagonal segment's median RMSE with its ratio to the in-range RMSE."""
+    """Per architecture and training range: how many seeds fit, the median in-range RMSE over
+    seeds, and each diagonal segment's median RMSE with its ratio to the in-range RMSE (∞ when
+    the in-range RMSE is exactly 0: an exact multiplier)."""
     keys = ["arch_label", "train_range"]
-    base = in_range(metrics).groupby(keys, sort=False).agg(seeds=("seed", "nunique"), in_range_rmse=("rmse", "median"))
+    base = (
+        in_range(metrics)
+        .groupby(keys, sort=False)
+        .agg(seeds=("seed", "nunique"), fitted=("fit", "sum"), in_range_rmse=("rmse", "median"))
+    )
+    base["fitted"] = base["fitted"].astype(int)
     diag = metrics[metrics["eval_kind"] == "diagonal"]
     if len(diag):
         seg = diag.pivot_table(index=keys, columns="eval_range", values="rmse", aggfunc="median", sort=False)
@@ -31,19 +58,28 @@ def headline(metrics: pd.DataFrame) -> pd.DataFrame:
 
 def by_range(metrics: pd.DataFrame, metric: str = "rmse") -> pd.DataFrame:
     """Median (and 25–75% spread) of `metric` over seeds per architecture × training ×
-    evaluation range, with coverage: the numbers behind the coverage figure."""
+    evaluation range, with coverage: the numbers behind the coverage figure; and the median
+    over the fitted seeds only."""
     sq = metrics[metrics["eval_kind"] == "square"]
-    grouped = sq.groupby(["arch_label", "train_range", "eval_range"], sort=False)
-    out = grouped.agg(
+    keys = ["arch_label", "train_range", "eval_range"]
+    out = sq.groupby(keys, sort=False).agg(
         coverage=("coverage", "first"),
         seeds=("seed", "nunique"),
+        fitted=("fit", "sum"),
         median=(metric, "median"),
         q25=(metric, lambda s: _finite_quantile(s, 0.25)),
         q75=(metric, lambda s: _finite_quantile(s, 0.75)),
         diverged=("diverged", "sum"),
     )
+    out["median_fitted"] = sq[sq["fit"]].groupby(keys, sort=False)[metric].median()
+    out["fitted"] = out["fitted"].astype(int)
     return out.reset_index().rename(
-        columns={"median": f"{metric}_median", "q25": f"{metric}_q25", "q75": f"{metric}_q75"}
+        columns={
+            "median": f"{metric}_median",
+            "q25": f"{metric}_q25",
+            "q75": f"{metric}_q75",
+            "median_fitted": f"{metric}_median_fitted",
+        }
     )
 
 
@@ -73,6 +109,8 @@ def success(metrics: pd.DataFrame, probes: pd.DataFrame | None = None) -> pd.Dat
     for (arch, train, evaluation), g in sq.groupby(["arch_label", "train_range", "eval_range"], sort=False):
         k, n = int(g["success"].sum()), int(g["seed"].nunique())
         lo, hi = wilson_interval(k, n)
+        fitted = g[g["fit"]] if "fit" in g else g
+        kf, nf = int(fitted["success"].sum()), int(fitted["seed"].nunique())
         solved = g.loc[g["success"], "solved_at"].dropna()
         rows.append(
             {
@@ -85,6 +123,9 @@ def success(metrics: pd.DataFrame, probes: pd.DataFrame | None = None) -> pd.Dat
                 "success_rate": k / n if n else np.nan,
                 "ci_low": lo,
                 "ci_high": hi,
+                "fitted_seeds": nf,
+                "successes_fitted": kf,
+                "success_rate_fitted": kf / nf if nf else np.nan,
                 "solved_at_median": float(solved.median()) if len(solved) else np.nan,
                 "sparsity_error_mean": float(g["sparsity_error"].mean()) if "sparsity_error" in g else np.nan,
             }

@@ -11,7 +11,7 @@ def to_markdown(df: pd.DataFrame, floatfmt: str = ".4g") -> str:
 
     def cell(v) -> str:
         if isinstance(v, (float, np.floating)):
-            return "" if np.isnan(v) else format(float(v), floatfmt)
+            return "" if np.isnan(v) else _number(float(v), floatfmt)
         return str(v).replace("|", "\\|")
 
     header = "| " + " | ".join(map(str, df.columns)) + " |"
@@ -20,7 +20,14 @@ def to_markdown(df: pd.DataFrame, floatfmt: str = ".4g") -> str:
     return "\n".join([header, rule, *body])
 
 
+def _number(v: float, fmt: str = ".4g") -> str:
+    """A float cell: infinities as the symbol a reader expects (the page explains them)."""
+    if np.isinf(v):
+        return "∞" if v > 0 else "−∞"
+    return format(v, fmt)
+
+
 def html_table(df: pd.DataFrame) -> str:
     """An HTML table that scrolls sideways instead of overflowing the page."""
-    inner = df.to_html(index=False, float_format=lambda v: f"{v:.4g}", border=0, classes="t", na_rep="")
+    inner = df.to_html(index=False, float_format=_number, border=0, classes="t", na_rep="")
     return f'<div class="wide">{inner}</div>'

@@ -21,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 
 from tasks.core.errors import CorruptArtifactError
+from tasks.core.ids import NUMERICS_VERSION
 from tasks.data.shards import table_rows
 from tasks.data.spec import DatasetSpec
 from tasks.store.storage import FileInfo, Store, file_info
@@ -62,6 +63,7 @@ class DatasetManifest:
     dataset_id: str
     spec: dict[str, Any]
     shards: tuple[ShardEntry, ...]
+    numerics: int = NUMERICS_VERSION  # the numerics version that wrote it (1: before versions were recorded)
 
     def files(self) -> list[FileInfo]:
         return [s.info for s in self.shards]
@@ -72,11 +74,13 @@ class DatasetManifest:
             "dataset_id": self.dataset_id,
             "spec": self.spec,
             "shards": [s.to_json() for s in sorted(self.shards, key=lambda s: s.path)],
+            "numerics": self.numerics,
         }
 
     @staticmethod
     def from_json(d: dict[str, Any]) -> DatasetManifest:
-        return DatasetManifest(d["dataset_id"], d["spec"], tuple(ShardEntry.from_json(s) for s in d["shards"]))
+        shards = tuple(ShardEntry.from_json(s) for s in d["shards"])
+        return DatasetManifest(d["dataset_id"], d["spec"], shards, d.get("numerics", 1))
 
 
 @dataclass(frozen=True)
@@ -107,6 +111,7 @@ class BundleManifest:
     device: str
     placement: dict[str, Any]
     started: float
+    numerics: int = NUMERICS_VERSION
 
     def member(self, model_id: str) -> Member:
         return next(m for m in self.members if m.model_id == model_id)
@@ -124,6 +129,7 @@ class BundleManifest:
             files=_files_from(d["files"]),
             device=d.get("device", "cpu"),
             placement=d.get("placement", {}),
+            numerics=d.get("numerics", 1),
         )
         return BundleManifest(**values)
 
@@ -136,6 +142,7 @@ class EvalManifest:
     models: tuple[str, ...]
     files: dict[str, FileInfo]  # metrics, diagonal
     placement: dict[str, Any] = field(default_factory=dict)
+    numerics: int = NUMERICS_VERSION
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -145,12 +152,14 @@ class EvalManifest:
             "models": list(self.models),
             "files": _files_json(self.files),
             "placement": self.placement,
+            "numerics": self.numerics,
         }
 
     @staticmethod
     def from_json(d: dict[str, Any]) -> EvalManifest:
+        files = _files_from(d["files"])
         return EvalManifest(
-            d["eval_id"], d["bundle_id"], tuple(d["models"]), _files_from(d["files"]), d.get("placement", {})
+            d["eval_id"], d["bundle_id"], tuple(d["models"]), files, d.get("placement", {}), d.get("numerics", 1)
         )
 
 
@@ -267,14 +276,30 @@ def read_table(store: Store, info: FileInfo) -> pa.Table:
     return store.read_parquet(info.path, expected=info)
 
 
-def completed_models(store: Store) -> dict[str, BundleManifest]:
-    """model_id → manifest of a complete bundle holding it (from any earlier run)."""
+@dataclass(frozen=True)
+class Trained:
+    """What earlier runs left: complete bundles by model, and models of older numerics."""
+
+    by_model: dict[str, BundleManifest]
+    stale_models: int  # trained under an older numerics version: never reused
+    stale_versions: tuple[int, ...]
+
+
+def completed_models(store: Store) -> Trained:
+    """model_id → manifest of a complete bundle of this numerics version holding it."""
     done: dict[str, BundleManifest] = {}
+    stale, versions = 0, set()
     for bundle_id in BUNDLES.ids(store):
         manifest = BUNDLES.complete(store, bundle_id)
-        for member in manifest.members if manifest else ():
+        if manifest is None:
+            continue
+        if manifest.numerics != NUMERICS_VERSION:
+            stale += len(manifest.members)
+            versions.add(manifest.numerics)
+            continue
+        for member in manifest.members:
             done.setdefault(member.model_id, manifest)
-    return done
+    return Trained(done, stale, tuple(sorted(versions)))
 
 
 def eval_file(eval_id: str, name: str) -> str:

@@ -18,6 +18,7 @@ MARKER_KIND = "multiplication-lab output"
 
 def open_output(uri: str, create: bool = True) -> Store:
     store = Store(uri)
+    store.check_reachable()
     if store.is_file(""):
         raise StorageError(f"output location {store.display()} is a file, not a directory; choose another --out")
     if store.exists(MARKER):

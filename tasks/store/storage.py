@@ -13,8 +13,10 @@ import io
 import json
 import os
 import posixpath
+import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
@@ -40,6 +42,38 @@ def sha256_hex(data: bytes | memoryview) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+# What object stores answer (pyarrow passes the AWS SDK's error names through), in words a
+# user can act on. The first pattern that matches names the cause.
+_CAUSES = (
+    (
+        r"NETWORK_CONNECTION|Could not connect|Couldn't connect|curlCode: (6|7|28)|Connection refused|timed out",
+        "cannot connect to the object store (is the endpoint right and reachable?)",
+    ),
+    (r"NO_SUCH_BUCKET|NoSuchBucket|Bucket '[^']*' not found|bucket does not exist", "the bucket does not exist"),
+    (
+        r"INVALID_ACCESS_KEY_ID|InvalidAccessKeyId|SIGNATURE_DOES_NOT_MATCH|SignatureDoesNotMatch|"
+        r"INVALID_CLIENT_TOKEN|EXPIRED_TOKEN|credentials",
+        "the credentials were refused (check AWS_ACCESS_KEY_ID / "
+        "AWS_SECRET_ACCESS_KEY, the profile or the instance role)",
+    ),
+    (
+        r"ACCESS_DENIED|AccessDenied|HTTP status 403|Forbidden",
+        "access denied (the credentials are wrong or may not use this location)",
+    ),
+)
+
+
+def describe_store_error(exc: BaseException) -> str:
+    """One line: the cause in words, then what the store said (trimmed)."""
+    text = " ".join(str(exc).split())
+    detail = text.split("Details: ")[-1] if "Details: " in text else text
+    detail = re.sub(r"\s*\(Request ID: [^)]*\)", "", detail)[:200]
+    for pattern, cause in _CAUSES:
+        if re.search(pattern, text):
+            return f"{cause}: {detail}"
+    return detail
+
+
 class Store:
     """A rooted view of a pyarrow filesystem. Picklable (ships to Ray tasks as its URI)."""
 
@@ -63,11 +97,33 @@ class Store:
             else:
                 self._fs, root = pafs.LocalFileSystem(), os.path.abspath(self.uri)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as exc:
-            raise StorageError(f"cannot open {self.uri}: {exc}") from None
+            raise StorageError(f"cannot open {self.uri}: {describe_store_error(exc)}") from None
         self._root = root.rstrip("/")
 
     def __reduce__(self):
         return (Store, (self.uri,))
+
+    @contextmanager
+    def _reaching(self, rel: str, action: str = "read") -> Iterator[None]:
+        """A filesystem failure becomes one line naming the location and the cause; a missing
+        file stays FileNotFoundError (callers decide what absence means)."""
+        try:
+            yield
+        except FileNotFoundError:
+            raise
+        except OSError as exc:
+            raise StorageError(f"cannot {action} {self.display(rel)}: {describe_store_error(exc)}") from None
+
+    def check_reachable(self) -> None:
+        """For object stores: the endpoint answers and the bucket exists (a missing bucket
+        would otherwise only show when the first file is written)."""
+        if self.is_local:
+            return
+        bucket = self._root.split("/", 1)[0]
+        with self._reaching("", "reach"):
+            found = self._fs.get_file_info(bucket).type != pafs.FileType.NotFound
+        if not found:
+            raise StorageError(f"cannot use {self.display()}: the bucket '{bucket}' does not exist (create it first)")
 
     @property
     def is_local(self) -> bool:
@@ -91,32 +147,36 @@ class Store:
         return f"{base}/{rel}" if rel else base
 
     # ---- queries -------------------------------------------------------------------------
+    def _info(self, rel: str) -> pafs.FileInfo:
+        with self._reaching(rel):
+            return self._fs.get_file_info(self.full(rel))
+
     def exists(self, rel: str) -> bool:
-        return self._fs.get_file_info(self.full(rel)).type != pafs.FileType.NotFound
+        return self._info(rel).type != pafs.FileType.NotFound
 
     def is_file(self, rel: str) -> bool:
-        return self._fs.get_file_info(self.full(rel)).type == pafs.FileType.File
+        return self._info(rel).type == pafs.FileType.File
 
     def size(self, rel: str) -> int | None:
-        info = self._fs.get_file_info(self.full(rel))
+        info = self._info(rel)
         return None if info.type == pafs.FileType.NotFound else info.size
+
+    def _list(self, rel: str, kind: pafs.FileType) -> list[str]:
+        selector = pafs.FileSelector(self.full(rel), allow_not_found=True)
+        with self._reaching(rel, "list"):
+            infos = self._fs.get_file_info(selector)
+        return sorted(posixpath.basename(i.path) for i in infos if i.type == kind)
 
     def list_dirs(self, rel: str) -> list[str]:
         """Names of the directories directly under `rel` (empty when it does not exist)."""
-        selector = pafs.FileSelector(self.full(rel), allow_not_found=True)
-        return sorted(
-            posixpath.basename(i.path) for i in self._fs.get_file_info(selector) if i.type == pafs.FileType.Directory
-        )
+        return self._list(rel, pafs.FileType.Directory)
 
     def list_files(self, rel: str) -> list[str]:
-        selector = pafs.FileSelector(self.full(rel), allow_not_found=True)
-        return sorted(
-            posixpath.basename(i.path) for i in self._fs.get_file_info(selector) if i.type == pafs.FileType.File
-        )
+        return self._list(rel, pafs.FileType.File)
 
     # ---- raw bytes -----------------------------------------------------------------------
     def read_bytes(self, rel: str) -> bytes:
-        with self._fs.open_input_stream(self.full(rel)) as f:
+        with self._reaching(rel), self._fs.open_input_stream(self.full(rel)) as f:
             return f.read()
 
     def write_bytes(self, rel: str, data: bytes | memoryview) -> FileInfo:
@@ -137,7 +197,7 @@ class Store:
             self._fs.move(tmp, final)
         except OSError as exc:
             self._discard(tmp)
-            raise StorageError(f"cannot write {self.display(rel)}: {exc}") from None
+            raise StorageError(f"cannot write {self.display(rel)}: {describe_store_error(exc)}") from None
         except BaseException:
             self._discard(tmp)  # interrupted or failed: no temporary file is left behind
             raise

@@ -9,8 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tasks.core.hardware import l2_cache_bytes
-from tasks.core.ids import content_id
+from tasks.core.ids import NUMERICS_VERSION, content_id
 from tasks.model import registry
+from tasks.model.settings import TrainingConfig
 from tasks.study.config import ArchSpec, DiagonalConfig, EvaluationConfig
 from tasks.study.plan import ModelSpec, Plan
 
@@ -20,6 +21,12 @@ class Bundle:
     bundle_id: str
     arch: ArchSpec
     models: tuple[ModelSpec, ...]
+    training: TrainingConfig
+
+    @property
+    def first_window(self) -> int:
+        """Members share their window order (bundles are grouped by it)."""
+        return self.models[0].first_window
 
     @property
     def datasets(self) -> tuple[str, ...]:
@@ -44,6 +51,7 @@ def make_eval_job(bundle_id: str, models: tuple[ModelSpec, ...], evaluation: Eva
     """Evaluation of `models` (all trained in bundle `bundle_id`); its id covers every input."""
     diagonal = evaluation.diagonal
     identity = {
+        "v": NUMERICS_VERSION,
         "bundle": bundle_id,
         "models": [[m.model_id, [[e.dataset_id, e.ranges.to_json()] for e in m.evals]] for m in models],
         "diagonal": [diagonal.lo, diagonal.hi, diagonal.points, [s.to_json() for s in diagonal.segments]],
@@ -75,26 +83,26 @@ def auto_bundle_size(
 def make_bundles(
     plan: Plan, todo: list[ModelSpec], bundle_size: int | None, slots: int, on_gpu: bool = False
 ) -> list[Bundle]:
-    """Group models that share architecture (and so shapes) into bundles of near-equal size."""
-    groups: dict[ArchSpec, list[ModelSpec]] = {}
+    """Group models that share architecture, training settings (and so shapes) and window
+    order into bundles of near-equal size. `bundle_size` overrides every group's own
+    (`training.bundle_size`, else chosen automatically)."""
+    groups: dict[tuple[ArchSpec, int], list[ModelSpec]] = {}
     for m in todo:
-        groups.setdefault(m.arch, []).append(m)
+        groups.setdefault((m.arch, m.first_window), []).append(m)
     bundles = []
-    for arch, members in groups.items():
-        size = bundle_size or auto_bundle_size(
-            registry.get(arch.arch).width(arch.params),
-            plan.config.training.batch_size,
-            len(members),
-            slots,
-            on_gpu,
+    for (arch, _), members in groups.items():
+        training = arch.training_or(plan.config.training)
+        size = bundle_size or training.bundle_size
+        size = size or auto_bundle_size(
+            registry.get(arch.arch).width(arch.params), training.batch_size, len(members), slots, on_gpu
         )
         n_bundles = -(-len(members) // size)
-        if bundle_size is None:  # whole rounds: 3 bundles on 2 slots would idle one slot half the time
+        if bundle_size is None and training.bundle_size is None:  # whole rounds: 3 bundles on 2 slots idle one
             n_bundles = min(len(members), -(-n_bundles // slots) * slots)
         for i in range(n_bundles):
             # contiguous, near-equal chunks: members sharing a training range stay together,
             # so a bundle holds few datasets in memory
             lo, hi = i * len(members) // n_bundles, (i + 1) * len(members) // n_bundles
             chunk = tuple(members[lo:hi])
-            bundles.append(Bundle(content_id("b", [m.model_id for m in chunk]), arch, chunk))
+            bundles.append(Bundle(content_id("b", [m.model_id for m in chunk]), arch, chunk, training))
     return bundles

@@ -15,7 +15,7 @@ from typing import Any
 
 from tasks.core.errors import ConfigError
 from tasks.core.ids import canonical_json
-from tasks.core.ranges import Ranges
+from tasks.core.ranges import WIDEN_POLICIES, Ranges
 from tasks.core.schema import Section, as_float, as_int, listed
 from tasks.data.sampling import DISTRIBUTIONS, check_distribution
 from tasks.model import registry
@@ -44,10 +44,23 @@ class TrainRange:
 class ArchSpec:
     arch: str
     params_json: str  # canonical JSON keeps the spec hashable and frozen
+    training: TrainingConfig | None = None  # the study's training with this architecture's overrides
+    overrides_json: str = "{}"  # the overridden training keys, for labels
 
     @property
     def params(self) -> dict[str, Any]:
         return json.loads(self.params_json)
+
+    def training_or(self, study: TrainingConfig) -> TrainingConfig:
+        return self.training or study
+
+    def label(self) -> str:
+        """The architecture's label, with its own training settings when it has some."""
+        base = registry.get(self.arch).label(self.params)
+        overrides = json.loads(self.overrides_json)
+        if not overrides:
+            return base
+        return f"{base} [{' '.join(f'{k}={v}' for k, v in overrides.items())}]"
 
 
 @dataclass(frozen=True)
@@ -61,11 +74,13 @@ class DiagonalConfig:
 @dataclass(frozen=True)
 class EvaluationConfig:
     scales: tuple[float, ...]
+    widen: str  # how a scale widens the training range (tasks.core.ranges.Ranges.widened)
     ranges: tuple[Ranges, ...]
     size: int
     diagonal: DiagonalConfig
     success_epsilon: float
     probe_rows: int  # rows of each evaluation set watched at every log step (0: off)
+    fit_nrmse: float  # a model "fits" when its in-range RMSE / RMS(target) is at most this
 
 
 @dataclass(frozen=True)
@@ -147,21 +162,46 @@ def _parse_train_range(value: Any, key: str) -> TrainRange:
     return TrainRange(parse_ranges(value, key), ())
 
 
-def _parse_training(sec: Section) -> TrainingConfig:
-    bundle = sec.raw("bundle_size", "auto")
+TRAINING_DEFAULTS = TrainingConfig("adagrad", 0.05, 128, 0, "sum", 1000, 2_000_000, "last", None)
+
+
+def _parse_training(sec: Section, base: TrainingConfig | None = None) -> TrainingConfig:
+    """The study's `training` section, or (with `base`) an architecture's overrides of it."""
+    d = base or TRAINING_DEFAULTS
+    bundle = sec.raw("bundle_size", "auto" if d.bundle_size is None else d.bundle_size)
     training = TrainingConfig(
-        optimizer=sec.string("optimizer", "adagrad", OPTIMIZERS),
-        learning_rate=sec.number("learning_rate", 0.05, positive=True),
-        batch_size=sec.integer("batch_size", 128, minimum=1),
-        steps=sec.integer("steps", minimum=1),
-        loss_reduction=sec.string("loss_reduction", "sum", ("sum", "mean")),
-        log_every=sec.integer("log_every", 1000, minimum=1),
-        window_rows=sec.integer("window_rows", 2_000_000, minimum=1),
-        checkpoint=sec.string("checkpoint", "last", ("last", "best_val")),
+        optimizer=sec.string("optimizer", d.optimizer, OPTIMIZERS),
+        learning_rate=sec.number("learning_rate", d.learning_rate, positive=True),
+        batch_size=sec.integer("batch_size", d.batch_size, minimum=1),
+        steps=sec.integer("steps", minimum=1) if base is None else sec.integer("steps", d.steps, minimum=1),
+        loss_reduction=sec.string("loss_reduction", d.loss_reduction, ("sum", "mean")),
+        log_every=sec.integer("log_every", d.log_every, minimum=1),
+        window_rows=sec.integer("window_rows", d.window_rows, minimum=1),
+        checkpoint=sec.string("checkpoint", d.checkpoint, ("last", "best_val")),
         bundle_size=None if bundle == "auto" else as_int(bundle, sec.key("bundle_size"), minimum=1),
     )
     sec.done()
     return training
+
+
+def _parse_architectures(root: Section, training: TrainingConfig) -> tuple[ArchSpec, ...]:
+    """Each entry: `arch`, the unit's own parameters, and optional `training` overrides."""
+    archs = []
+    for i, raw_arch in enumerate(root.items("architectures")):
+        key = f"architectures[{i}]"
+        overrides = None
+        if isinstance(raw_arch, dict) and "training" in raw_arch:
+            raw_arch = dict(raw_arch)
+            overrides = raw_arch.pop("training")
+        arch_name, params = registry.parse_architecture(raw_arch, key)
+        spec = ArchSpec(arch_name, canonical_json(params))
+        if overrides is not None:
+            own = _parse_training(Section(overrides, f"{key}.training"), base=training)
+            spec = ArchSpec(arch_name, spec.params_json, own, canonical_json(overrides))
+        archs.append(spec)
+    if len(set(archs)) != len(archs):
+        raise ConfigError("architectures", "the same architecture is listed twice")
+    return tuple(archs)
 
 
 def _parse_evaluation(sec: Section) -> EvaluationConfig:
@@ -185,11 +225,13 @@ def _parse_evaluation(sec: Section) -> EvaluationConfig:
     diag.done()
     evaluation = EvaluationConfig(
         scales=scales,
+        widen=sec.string("widen", "outward", WIDEN_POLICIES),
         ranges=ranges,
         size=sec.integer("size", 10_000, minimum=1),
         diagonal=diagonal,
         success_epsilon=sec.number("success_epsilon", 1e-5, positive=True),
         probe_rows=sec.integer("probe_rows", 1000, minimum=0),
+        fit_nrmse=sec.number("fit_nrmse", 0.01, positive=True),
     )
     sec.done()
     return evaluation
@@ -214,13 +256,8 @@ def parse_config(raw: Any, default_name: str = "config") -> Config:
         raise ConfigError("name", f"use letters, digits, '.', '_' or '-' only, got {name!r}")
     data = _parse_data(root.section("data"))
     train_ranges = tuple(_parse_train_range(v, f"train_ranges[{i}]") for i, v in enumerate(root.items("train_ranges")))
-    archs = []
-    for i, raw_arch in enumerate(root.items("architectures")):
-        arch_name, params = registry.parse_architecture(raw_arch, f"architectures[{i}]")
-        archs.append(ArchSpec(arch_name, canonical_json(params)))
-    if len(set(archs)) != len(archs):
-        raise ConfigError("architectures", "the same architecture is listed twice")
     training = _parse_training(root.section("training"))
+    archs = _parse_architectures(root, training)
     evaluation = _parse_evaluation(root.section("evaluation"))
     config = Config(
         name=name,
@@ -230,7 +267,7 @@ def parse_config(raw: Any, default_name: str = "config") -> Config:
         seeds=_parse_seeds(root.raw("seeds"), "seeds"),
         data=data,
         train_ranges=train_ranges,
-        architectures=tuple(archs),
+        architectures=archs,
         training=training,
         evaluation=evaluation,
         resources=_parse_resources(root.section("resources")),
@@ -242,16 +279,18 @@ def parse_config(raw: Any, default_name: str = "config") -> Config:
 
 def _check_consistency(config: Config) -> None:
     """Rules that relate several keys."""
-    if config.training.batch_size > config.data.train_size:
-        raise ConfigError(
-            "training.batch_size",
-            f"batch of {config.training.batch_size} is larger than the dataset "
-            f"(data.train_size={config.data.train_size})",
-        )
+    for key, training in [("training", config.training)] + [
+        (f"architectures[{i}].training", a.training) for i, a in enumerate(config.architectures) if a.training
+    ]:
+        if training.batch_size > config.data.train_size:
+            raise ConfigError(
+                f"{key}.batch_size",
+                f"batch of {training.batch_size} is larger than the dataset (data.train_size={config.data.train_size})",
+            )
     if len({tr.range for tr in config.train_ranges}) != len(config.train_ranges):
         raise ConfigError("train_ranges", "the same training range is listed twice")
     for i, tr in enumerate(config.train_ranges):
-        for r in [tr.range, *evaluation_ranges(config, tr)]:
+        for r in evaluation_ranges(config, tr):
             problem = check_distribution(config.data.distribution, r)
             if problem:
                 raise ConfigError("data.distribution", f"{problem} (train_ranges[{i}] and its evaluation ranges)")
@@ -281,6 +320,8 @@ def _check_input_domains(config: Config) -> None:
 
 
 def evaluation_ranges(config: Config, tr: TrainRange) -> list[Ranges]:
-    """The square ranges models trained on `tr` are evaluated on, in order, without repeats."""
-    ranges = [tr.range.scaled(s) for s in config.evaluation.scales] + list(tr.eval) + list(config.evaluation.ranges)
-    return list(dict.fromkeys(ranges))
+    """The ranges models trained on `tr` are evaluated on, in order, without repeats: the
+    training range itself (a union too), its widenings by each scale, then extra ranges."""
+    ev = config.evaluation
+    widened = [tr.range.widened(s, ev.widen) for s in ev.scales]
+    return list(dict.fromkeys([tr.range, *widened, *tr.eval, *ev.ranges]))

@@ -10,13 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from tasks.core.ids import content_id
+from tasks.core.ids import NUMERICS_VERSION, content_id, seed_from
 from tasks.core.ranges import Ranges, coverage
 from tasks.data.spec import DatasetSpec
 from tasks.model import registry
 from tasks.study.config import ArchSpec, Config, evaluation_ranges
-
-PLAN_VERSION = 1  # bump when a change alters what an id stands for
 
 
 @dataclass(frozen=True)
@@ -36,6 +34,7 @@ class ModelSpec:
     train_dataset: str
     val_dataset: str
     evals: tuple[EvalRange, ...]
+    first_window: int = 0  # where this model starts in its dataset's windows (from its seed)
 
     def row(self) -> dict[str, Any]:
         """The model's identifying columns for result tables."""
@@ -43,7 +42,7 @@ class ModelSpec:
         return {
             "model_id": self.model_id,
             "arch": self.arch.arch,
-            "arch_label": arch.label(self.arch.params),
+            "arch_label": self.arch.label(),
             "seed": self.seed,
             "train_range": self.train_range.label(),
             "train_lo": self.train_range.lo,
@@ -58,9 +57,11 @@ class Plan:
     datasets: dict[str, DatasetSpec]
     models: tuple[ModelSpec, ...]
 
+    warnings: tuple[str, ...] = ()  # things a user should know before running (printed by the CLI)
+
     @property
     def n_model_steps(self) -> int:
-        return len(self.models) * self.config.training.steps
+        return sum(m.arch.training_or(self.config.training).steps for m in self.models)
 
 
 def make_plan(config: Config) -> Plan:
@@ -77,21 +78,53 @@ def make_plan(config: Config) -> Plan:
         train_ds = dataset("train", tr.range, config.data.train_size)
         val_ds = dataset("val", tr.range, config.data.val_size)
         evals = tuple(
-            EvalRange("square", r, dataset("test", r, config.evaluation.size), coverage(tr.range, r))
+            EvalRange(
+                "square", r, dataset("test", r, config.evaluation.size), coverage(tr.range, r, config.data.distribution)
+            )
             for r in evaluation_ranges(config, tr)
         )
         for arch in config.architectures:
             code = registry.code_identity(arch.arch)
+            training = arch.training_or(config.training)
+            n_windows = len(datasets[train_ds].shard_windows(training.window_rows))
             for seed in config.seeds:
                 identity = {
-                    "v": PLAN_VERSION,
+                    "v": NUMERICS_VERSION,
                     "arch": arch.arch,
                     "params": arch.params,
-                    "training": config.training.identity(),
+                    "training": training.identity(),
                     "train_dataset": train_ds,
                     "val_dataset": val_ds,
                     "seed": seed,
                     **({"code": code} if code else {}),  # a plugin's source: edits never reuse old models
                 }
-                models.append(ModelSpec(content_id("m", identity), arch, seed, tr.range, train_ds, val_ds, evals))
-    return Plan(config, datasets, tuple(models))
+                first = window_offset(seed, n_windows)
+                models.append(
+                    ModelSpec(content_id("m", identity), arch, seed, tr.range, train_ds, val_ds, evals, first)
+                )
+    return Plan(config, datasets, tuple(models), data_use_warnings(config))
+
+
+def window_offset(seed: int, n_windows: int) -> int:
+    """The window a model starts in: spread over the windows by its seed, so a study that
+    needs fewer rows than a dataset holds still uses all of it across its models."""
+    return seed_from("windows", seed) % n_windows if n_windows > 1 else 0
+
+
+DATA_USE_WARNING = 0.5  # warn when a model draws fewer rows than this share of its training set
+
+
+def data_use_warnings(config: Config) -> tuple[str, ...]:
+    """Each model draws steps × batch rows (with replacement); when that is well under the
+    training set's size, most of the data is never seen by any one model."""
+    out = []
+    for arch in config.architectures:
+        t = arch.training_or(config.training)
+        drawn = t.steps * t.batch_size
+        if drawn < DATA_USE_WARNING * config.data.train_size:
+            out.append(
+                f"{arch.label()}: each model draws {t.steps:,} steps × {t.batch_size} = {drawn:,} rows from a "
+                f"training set of {config.data.train_size:,} ({drawn / config.data.train_size:.0%}); "
+                "lower data.train_size or raise training.steps to use the data you generate"
+            )
+    return tuple(out)
