@@ -133,11 +133,10 @@ class LoopbackNodes:
         keys = self.ssh_dir / "authorized_keys"
         keys.write_text((self.ssh_dir / "id_ed25519.pub").read_text())
         keys.chmod(0o600)
-        user = USER
         passwd = []  # this user's home is the head node's HOME inside the namespaces
         for line in Path("/etc/passwd").read_text().splitlines():
             fields = line.split(":")
-            if len(fields) == 7 and fields[0] == user:
+            if len(fields) == 7 and fields[0] == USER:
                 fields[5] = str(self.homes[HEAD_IP])
             passwd.append(":".join(fields))
         (self.ssh_dir / "passwd").write_text("\n".join(passwd) + "\n")
@@ -154,7 +153,7 @@ class LoopbackNodes:
             f"HostKey {self.ssh_dir / 'host_ed25519'}",
             f"PidFile {self.ssh_dir / 'sshd.pid'}",
             f"AuthorizedKeysFile {keys}",
-            f"AllowUsers {user}",
+            f"AllowUsers {USER}",
             "AuthenticationMethods publickey",
             "PasswordAuthentication no",
             "KbdInteractiveAuthentication no",
