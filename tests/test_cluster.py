@@ -4,10 +4,12 @@ mid-run, and the `ray start --head` + CLI sequence of the README."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -171,7 +173,28 @@ def test_ray_start_head_then_cli_on_s3_reuses_everything(s3_server):
         assert second.returncode == 0, second.stderr[-2000:]
         assert "0 of 4 models to train" in second.stdout and "(11 reused)" in second.stderr
     finally:
-        subprocess.run([ray_bin, "stop", "--force"], env=env, capture_output=True, timeout=120)
+        stop_ray_at(port)  # only this cluster: `ray stop` would stop every Ray on the machine
+
+
+def stop_ray_at(port: int, grace: float = 10.0) -> None:
+    """Stop the processes of the Ray cluster whose GCS listens on `port` (SIGTERM, then SIGKILL)."""
+    marks = (f":{port}".encode(), f"gcs_server_port={port}".encode())
+    victims = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit() and int(proc.name) != os.getpid():
+            try:
+                cmdline = (proc / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if any(m in cmdline for m in marks):
+                victims.append(int(proc.name))
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in victims:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and any(Path(f"/proc/{p}").exists() for p in victims):
+            time.sleep(0.2)
 
 
 def test_plugin_code_travels_to_the_nodes(cluster, tmp_path):
