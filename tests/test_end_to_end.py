@@ -60,9 +60,10 @@ def test_results_tables(smoke_out):
 def test_report_is_self_contained(smoke_out):
     report = smoke_out / "report"
     html = (report / "index.html").read_text()
-    assert html.count("data:image/png;base64,") == 5
+    assert html.count("data:image/png;base64,") == 6
     assert 'src="http' not in html and "<script" not in html
-    for name in ("diagonal_train_range.png", "diagonal_full.png", "error_vs_coverage.png", "success.png", "summary.md"):
+    names = ("diagonal_train_range.png", "diagonal_full.png", "error_vs_coverage.png", "error_vs_coverage_fitted.png")
+    for name in (*names, "success.png", "summary.md"):
         assert (report / name).stat().st_size > 1000
     assert "in_range_rmse" in (report / "summary.md").read_text()
 
@@ -132,6 +133,6 @@ def test_cli_user_error_is_one_line_without_traceback(tmp_path):
 def test_report_renders_in_headless_chromium(smoke_out, browser_check):
     """The report opens in a real browser: every figure decodes and the console stays clean."""
     images, tables, errors = browser_check(smoke_out / "report" / "index.html")
-    assert len(images) == 5 and all(done and width > 100 for done, width in images), images
+    assert len(images) == 6 and all(done and width > 100 for done, width in images), images
     assert tables >= 3
     assert errors == []
