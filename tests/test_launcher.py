@@ -361,7 +361,6 @@ def test_ray_up_submit_twice_down_on_two_ssh_nodes(capsys):
     assert sorted(names.values()) == ["head", "worker"], raylets
     for ip, python in raylets.values():  # Ray runs on each node's venv, not on the system's Python
         assert Path(python) == nodes.homes[ip] / "multiplication-lab-venv" / "bin" / "python", raylets
-    assert set(counts["bundles"]) == set(names), f"training bundles did not run on both nodes: {counts}"
-    for kind in ("shards", "evaluations"):
-        assert set(counts[kind]) <= set(names), f"{kind} on unknown nodes: {counts}"
+    for kind in ("shards", "bundles", "evaluations"):  # generation and evaluation are spread, not left to the head
+        assert set(counts[kind]) == set(names), f"{kind} did not run on both nodes: {counts}"
     shutil.rmtree(base, ignore_errors=True)

@@ -13,7 +13,7 @@ from typing import Any
 import ray
 
 from tasks.cluster import remote
-from tasks.cluster.placement import Placement
+from tasks.cluster.placement import NodeSpreader, Placement
 from tasks.cluster.progress import Progress
 from tasks.core.errors import CorruptArtifactError, UserError
 from tasks.core.ids import NUMERICS_VERSION
@@ -67,8 +67,9 @@ def ensure_datasets(store: Store, specs: dict[str, DatasetSpec]) -> dict[str, Da
             todo.append(spec)
         else:
             manifests[ds_id] = m
+    spread = NodeSpreader()
     refs = {
-        (spec.dataset_id, i): remote.submit(remote.generate_shard, store, spec, i)
+        (spec.dataset_id, i): remote.submit(remote.generate_shard, store, spec, i, **spread.options())
         for spec in todo
         for i in range(spec.n_shards)
     }
@@ -112,14 +113,14 @@ def train_and_evaluate(
     for b in bundles:
         eval_jobs.append((make_eval_job(b.bundle_id, b.models, config.evaluation), [train_refs[b.bundle_id]]))
 
-    eval_refs, reused_evals = {}, []
+    eval_refs, reused_evals, spread = {}, [], NodeSpreader()
     for job, after in eval_jobs:
         manifest = catalog.EVALUATIONS.complete(store, job.eval_id)
         if manifest is not None:
             reused_evals.append(manifest)
             continue
         specs = {e.dataset_id: plan.datasets[e.dataset_id] for m in job.models for e in m.evals}
-        eval_refs[job.eval_id] = remote.submit(remote.evaluate, store, job, specs, *after)
+        eval_refs[job.eval_id] = remote.submit(remote.evaluate, store, job, specs, *after, **spread.options())
 
     n_models = len(plan.models)
     print(

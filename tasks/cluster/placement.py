@@ -54,3 +54,28 @@ def placement(resources: ResourcesConfig, cluster: dict[str, float]) -> Placemen
     if gpus > 0:  # an explicit request is honoured even before an autoscaler has added GPU nodes
         return Placement(resources.train_cpus, gpus, max(1, int(max(total_gpus, 1.0) / gpus)))
     return Placement(resources.train_cpus, 0.0, max(1, total_cpus // resources.train_cpus))
+
+
+class NodeSpreader:
+    """Round-robin over the cluster's nodes that have CPUs, as soft node affinity: short CPU
+    tasks (shards, evaluations) then use the whole cluster rather than collecting on the
+    driver's node, which Ray's default (and even its SPREAD hint) prefers for quick tasks.
+    Soft: a task whose node is gone or full runs elsewhere."""
+
+    def __init__(self, nodes: list[dict[str, Any]] | None = None):
+        import ray
+
+        nodes = ray.nodes() if nodes is None else nodes
+        self.node_ids = sorted(
+            n["NodeID"] for n in nodes if n.get("Alive") and n.get("Resources", {}).get("CPU", 0) > 0
+        )
+        self.turn = 0
+
+    def options(self) -> dict[str, Any]:
+        if len(self.node_ids) < 2:
+            return {}
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        node = self.node_ids[self.turn % len(self.node_ids)]
+        self.turn += 1
+        return {"scheduling_strategy": NodeAffinitySchedulingStrategy(node, soft=True)}
