@@ -101,13 +101,14 @@ def test_bundles_are_never_empty_and_respect_an_explicit_size():
 def test_short_tasks_are_spread_over_the_nodes_with_cpus():
     from tasks.cluster.placement import NodeSpreader
 
+    a, b, c, d = ("a" * 56, "b" * 56, "c" * 56, "d" * 56)  # node ids are hex strings
     nodes = [
-        {"NodeID": "b", "Alive": True, "Resources": {"CPU": 2.0}},
-        {"NodeID": "a", "Alive": True, "Resources": {"CPU": 1.0, "GPU": 1.0}},
-        {"NodeID": "c", "Alive": False, "Resources": {"CPU": 8.0}},  # dead
-        {"NodeID": "d", "Alive": True, "Resources": {"CPU": 0.0}},  # a head that takes no work
+        {"NodeID": b, "Alive": True, "Resources": {"CPU": 2.0}},
+        {"NodeID": a, "Alive": True, "Resources": {"CPU": 1.0, "GPU": 1.0}},
+        {"NodeID": c, "Alive": False, "Resources": {"CPU": 8.0}},  # dead
+        {"NodeID": d, "Alive": True, "Resources": {"CPU": 0.0}},  # a head that takes no work
     ]
     spread = NodeSpreader(nodes)
     chosen = [spread.options()["scheduling_strategy"] for _ in range(4)]
-    assert [s.node_id for s in chosen] == ["a", "b", "a", "b"] and all(s.soft for s in chosen)
+    assert [s.node_id for s in chosen] == [a, b, a, b] and all(s.soft for s in chosen)
     assert NodeSpreader(nodes[:1]).options() == {}  # one node: Ray's default placement
