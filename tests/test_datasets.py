@@ -77,8 +77,8 @@ def test_written_dataset_round_trips_with_manifest(tmp_path):
     finish_dataset(store, s, infos)
     manifest = complete_dataset(store, s)
     data = read_shards(store, manifest)
-    assert data.shape == (5000, 3) and data.dtype == np.float32
-    expected = np.concatenate([generate_shard(s, i).to_pandas().to_numpy() for i in range(3)])
+    assert data.shape == (5000, 2) and data.dtype == np.float32  # the inputs (a, b); y is the target's
+    expected = np.concatenate([generate_shard(s, i).to_pandas()[["a", "b"]].to_numpy() for i in range(3)])
     np.testing.assert_array_equal(data, expected)
     # a plain Parquet reader sees the same table
     assert pq.read_table(tmp_path / shard_path(s, 0)).num_rows == 2000

@@ -114,8 +114,7 @@ def test_nmu_weights_stay_clamped_and_regulariser_ramps(tf):
 
     nmu = registry.get("nmu")
     params = {"sparsity_lambda": 10.0, "sparsity_start": 100, "sparsity_end": 200}
-    data = np.random.default_rng(2).uniform(1, 2, (1, 5000, 3)).astype(f32)
-    data[..., 2] = data[..., 0] * data[..., 1]
+    data = np.random.default_rng(2).uniform(1, 2, (1, 5000, 2)).astype(f32)
     t = TrainingConfig("sgd", 5.0, 64, 50, "mean", 10, 10_000, "last", None)
     out = train_bundle(nmu, params, t, [0, 1, 2], BundleData([0, 0, 0], [5000], lambda w: data))
     assert (out.weights["W"] >= 0).all() and (out.weights["W"] <= 1).all()
@@ -196,7 +195,7 @@ def test_evaluation_core_runs_without_ray_or_storage(tf):
     config = load_config("smoke")
     plan = make_plan(config)
     models = tuple(plan.models[:2])
-    job = make_eval_job("b-test", models, config.evaluation)
+    job = make_eval_job("b-test", models, config)
     rng = np.random.default_rng(0)
     test_sets = {}
     for e in models[0].evals + models[1].evals:

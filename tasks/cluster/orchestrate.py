@@ -109,9 +109,9 @@ def train_and_evaluate(
         if m.model_id in done:
             reused_groups.setdefault(done[m.model_id].bundle_id, []).append(m)
     for bundle_id, models in reused_groups.items():
-        eval_jobs.append((make_eval_job(bundle_id, tuple(models), config.evaluation), []))
+        eval_jobs.append((make_eval_job(bundle_id, tuple(models), config), []))
     for b in bundles:
-        eval_jobs.append((make_eval_job(b.bundle_id, b.models, config.evaluation), [train_refs[b.bundle_id]]))
+        eval_jobs.append((make_eval_job(b.bundle_id, b.models, config), [train_refs[b.bundle_id]]))
 
     eval_refs, reused_evals, spread = {}, [], NodeSpreader()
     for job, after in eval_jobs:

@@ -12,6 +12,7 @@ from typing import Any
 
 from tasks.core.ids import NUMERICS_VERSION, content_id
 from tasks.core.ranges import Ranges
+from tasks.data.targets import PRODUCT, TargetSpec
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,7 @@ class DatasetSpec:
     rows: int
     shard_rows: int
     seed: int  # the config's data seed; model seeds never enter a dataset
-    target: str = "product"
+    target: TargetSpec = PRODUCT  # decides the inputs (how many) and, when it is the model's own, not y
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -32,8 +33,12 @@ class DatasetSpec:
             "rows": self.rows,
             "shard_rows": self.shard_rows,
             "seed": self.seed,
-            "target": self.target,
+            "target": self.target.identity(),
         }
+
+    @property
+    def n_inputs(self) -> int:
+        return self.target.n_inputs
 
     @property
     def dataset_id(self) -> str:

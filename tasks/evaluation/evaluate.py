@@ -1,8 +1,10 @@
-"""Evaluate K trained models (pure: weights and test rows in, tables out).
+"""Evaluate K trained models (pure: weights and test inputs in, tables out).
 
-Each model is measured on the test set of every evaluation range of its ladder and on the
-article's diagonal a = b = x, split into segments. Reading weights and test sets, and
-writing the tables, is tasks.jobs.evaluate.
+Each model is measured on the test set of every evaluation range of its ladder (y from the
+study's target, with the model's own layout) and, for the 2-input product, on the article's
+diagonal a = b = x, split into segments. Success thresholds come from the study's rule
+(tasks.evaluation.success). Reading weights and test sets, and writing the tables, is
+tasks.jobs.evaluate.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ import numpy as np
 import pyarrow as pa
 
 from tasks.core.ranges import Ranges, coverage
-from tasks.evaluation.metrics import diagonal_grid, error_metrics, near_perfect_mse
+from tasks.evaluation.metrics import diagonal_grid, error_metrics
+from tasks.evaluation.success import REGISTRY as RULES
 from tasks.model.architecture import Architecture
 from tasks.model.inference import predict
 from tasks.study.bundles import EvalJob
@@ -29,10 +32,11 @@ def evaluate_models(
     test_sets: Mapping[str, np.ndarray],
 ) -> tuple[pa.Table, pa.Table]:
     """(metrics, diagonal) tables for the models of `job`, whose stacked weights are
-    `weights` (member k = job.models[k]); `test_sets[dataset_id]` are rows [n, 3] (a, b, y)."""
+    `weights` (member k = job.models[k]); `test_sets[dataset_id]` are inputs [n, N]."""
     sparsity = arch.sparsity_error(params, weights)
-    rows = _square_rows(arch, params, weights, job, test_sets)
-    x, diag_pred, diag_rows = _diagonal(arch, params, weights, job)
+    layouts = job.target.layouts([m.seed for m in job.models])
+    rows = _square_rows(arch, params, weights, job, test_sets, layouts)
+    x, diag_pred, diag_rows = _diagonal(arch, params, weights, job, layouts)
     rows += diag_rows
     order = {m.model_id: i for i, m in enumerate(job.models)}
     for r in rows:
@@ -49,36 +53,49 @@ def evaluate_models(
     return pa.Table.from_pylist(rows), diagonal
 
 
-def _square_rows(arch, params, weights, job: EvalJob, test_sets) -> list[dict[str, Any]]:
+def _square_rows(arch, params, weights, job: EvalJob, test_sets, layouts: np.ndarray) -> list[dict[str, Any]]:
     """One row per model × evaluation range; each test set is predicted once for every
     member that is evaluated on it."""
+    target, rule = job.target, RULES[job.success.rule]
+    shared = not target.target.per_model(target.params)  # y and threshold the same for every model
     by_dataset: dict[str, list[int]] = {}
     for i, m in enumerate(job.models):
         for e in m.evals:
             by_dataset.setdefault(e.dataset_id, []).append(i)
     rows = []
     for dataset_id, members in by_dataset.items():
-        data = test_sets[dataset_id]
-        threshold = near_perfect_mse(data[:, 0], data[:, 1], job.epsilon)
-        pred = predict(arch, params, {k: v[members] for k, v in weights.items()}, data[:, :2])
+        x = test_sets[dataset_id]
+        e0 = next(e for e in job.models[members[0]].evals if e.dataset_id == dataset_id)
+        pred = predict(arch, params, {k: v[members] for k, v in weights.items()}, x)
+        cached: tuple[np.ndarray, float] | None = None
         for row, i in enumerate(members):
-            m = job.models[i]
+            m, layout = job.models[i], layouts[i]
+            if cached is None or not shared:
+                y = target.target.y(target.params, x, layout)
+                threshold = rule.threshold(target, e0.ranges, job.distribution, job.success, x, layout)
+                cached = (y, threshold)
+            y, threshold = cached
             e = next(e for e in m.evals if e.dataset_id == dataset_id)
-            rows.append(_row(m, "square", e.ranges, e.coverage, data[:, 2], pred[row], threshold))
+            rows.append(_row(m, "square", e.ranges, e.coverage, y, pred[row], threshold))
     return rows
 
 
-def _diagonal(arch, params, weights, job: EvalJob) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
-    """The grid x, predictions model(x, x) [K, points] and one row per model × segment."""
+def _diagonal(arch, params, weights, job: EvalJob, layouts) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
+    """The grid x, predictions model(x, x) [K, points] and one row per model × segment (the
+    2-input product only; none otherwise)."""
+    if job.diagonal is None:
+        return np.zeros(0), np.zeros((len(job.models), 0)), []
     x = diagonal_grid(job.diagonal.lo, job.diagonal.hi, job.diagonal.points)
-    pred = predict(arch, params, weights, np.stack([x, x], axis=1))
+    grid = np.stack([x, x], axis=1)
+    pred = predict(arch, params, weights, grid)
     y = x.astype(np.float32).astype(np.float64) ** 2
+    rule = RULES[job.success.rule]
     rows = []
     for i, m in enumerate(job.models):
         for seg in job.diagonal.segments:
             mask = seg.contains(x)
             if mask.any():
-                threshold = near_perfect_mse(x[mask], x[mask], job.epsilon)
+                threshold = rule.nearly_perfect_mse(job.target, grid[mask], layouts[i], job.success.epsilon)
                 cov = line_coverage(m.train_range, seg)
                 rows.append(_row(m, "diagonal", seg, cov, y[mask], pred[i][mask], threshold))
     return x, pred, rows

@@ -28,8 +28,8 @@ def error_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
 
 
 def near_perfect_mse(a: np.ndarray, b: np.ndarray, epsilon: float) -> float:
-    """MSE of a nearly perfect multiplier: the exact product with each input perturbed by a
-    relative ε (Madsen & Johansen's success threshold, estimated on these inputs)."""
+    """MSE of a nearly perfect multiplier: the exact product with each input scaled by (1 + ε),
+    on these inputs (the `inputs_scaled` success rule, tasks.evaluation.success)."""
     a64, b64 = np.asarray(a, np.float64), np.asarray(b, np.float64)
     exact = a64 * b64
     return float(np.mean((exact * (1 + epsilon) ** 2 - exact) ** 2))

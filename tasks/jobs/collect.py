@@ -64,9 +64,9 @@ def collect(
     if len(probes):
         probes = probes.drop_duplicates(["model_id", "step", "eval_range"])
         probes = ident[["model_id", "arch", "arch_label", "seed", "train_range"]].merge(probes, on="model_id")
-        # the success threshold at this config's ε (the bundle may have been trained under another)
-        eps = plan.config.evaluation.success_epsilon
-        probes["threshold"] = probes["y2_mean"] * ((1 + eps) ** 2 - 1) ** 2
+        # each range's success threshold is the evaluation's (this config's rule and ε)
+        thresholds = metrics.loc[metrics["eval_kind"] == "square", ["model_id", "eval_range", "threshold"]]
+        probes = probes.merge(thresholds, on=["model_id", "eval_range"], how="left")
     else:
         probes = pd.DataFrame(
             columns=[
@@ -78,7 +78,6 @@ def collect(
                 "step",
                 "eval_range",
                 "mse",
-                "y2_mean",
                 "threshold",
             ]
         )

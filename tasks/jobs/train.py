@@ -37,7 +37,7 @@ def train_and_store(
     training = bundle.training
     with tempfile.TemporaryDirectory(prefix="mlab-windows-") as cache:
         data = bundle_data(store, bundle, specs, cache)
-        probe_ids, data.probes, data.probe_index = probe_sets(store, bundle, specs, probe_rows)
+        data.probes, data.probe_index = probe_sets(store, bundle, specs, probe_rows)
         started = time.time()
         out = trainer.train_bundle(
             registry.get(bundle.arch.arch), bundle.arch.params, training, [m.seed for m in bundle.models], data
@@ -49,7 +49,7 @@ def train_and_store(
         ),
         "probes": store.write_parquet(
             catalog.bundle_file(bundle.bundle_id, "probes.parquet"),
-            probe_table(bundle, out, probe_ids, data.probes, data.probe_index),
+            probe_table(bundle, out),
         ),
     }
     manifest = BundleManifest(
@@ -88,45 +88,48 @@ def bundle_data(store: Store, bundle: Bundle, specs: dict[str, DatasetSpec], cac
         if os.path.exists(local):
             return np.load(local)
         first, stop = windows[w]
-        rows = np.stack([catalog.read_shards(store, m, first, stop) for m in manifests])
+        rows = np.stack([catalog.read_shards(store, m, first, stop, with_y=True) for m in manifests])
         if len(windows) > 1:  # only several windows are ever revisited
             np.save(local, rows)
         return rows
 
     # validation sets in the order of the training datasets: val[d] belongs to datasets[d]
     val_of = {m.train_dataset: m.val_dataset for m in bundle.models}
-    val = np.stack([catalog.read_dataset(store, specs[val_of[d]]) for d in bundle.datasets])
+    val = np.stack([catalog.read_dataset(store, specs[val_of[d]], with_y=True) for d in bundle.datasets])
+    target = train_specs[0].target
     return BundleData(
         dataset_index=[bundle.datasets.index(m.train_dataset) for m in bundle.models],
         window_rows=[train_specs[0].rows_in(a, b) for a, b in windows],
         load_window=load_window,
         val=val,
         first_window=bundle.first_window,
+        target=target,
+        layouts=target.layouts([m.seed for m in bundle.models]),
     )
 
 
 def probe_sets(
     store: Store, bundle: Bundle, specs: dict[str, DatasetSpec], probe_rows: int
-) -> tuple[list[str], np.ndarray | None, np.ndarray | None]:
+) -> tuple[np.ndarray | None, np.ndarray | None]:
     """The first `probe_rows` rows of every evaluation set of the bundle's members, and
     which of them each member watches ([K, E], −1 for none)."""
     if probe_rows <= 0:
-        return [], None, None
+        return None, None
     ids = list(dict.fromkeys(e.dataset_id for m in bundle.models for e in m.evals))
     if not ids:
-        return [], None, None
+        return None, None
     sets = []
     for d in ids:
         spec = specs[d]
         n_shards = min(spec.n_shards, -(-probe_rows // spec.shard_rows))  # only the shards the rows need
-        sets.append(catalog.read_dataset(store, spec, 0, n_shards)[:probe_rows])
+        sets.append(catalog.read_dataset(store, spec, 0, n_shards, with_y=True)[:probe_rows])
     rows = min(len(s) for s in sets)
     width = max(len(m.evals) for m in bundle.models)
     index = np.full((len(bundle.models), width), -1, np.int64)
     for k, m in enumerate(bundle.models):
         for e, ev in enumerate(m.evals):
             index[k, e] = ids.index(ev.dataset_id)
-    return ids, np.stack([s[:rows] for s in sets]), index
+    return np.stack([s[:rows] for s in sets]), index
 
 
 def curves_table(bundle: Bundle, out) -> pa.Table:
@@ -144,28 +147,19 @@ def curves_table(bundle: Bundle, out) -> pa.Table:
 
 
 PROBE_SCHEMA = pa.schema(
-    [
-        ("model_id", pa.string()),
-        ("step", pa.int64()),
-        ("eval_range", pa.string()),
-        ("mse", pa.float64()),
-        ("y2_mean", pa.float64()),
-    ]
+    [("model_id", pa.string()), ("step", pa.int64()), ("eval_range", pa.string()), ("mse", pa.float64())]
 )
 
 
-def probe_table(bundle: Bundle, out, ids: list[str], probes, index) -> pa.Table:
-    """Long table: model × logged step × watched evaluation range → MSE, and the mean of
-    (a·b)² over the watched rows, from which any ε's success threshold follows at reporting."""
+def probe_table(bundle: Bundle, out) -> pa.Table:
+    """Long table: model × logged step × watched evaluation range → MSE (its success
+    threshold is the evaluation's, joined at collection)."""
     cols: dict[str, list] = {name: [] for name in PROBE_SCHEMA.names}
-    if probes is not None:
-        y2 = [float(np.mean((p[:, 0].astype(np.float64) * p[:, 1]) ** 2)) for p in probes]
+    if out.probe_mse.size:
         for k, m in enumerate(bundle.models):
             for e, ev in enumerate(m.evals):
-                p = index[k, e]
                 cols["model_id"] += [m.model_id] * len(out.log_steps)
                 cols["step"] += out.log_steps.tolist()
                 cols["eval_range"] += [ev.ranges.label()] * len(out.log_steps)
                 cols["mse"] += out.probe_mse[:, k, e].tolist()
-                cols["y2_mean"] += [y2[p]] * len(out.log_steps)
     return pa.table(cols, schema=PROBE_SCHEMA)

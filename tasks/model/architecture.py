@@ -56,6 +56,10 @@ class Architecture:
         """The inputs this architecture needs; None: any real inputs."""
         return None
 
+    def accepts_inputs(self, params: dict[str, Any], n_inputs: int) -> str | None:
+        """Why this architecture cannot take `n_inputs` inputs per sample, or None."""
+        return None
+
     def init(self, params: dict[str, Any], rng: np.random.Generator, n_inputs: int) -> dict[str, np.ndarray]:
         """One model's initial weights (no leading K axis)."""
         raise NotImplementedError
@@ -91,6 +95,22 @@ class Architecture:
         cols = self.columns(params)
         inner = " ".join(f"{k}={v}" for k, v in cols.items())
         return f"{self.name}({inner})" if inner else self.name
+
+
+class TwoInputs:
+    """Mixin for units written for the article's two inputs (a, b)."""
+
+    def accepts_inputs(self, params: dict[str, Any], n_inputs: int) -> str | None:
+        return None if n_inputs == 2 else f"takes 2 inputs, got {n_inputs} (a stack such as layers: [nau, nmu] takes N)"
+
+
+def linear_ramp(step, start: float, end: float):
+    """0 before `start`, rising linearly to 1 at `end` (a step at `start` when end ≤ start):
+    the schedule of the NMU's sparsity regulariser (Madsen & Johansen 2020)."""
+    tf = tf_module()
+    if end > start:
+        return tf.clip_by_value((step - start) / max(end - start, 1.0), 0.0, 1.0)
+    return tf.cast(step >= start, tf.float32)
 
 
 def glorot_uniform(rng: np.random.Generator, fan_in: int, fan_out: int) -> np.ndarray:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 ADAGRAD_INITIAL_ACCUMULATOR = 0.1
-EPSILON = 1e-7  # Keras' default for Adam and RMSprop
+EPSILON = 1e-7  # Keras' default for Adam and RMSprop (training.epsilon; PyTorch uses 1e-8)
 
 
 def init_state(optimizer: str, weights: tuple[tf.Tensor, ...]) -> tuple[tf.Tensor, ...]:
@@ -26,7 +26,7 @@ def init_state(optimizer: str, weights: tuple[tf.Tensor, ...]) -> tuple[tf.Tenso
 
 
 def apply(
-    optimizer: str, lr: float, weights: tuple, grads: tuple, state: tuple, step: tf.Tensor
+    optimizer: str, lr: float, weights: tuple, grads: tuple, state: tuple, step: tf.Tensor, epsilon: float = EPSILON
 ) -> tuple[tuple, tuple]:
     """One update; `step` counts from 0 (used by Adam's bias correction)."""
     if optimizer == "sgd":
@@ -37,7 +37,7 @@ def apply(
     if optimizer == "rmsprop":
         rho = 0.9
         v = tuple(rho * s + (1 - rho) * g * g for s, g in zip(state, grads))
-        return tuple(w - lr * g / (tf.sqrt(s) + EPSILON) for w, g, s in zip(weights, grads, v)), v
+        return tuple(w - lr * g / (tf.sqrt(s) + epsilon) for w, g, s in zip(weights, grads, v)), v
     if optimizer == "adam":
         b1, b2 = 0.9, 0.999
         n = len(weights)
@@ -45,5 +45,5 @@ def apply(
         v = tuple(b2 * s + (1 - b2) * g * g for s, g in zip(state[n:], grads))
         t = tf.cast(step, tf.float32) + 1.0
         alpha = lr * tf.sqrt(1.0 - b2**t) / (1.0 - b1**t)
-        return tuple(w - alpha * mm / (tf.sqrt(vv) + EPSILON) for w, mm, vv in zip(weights, m, v)), m + v
+        return tuple(w - alpha * mm / (tf.sqrt(vv) + epsilon) for w, mm, vv in zip(weights, m, v)), m + v
     raise ValueError(f"unknown optimizer {optimizer}")

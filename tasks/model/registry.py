@@ -23,6 +23,7 @@ from tasks.model.units.mlp import MLP, LogMLP, ProductFeatureMLP
 from tasks.model.units.nalu import NALU
 from tasks.model.units.nmu import NMU
 from tasks.model.units.product_unit import ProductUnit
+from tasks.model.units.stack import Stack
 
 SHIPPED_PACKAGE = "tasks."
 REGISTRY: dict[str, Architecture] = {}
@@ -50,6 +51,7 @@ for _shipped in (
     ProductUnit("product_unit"),
     NALU("nalu"),
     NMU("nmu"),
+    Stack("stack"),  # layers of the neural-arithmetic papers, e.g. [nau, nmu]
 ):
     register(_shipped)
 

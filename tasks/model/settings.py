@@ -18,6 +18,7 @@ class TrainingConfig:
     window_rows: int
     checkpoint: str
     bundle_size: int | None  # None: chosen automatically
+    epsilon: float = 1e-7  # Adam's and RMSprop's ε (Keras' default; PyTorch's is 1e-8)
 
     def identity(self) -> dict[str, Any]:
         """What changes a model's result (bundle size does not)."""

@@ -8,7 +8,11 @@ so a member trained in a bundle equals the same model trained alone (tests prove
 Data arrive in windows (a bounded number of rows per dataset at a time), so memory does
 not grow with the dataset. A member whose loss or weights become non-finite is frozen at
 its last finite weights and reported as diverged at that step; the others carry on.
-Rows are float32 [n, N + 1]: N inputs, then the target.
+Rows are float32 inputs [n, N], followed by y where the dataset stores it (targets that do
+not depend on the model: the article's product); otherwise the target (tasks.data.targets)
+computes y inside the compiled step, with each member's own layout. Stored targets are used
+as stored: recomputing a·b in the step lets the compiler fuse it into the loss (an FMA),
+which rounds differently.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import tensorflow as tf
 
+from tasks.data.targets import PRODUCT, TargetSpec
 from tasks.model import optimizers
 from tasks.model.architecture import Architecture
 from tasks.model.batches import batch_indices_tf, stream_key
@@ -43,11 +48,13 @@ class TrainOutcome:
 
 @dataclass
 class BundleData:
-    """What a bundle trains on. `load_window(w)` returns float32 [D, window_rows[w], N + 1]
-    for the D training datasets; member k trains on dataset `dataset_index[k]`. `val` is
-    [D, n, N + 1] or None. `probes` [P, m, N + 1] are evaluation sets watched at every log
-    step; member k watches sets `probe_index[k]` ([K, E], −1 for none): their MSE curves
-    give "solved at" steps."""
+    """What a bundle trains on. `load_window(w)` returns float32 rows [D, window_rows[w], N]
+    (or N + 1: a stored y last) for the D training datasets; member k trains on dataset
+    `dataset_index[k]`. `val` is [D, n, ·] or None. `probes` [P, m, ·] are evaluation sets
+    watched at every log step;
+    member k watches sets `probe_index[k]` ([K, E], −1 for none): their MSE curves give
+    "solved at" steps. `target` computes y; `layouts` [K, ...] are the members' own task
+    parameters (None: the target has none)."""
 
     dataset_index: Sequence[int]
     window_rows: Sequence[int]
@@ -56,6 +63,8 @@ class BundleData:
     probes: np.ndarray | None = None
     probe_index: np.ndarray | None = None
     first_window: int = 0  # the members' window order starts here (tasks.study.plan.window_offset)
+    target: TargetSpec = PRODUCT
+    layouts: np.ndarray | None = None
 
 
 def init_weights(arch: Architecture, params: dict, seeds: Sequence[int], n_inputs: int) -> dict[str, np.ndarray]:
@@ -90,20 +99,29 @@ class StepConfig:
     learning_rate: float
     batch_size: int
     loss_reduction: str
+    epsilon: float
 
     @staticmethod
     def of(training: TrainingConfig) -> StepConfig:
-        return StepConfig(training.optimizer, training.learning_rate, training.batch_size, training.loss_reduction)
+        t = training
+        return StepConfig(t.optimizer, t.learning_rate, t.batch_size, t.loss_reduction, t.epsilon)
 
 
 class _Compiled:
     """The compiled chunk and validation functions for one architecture, step config and
-    input size; cached per process, so a reused Ray worker compiles each shape once."""
+    target; cached per process, so a reused Ray worker compiles each shape once."""
 
-    def __init__(self, arch: Architecture, params: dict, training: StepConfig, names: tuple[str, ...], n_inputs: int):
-        self.arch, self.params, self.training, self.names, self.n_inputs = arch, params, training, names, n_inputs
+    def __init__(self, arch: Architecture, params: dict, training: StepConfig, names: tuple[str, ...], target):
+        self.arch, self.params, self.training, self.names, self.target = arch, params, training, names, target
         self.chunk = tf.function(self._chunk, jit_compile=True)
         self.sse = tf.function(self._sse, jit_compile=True)
+
+    def _split(self, rows, layouts):
+        """(x, y) of rows [..., N] or [..., N + 1] (a stored y last)."""
+        n = self.target.n_inputs
+        if rows.shape[-1] == n + 1:
+            return rows[..., :n], rows[..., n]
+        return rows, self.target.target.y_tf(self.target.params, rows, layouts)
 
     def _losses(self, weights, x, y, step):
         w = dict(zip(self.names, weights))
@@ -112,19 +130,19 @@ class _Compiled:
         scale = tf.cast(tf.shape(y)[1], tf.float32) if self.training.loss_reduction == "sum" else 1.0
         return mse, mse * scale + self.arch.regularizer(self.params, w, step)
 
-    def _chunk(self, weights, state, alive, diverged, data, n_rows, offsets, keys, step0, n_steps):
-        t, n_in = self.training, self.n_inputs
+    def _chunk(self, weights, state, alive, diverged, data, n_rows, offsets, keys, layouts, step0, n_steps):
+        t = self.training
 
         def body(i, weights, state, alive, diverged, mse_sum):
             step = step0 + tf.cast(i, tf.int64)
             idx = batch_indices_tf(keys, step, t.batch_size, n_rows) + offsets[:, None]
-            batch = tf.gather(data, idx)  # [K, B, N + 1]
+            x, y = self._split(tf.gather(data, idx), layouts)  # [K, B, N], [K, B]
             with tf.GradientTape() as tape:
                 tape.watch(weights)
-                mse, loss = self._losses(weights, batch[..., :n_in], batch[..., n_in], tf.cast(step, tf.float32))
+                mse, loss = self._losses(weights, x, y, tf.cast(step, tf.float32))
                 total = tf.reduce_sum(tf.where(alive, loss, 0.0))
             grads = tape.gradient(total, weights)
-            new_w, new_s = optimizers.apply(t.optimizer, t.learning_rate, weights, grads, state, step)
+            new_w, new_s = optimizers.apply(t.optimizer, t.learning_rate, weights, grads, state, step, t.epsilon)
             projected = self.arch.project(self.params, dict(zip(self.names, new_w)))
             new_w = tuple(projected[n] for n in self.names)
             ok = alive & tf.math.is_finite(loss)
@@ -149,28 +167,28 @@ class _Compiled:
         )
         return weights, state, alive, diverged, mse_sum
 
-    def _sse(self, weights, x, y):
+    def _sse(self, weights, rows, layouts):
+        x, y = self._split(rows, layouts)
         pred = self.arch.forward(self.params, dict(zip(self.names, weights)), x)
         return tf.reduce_sum(tf.square(pred - y), axis=1)
 
-    def mse(self, weights, rows: np.ndarray) -> np.ndarray:
-        """Per-member MSE on rows [K, n, N + 1], in row blocks so memory stays bounded."""
+    def mse(self, weights, rows: np.ndarray, layouts: tf.Tensor) -> np.ndarray:
+        """Per-member MSE on rows [K, n, N (+ 1)], in row blocks so memory stays bounded."""
         k, n = rows.shape[:2]
         block = rows_per_call(k, self.arch.width(self.params))
         total = np.zeros(k)
         for i in range(0, n, block):
-            part = rows[:, i : i + block]
-            total += self.sse(weights, tf.constant(part[..., : self.n_inputs]), tf.constant(part[..., -1])).numpy()
+            total += self.sse(weights, tf.constant(rows[:, i : i + block]), layouts).numpy()
         return total / max(n, 1)
 
 
 _CACHE: dict[tuple, _Compiled] = {}
 
 
-def _compiled(arch: Architecture, params: dict, training: StepConfig, names: tuple[str, ...], n_inputs: int):
-    key = (arch.name, repr(sorted(params.items())), training, names, n_inputs)
+def _compiled(arch: Architecture, params: dict, training: StepConfig, names: tuple[str, ...], target: TargetSpec):
+    key = (arch.name, repr(sorted(params.items())), training, names, target)
     if key not in _CACHE:
-        _CACHE[key] = _Compiled(arch, params, training, names, n_inputs)
+        _CACHE[key] = _Compiled(arch, params, training, names, target)
     return _CACHE[key]
 
 
@@ -212,7 +230,7 @@ class _Log:
 
 
 def _watched(data: BundleData, k: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Per watched column e: the rows [K, m, N + 1] each member watches, and which have one."""
+    """Per watched column e: the inputs [K, m, N] each member watches, and which have one."""
     if data.probes is None or data.probe_index is None or not data.probe_index.size:
         return []
     sets = []
@@ -235,17 +253,19 @@ def train_bundle(
     start = time.perf_counter()
     schedule = window_schedule(data.window_rows, training.batch_size, training.steps, data.first_window)
     loaded = _load(data, schedule[0][0])
-    n_inputs = int(loaded[1].shape[-1]) - 1
+    n_inputs = data.target.n_inputs
     weights_np = initial_weights if initial_weights is not None else init_weights(arch, params, seeds, n_inputs)
     names = tuple(sorted(weights_np))
-    comp = _compiled(arch, params, StepConfig.of(training), names, n_inputs)
+    comp = _compiled(arch, params, StepConfig.of(training), names, data.target)
+    layouts = data.layouts if data.layouts is not None else data.target.layouts(seeds)
+    layouts = tf.constant(np.asarray(layouts, np.float32))
     weights = tuple(tf.constant(weights_np[n]) for n in names)
     state = optimizers.init_state(training.optimizer, weights)
     alive = tf.ones([k], tf.bool)
     diverged = tf.fill([k], tf.constant(-1, tf.int64))
     keys = tf.constant([stream_key(s) for s in seeds], tf.int64)
     ds_index = np.asarray(data.dataset_index, np.int64)
-    val_rows = data.val[ds_index] if data.val is not None else None  # [K, n, N + 1]
+    val_rows = data.val[ds_index] if data.val is not None else None  # [K, n, N]
     watched = _watched(data, k)
     log = _Log(k, weights_np, training.checkpoint)
 
@@ -271,6 +291,7 @@ def train_bundle(
                 tf.constant(n_rows, tf.int64),
                 offsets,
                 keys,
+                layouts,
                 tf.constant(step, tf.int64),
                 tf.constant(n, tf.int32),
             )
@@ -281,14 +302,16 @@ def train_bundle(
             mse_count += n
             if step == next_log:
                 alive_np = alive.numpy()
-                val = comp.mse(weights, val_rows) if val_rows is not None else None
+                val = comp.mse(weights, val_rows, layouts) if val_rows is not None else None
                 log.point(step, mse_acc / mse_count, alive_np, val)
                 mse_acc, mse_count = np.zeros(k), 0
                 if val is not None and training.checkpoint == "best_val":
                     log.keep_best(step, names, weights)
                 if watched:
                     log.probes.append(
-                        np.stack([np.where(has, comp.mse(weights, rows), np.nan) for rows, has in watched], axis=1)
+                        np.stack(
+                            [np.where(has, comp.mse(weights, rows, layouts), np.nan) for rows, has in watched], axis=1
+                        )
                     )
 
     final = {n: w.numpy() for n, w in zip(names, weights)}
@@ -309,7 +332,7 @@ def train_bundle(
 
 
 def _load(data: BundleData, window: int) -> tuple[int, tf.Tensor, int]:
-    """(window, its rows flattened to [D · n, N + 1] on the device, rows per dataset)."""
+    """(window, its rows flattened to [D · n, N] on the device, rows per dataset)."""
     rows = data.load_window(window)
     return window, tf.constant(rows.reshape(-1, rows.shape[-1])), rows.shape[1]
 

@@ -244,14 +244,18 @@ def require_dataset(store: Store, spec: DatasetSpec) -> DatasetManifest:
     return manifest
 
 
-def read_shards(store: Store, manifest: DatasetManifest, first: int = 0, stop: int | None = None) -> np.ndarray:
-    """Rows of shards [first, stop) as float32 [n, 3] (a, b, y), checksums verified."""
-    parts = [table_rows(store.read_parquet(s.path, expected=s.info)) for s in manifest.shards[first:stop]]
-    return np.concatenate(parts, axis=0) if parts else np.zeros((0, 3), np.float32)
+def read_shards(
+    store: Store, manifest: DatasetManifest, first: int = 0, stop: int | None = None, with_y: bool = False
+) -> np.ndarray:
+    """Inputs of shards [first, stop) as float32 [n, N] (+ the stored y, if asked), checksums verified."""
+    parts = [table_rows(store.read_parquet(s.path, expected=s.info), with_y) for s in manifest.shards[first:stop]]
+    return np.concatenate(parts, axis=0) if parts else np.zeros((0, 0), np.float32)
 
 
-def read_dataset(store: Store, spec: DatasetSpec, first: int = 0, stop: int | None = None) -> np.ndarray:
-    return read_shards(store, require_dataset(store, spec), first, stop)
+def read_dataset(
+    store: Store, spec: DatasetSpec, first: int = 0, stop: int | None = None, with_y: bool = False
+) -> np.ndarray:
+    return read_shards(store, require_dataset(store, spec), first, stop, with_y)
 
 
 # ---- bundles and evaluations ----------------------------------------------------------------

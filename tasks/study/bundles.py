@@ -10,9 +10,11 @@ from dataclasses import dataclass
 
 from tasks.core.hardware import l2_cache_bytes
 from tasks.core.ids import NUMERICS_VERSION, content_id
+from tasks.data.targets import TargetSpec
+from tasks.evaluation.success import SuccessConfig
 from tasks.model import registry
 from tasks.model.settings import TrainingConfig
-from tasks.study.config import ArchSpec, DiagonalConfig, EvaluationConfig
+from tasks.study.config import ArchSpec, Config, DiagonalConfig
 from tasks.study.plan import ModelSpec, Plan
 
 
@@ -43,21 +45,34 @@ class EvalJob:
     eval_id: str
     bundle_id: str
     models: tuple[ModelSpec, ...]
-    diagonal: DiagonalConfig
-    epsilon: float  # relative input perturbation of the success threshold
+    diagonal: DiagonalConfig | None
+    success: SuccessConfig
+    target: TargetSpec
+    distribution: str  # how test inputs are drawn (success rules that sample draw the same way)
 
 
-def make_eval_job(bundle_id: str, models: tuple[ModelSpec, ...], evaluation: EvaluationConfig) -> EvalJob:
+def make_eval_job(bundle_id: str, models: tuple[ModelSpec, ...], config: Config) -> EvalJob:
     """Evaluation of `models` (all trained in bundle `bundle_id`); its id covers every input."""
+    evaluation = config.evaluation
     diagonal = evaluation.diagonal
     identity = {
         "v": NUMERICS_VERSION,
         "bundle": bundle_id,
         "models": [[m.model_id, [[e.dataset_id, e.ranges.to_json()] for e in m.evals]] for m in models],
-        "diagonal": [diagonal.lo, diagonal.hi, diagonal.points, [s.to_json() for s in diagonal.segments]],
-        "epsilon": evaluation.success_epsilon,
+        "diagonal": None
+        if diagonal is None
+        else [diagonal.lo, diagonal.hi, diagonal.points, [s.to_json() for s in diagonal.segments]],
+        "success": evaluation.success.identity(),
     }
-    return EvalJob(content_id("ev", identity), bundle_id, models, diagonal, evaluation.success_epsilon)
+    return EvalJob(
+        content_id("ev", identity),
+        bundle_id,
+        models,
+        diagonal,
+        evaluation.success,
+        config.target,
+        config.data.distribution,
+    )
 
 
 GPU_ACTIVATION_BUDGET = 1 << 26  # float32 activations per step: 256 MB, fits a quarter of a 16 GB GPU
@@ -93,9 +108,8 @@ def make_bundles(
     for (arch, _), members in groups.items():
         training = arch.training_or(plan.config.training)
         size = bundle_size or training.bundle_size
-        size = size or auto_bundle_size(
-            registry.get(arch.arch).width(arch.params), training.batch_size, len(members), slots, on_gpu
-        )
+        width = registry.get(arch.arch).width(arch.params) + plan.config.target.n_inputs  # activations + inputs
+        size = size or auto_bundle_size(width, training.batch_size, len(members), slots, on_gpu)
         n_bundles = -(-len(members) // size)
         if bundle_size is None and training.bundle_size is None:  # whole rounds: 3 bundles on 2 slots idle one
             n_bundles = min(len(members), -(-n_bundles // slots) * slots)

@@ -16,12 +16,15 @@ from typing import Any
 from tasks.core.errors import ConfigError
 from tasks.core.ids import canonical_json
 from tasks.core.ranges import WIDEN_POLICIES, Ranges
-from tasks.core.schema import Section, as_float, as_int, listed
+from tasks.core.schema import Section, as_float, as_int, as_str, listed
 from tasks.data.sampling import DISTRIBUTIONS, check_distribution
+from tasks.data.targets import TargetSpec, parse_target
+from tasks.evaluation.success import REGISTRY as SUCCESS_RULES
+from tasks.evaluation.success import SuccessConfig
 from tasks.model import registry
 from tasks.model.settings import TrainingConfig
 
-TARGETS = ("product",)
+PAPERS = ("madsen2020", "mistry2022")  # the published results a study can declare it reproduces
 OPTIMIZERS = ("adagrad", "adam", "sgd", "rmsprop")
 
 
@@ -77,8 +80,8 @@ class EvaluationConfig:
     widen: str  # how a scale widens the training range (tasks.core.ranges.Ranges.widened)
     ranges: tuple[Ranges, ...]
     size: int
-    diagonal: DiagonalConfig
-    success_epsilon: float
+    diagonal: DiagonalConfig | None  # None: off (targets other than the 2-input product)
+    success: SuccessConfig
     probe_rows: int  # rows of each evaluation set watched at every log step (0: off)
     fit_nrmse: float  # a model "fits" when its in-range RMSE / RMS(target) is at most this
 
@@ -93,7 +96,7 @@ class ResourcesConfig:
 class Config:
     name: str
     description: str
-    target: str
+    target: TargetSpec
     output: str
     seeds: tuple[int, ...]
     data: DataConfig
@@ -102,6 +105,8 @@ class Config:
     training: TrainingConfig
     evaluation: EvaluationConfig
     resources: ResourcesConfig
+    reproduces: str | None = None  # a paper whose published results the report holds this run against
+    deviations: tuple[str, ...] = ()  # where this study departs from that paper's protocol (shown in the report)
 
 
 def parse_ranges(value: Any, key: str) -> Ranges:
@@ -162,7 +167,7 @@ def _parse_train_range(value: Any, key: str) -> TrainRange:
     return TrainRange(parse_ranges(value, key), ())
 
 
-TRAINING_DEFAULTS = TrainingConfig("adagrad", 0.05, 128, 0, "sum", 1000, 2_000_000, "last", None)
+TRAINING_DEFAULTS = TrainingConfig("adagrad", 0.05, 128, 0, "sum", 1000, 2_000_000, "last", None, 1e-7)
 
 
 def _parse_training(sec: Section, base: TrainingConfig | None = None) -> TrainingConfig:
@@ -179,6 +184,7 @@ def _parse_training(sec: Section, base: TrainingConfig | None = None) -> Trainin
         window_rows=sec.integer("window_rows", d.window_rows, minimum=1),
         checkpoint=sec.string("checkpoint", d.checkpoint, ("last", "best_val")),
         bundle_size=None if bundle == "auto" else as_int(bundle, sec.key("bundle_size"), minimum=1),
+        epsilon=sec.number("epsilon", d.epsilon, positive=True),
     )
     sec.done()
     return training
@@ -204,13 +210,14 @@ def _parse_architectures(root: Section, training: TrainingConfig) -> tuple[ArchS
     return tuple(archs)
 
 
-def _parse_evaluation(sec: Section) -> EvaluationConfig:
-    scales = tuple(
-        as_float(v, f"{sec.key('scales')}[{i}]", positive=True)
-        for i, v in enumerate(sec.items("scales", [1, 2, 5, 10, 100], allow_empty=True))
-    )
-    ranges = tuple(parse_ranges(v, f"{sec.key('ranges')}[{i}]") for i, v in enumerate(sec.items("ranges", [], True)))
-    diag = sec.section("diagonal")
+def _parse_diagonal(sec: Section, target: TargetSpec) -> DiagonalConfig | None:
+    """The article's diagonal a = b = x: on by default for the 2-input product, else off."""
+    raw = sec.raw("diagonal", "default")
+    if raw is False or (raw == "default" and target.name != "product"):
+        return None
+    if target.name != "product":
+        raise ConfigError(sec.key("diagonal"), f"the diagonal a = b = x needs the 2-input product, not {target.name}")
+    diag = Section({} if raw == "default" else raw, sec.key("diagonal"))
     diagonal = DiagonalConfig(
         lo=diag.number("lo", 0.0),
         hi=diag.number("hi", 10.0),
@@ -223,13 +230,40 @@ def _parse_evaluation(sec: Section) -> EvaluationConfig:
     if not diagonal.lo < diagonal.hi:
         raise ConfigError(diag.key("lo"), f"needs lo < hi, got lo={diagonal.lo:g} ≥ hi={diagonal.hi:g}")
     diag.done()
+    return diagonal
+
+
+def _parse_success(sec: Section, target: TargetSpec) -> SuccessConfig:
+    """`success: {rule, epsilon, samples}`; the older `success_epsilon: ε` still reads."""
+    legacy = sec.raw("success_epsilon", None)
+    raw = sec.raw("success", {})
+    s = Section(raw, sec.key("success"))
+    epsilon_default = 1e-5 if legacy is None else as_float(legacy, sec.key("success_epsilon"), positive=True)
+    success = SuccessConfig(
+        rule=s.string("rule", "inputs_scaled", tuple(SUCCESS_RULES)),
+        epsilon=s.number("epsilon", epsilon_default, positive=True),
+        samples=s.integer("samples", 1_000_000, minimum=1),
+    )
+    s.done()
+    problem = SUCCESS_RULES[success.rule].accepts(target)
+    if problem:
+        raise ConfigError(s.key("rule"), f"{success.rule}: {problem}, not {target.label()}")
+    return success
+
+
+def _parse_evaluation(sec: Section, target: TargetSpec) -> EvaluationConfig:
+    scales = tuple(
+        as_float(v, f"{sec.key('scales')}[{i}]", positive=True)
+        for i, v in enumerate(sec.items("scales", [1, 2, 5, 10, 100], allow_empty=True))
+    )
+    ranges = tuple(parse_ranges(v, f"{sec.key('ranges')}[{i}]") for i, v in enumerate(sec.items("ranges", [], True)))
     evaluation = EvaluationConfig(
         scales=scales,
         widen=sec.string("widen", "outward", WIDEN_POLICIES),
         ranges=ranges,
         size=sec.integer("size", 10_000, minimum=1),
-        diagonal=diagonal,
-        success_epsilon=sec.number("success_epsilon", 1e-5, positive=True),
+        diagonal=_parse_diagonal(sec, target),
+        success=_parse_success(sec, target),
         probe_rows=sec.integer("probe_rows", 1000, minimum=0),
         fit_nrmse=sec.number("fit_nrmse", 0.01, positive=True),
     )
@@ -254,15 +288,17 @@ def parse_config(raw: Any, default_name: str = "config") -> Config:
     name = root.string("name", default_name)
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
         raise ConfigError("name", f"use letters, digits, '.', '_' or '-' only, got {name!r}")
+    target = parse_target(root.raw("target", "product"), "target")
     data = _parse_data(root.section("data"))
     train_ranges = tuple(_parse_train_range(v, f"train_ranges[{i}]") for i, v in enumerate(root.items("train_ranges")))
     training = _parse_training(root.section("training"))
     archs = _parse_architectures(root, training)
-    evaluation = _parse_evaluation(root.section("evaluation"))
+    evaluation = _parse_evaluation(root.section("evaluation"), target)
+    reproduces = root.raw("reproduces", None)
     config = Config(
         name=name,
         description=root.string("description", ""),
-        target=root.string("target", "product", TARGETS),
+        target=target,
         output=root.string("output", f"out/{name}"),
         seeds=_parse_seeds(root.raw("seeds"), "seeds"),
         data=data,
@@ -271,6 +307,8 @@ def parse_config(raw: Any, default_name: str = "config") -> Config:
         training=training,
         evaluation=evaluation,
         resources=_parse_resources(root.section("resources")),
+        reproduces=None if reproduces is None else root.string("reproduces", choices=PAPERS),
+        deviations=tuple(listed(root.items("deviations", [], allow_empty=True), "deviations", as_str)),
     )
     root.done()
     _check_consistency(config)
@@ -298,9 +336,14 @@ def _check_consistency(config: Config) -> None:
 
 
 def _check_input_domains(config: Config) -> None:
-    """Every architecture is asked whether it is defined on every range it will see."""
+    """Every architecture is asked whether it takes the target's inputs, and whether it is
+    defined on every range it will see."""
+    n_inputs = config.target.n_inputs
     for i, spec in enumerate(config.architectures):
         arch = registry.get(spec.arch)
+        problem = arch.accepts_inputs(spec.params, n_inputs)
+        if problem:
+            raise ConfigError(f"architectures[{i}]", f"{arch.name}: {problem} (the target {config.target.label()})")
         domain = arch.input_domain(spec.params)
         if domain is None:
             continue

@@ -79,7 +79,10 @@ def make_plan(config: Config) -> Plan:
         val_ds = dataset("val", tr.range, config.data.val_size)
         evals = tuple(
             EvalRange(
-                "square", r, dataset("test", r, config.evaluation.size), coverage(tr.range, r, config.data.distribution)
+                "square",
+                r,
+                dataset("test", r, config.evaluation.size),
+                coverage(tr.range, r, config.data.distribution, config.target.n_inputs),
             )
             for r in evaluation_ranges(config, tr)
         )

@@ -10,7 +10,7 @@ import numpy as np
 
 from tasks.core.errors import ConfigError
 from tasks.core.schema import Section, as_int, listed
-from tasks.model.architecture import POSITIVE, Architecture, InputDomain, Weights, glorot_uniform, tf_module
+from tasks.model.architecture import POSITIVE, Architecture, InputDomain, TwoInputs, Weights, glorot_uniform, tf_module
 
 ACTIVATIONS = ("relu", "relu6", "tanh", "sigmoid", "elu", "gelu", "softplus", "linear")
 
@@ -80,7 +80,7 @@ class MLP(Architecture):
 
 
 @dataclass(frozen=True)
-class ProductFeatureMLP(MLP):
+class ProductFeatureMLP(TwoInputs, MLP):
     """The MLP given a·b as a third input: multiplication handed to the network."""
 
     def features(self, x):

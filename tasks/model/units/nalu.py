@@ -6,11 +6,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tasks.model.architecture import Architecture, glorot_uniform, sparsity, tf_module
+from tasks.model.architecture import Architecture, TwoInputs, glorot_uniform, sparsity, tf_module
 
 
 @dataclass(frozen=True)
-class NALU(Architecture):
+class NALU(TwoInputs, Architecture):
     """One layer 2 → 1, no bias.
 
     W = tanh(Ŵ) ⊙ σ(M̂);  add = W·x;  mul = exp(W·log(|x| + ε));  g = σ(G·x);

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from tasks.core.errors import ConfigError
-from tasks.model.architecture import Architecture, sparsity, tf_module
+from tasks.model.architecture import Architecture, TwoInputs, linear_ramp, sparsity, tf_module
 
 
 @dataclass(frozen=True)
-class NMU(Architecture):
+class NMU(TwoInputs, Architecture):
     """One layer 2 → 1: y = ∏ᵢ (Wᵢ·xᵢ + 1 − Wᵢ).
 
     W is clamped to [0, 1] after every update and initialised U[0.25, 0.75]; the sparsity
@@ -40,12 +40,7 @@ class NMU(Architecture):
 
     def regularizer(self, params, w, step):
         tf = tf_module()
-        start, end = float(params["sparsity_start"]), float(params["sparsity_end"])
-        scale = (
-            tf.clip_by_value((step - start) / max(end - start, 1.0), 0.0, 1.0)
-            if end > start
-            else tf.cast(step >= start, tf.float32)
-        )
+        scale = linear_ramp(step, float(params["sparsity_start"]), float(params["sparsity_end"]))
         W = tf.abs(w["W"])
         return params["sparsity_lambda"] * scale * tf.reduce_mean(tf.minimum(W, 1 - W), axis=1)
 

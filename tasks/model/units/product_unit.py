@@ -6,11 +6,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tasks.model.architecture import Architecture, glorot_uniform
+from tasks.model.architecture import Architecture, TwoInputs, glorot_uniform
 
 
 @dataclass(frozen=True)
-class ProductUnit(Architecture):
+class ProductUnit(TwoInputs, Architecture):
     """y = (u·x + c)(v·x + d) + w·x + e, x = (a, b).
 
     u = (1, 0), v = (0, 1) and zeros elsewhere give a·b exactly, at any input scale.
