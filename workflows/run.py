@@ -1,6 +1,6 @@
 """Run a multiplication-extrapolation study end to end on Ray.
 
-    python workflows/run.py [--config quick|smoke|seed|zoo|nalm|PATH] [--set KEY=VALUE ...]
+    python workflows/run.py [--config quick|smoke|seed|zoo|PRESET|PATH] [--set KEY=VALUE ...]
                             [--out DIR_OR_URI] [--address auto|HOST:PORT] [--dry-run]
 
 The DAG (tasks.pipeline): load and validate the config → plan datasets and models →

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 
-from tasks.model import registry
 from tasks.study.bundles import make_bundles
 from tasks.study.plan import Plan
 
@@ -35,8 +34,9 @@ def describe_plan(plan: Plan, out: str, cpus: int | None = None) -> str:
         sizes = sorted({len(b.models) for b in bundles if b.arch == arch})
         n = sum(1 for m in plan.models if m.arch == arch)
         sizes_text = "–".join(map(str, (sizes[0], sizes[-1]) if len(sizes) > 1 else sizes))
-        lines.append(f"  {registry.get(arch.arch).label(arch.params)}: {n} models, bundles of {sizes_text}")
-    n_evals = sum(len(m.evals) + len(config.evaluation.diagonal.segments) for m in plan.models)
+        lines.append(f"  {arch.label()}: {n} models, bundles of {sizes_text}")
+    diagonal = config.evaluation.diagonal
+    n_evals = sum(len(m.evals) + (len(diagonal.segments) if diagonal else 0) for m in plan.models)
     lines.append(
         f"tasks: {sum(s.n_shards for s in plan.datasets.values())} generation, {n_bundles} training, "
         f"{n_bundles} evaluation ({n_evals} model × range evaluations)"
@@ -47,5 +47,6 @@ def describe_plan(plan: Plan, out: str, cpus: int | None = None) -> str:
         f"({plan.n_model_steps:,} model-steps at {BENCH_MODEL_STEPS_PER_S_PER_CPU:,}/s per CPU, "
         "plus start-up), before reuse of earlier outputs"
     )
+    lines += [f"warning: {w}" for w in plan.warnings]
     lines.append("dry run: nothing was written")
     return "\n".join(lines)

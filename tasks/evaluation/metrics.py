@@ -35,19 +35,6 @@ def near_perfect_mse(a: np.ndarray, b: np.ndarray, epsilon: float) -> float:
     return float(np.mean((exact * (1 + epsilon) ** 2 - exact) ** 2))
 
 
-def wilson_interval(successes: int, trials: int, z: float = 1.959964) -> tuple[float, float]:
-    """95% Wilson score interval for a binomial proportion."""
-    if trials == 0:
-        return float("nan"), float("nan")
-    p = successes / trials
-    denom = 1 + z * z / trials
-    centre = (p + z * z / (2 * trials)) / denom
-    half = z / denom * np.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials))
-    lo = 0.0 if successes == 0 else max(0.0, centre - half)  # exact ends, free of round-off
-    hi = 1.0 if successes == trials else min(1.0, centre + half)
-    return lo, hi
-
-
 def diagonal_grid(lo: float, hi: float, points: int) -> np.ndarray:
     """The article's diagonal a = b = x: cell midpoints, so x never hits 0 (log models)."""
     step = (hi - lo) / points

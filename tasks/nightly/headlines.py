@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from tasks.evaluation.metrics import wilson_interval
+from tasks.evaluation.intervals import wilson_interval
 from tasks.report.summaries import in_range
 
 HEADLINE_COVERAGES = (0.25, 0.01)  # extrapolation error reported at these coverages when present

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from tasks.evaluation.metrics import wilson_interval
+from tasks.evaluation.intervals import beta_mean_interval, gamma_mean_interval, wilson_interval
 
 
 def in_range(metrics: pd.DataFrame) -> pd.DataFrame:
@@ -101,8 +101,9 @@ def solved_at(probes: pd.DataFrame) -> pd.DataFrame:
 
 def success(metrics: pd.DataFrame, probes: pd.DataFrame | None = None) -> pd.DataFrame:
     """Success rate per architecture × training range × evaluation range with its Wilson 95%
-    interval over seeds, the median "solved at" step over successes, and the mean sparsity
-    error — Madsen & Johansen's way of reporting arithmetic extrapolation."""
+    interval over seeds; over the successful seeds, the "solved at" step (median, and mean with
+    a gamma profile-likelihood interval) and the sparsity error (mean with a beta
+    profile-likelihood interval) — as Madsen & Johansen (ICLR 2020) report them."""
     sq = metrics[metrics["eval_kind"] == "square"].copy()
     sq = sq.merge(solved_at(probes), on=["model_id", "eval_range"], how="left")
     rows = []
@@ -111,7 +112,10 @@ def success(metrics: pd.DataFrame, probes: pd.DataFrame | None = None) -> pd.Dat
         lo, hi = wilson_interval(k, n)
         fitted = g[g["fit"]] if "fit" in g else g
         kf, nf = int(fitted["success"].sum()), int(fitted["seed"].nunique())
-        solved = g.loc[g["success"], "solved_at"].dropna()
+        solved = g.loc[g["success"], "solved_at"].dropna().to_numpy(float)
+        sparse = g.loc[g["success"], "sparsity_error"].dropna().to_numpy(float) if "sparsity_error" in g else []
+        solved_ci = gamma_mean_interval(solved) if len(solved) else (np.nan,) * 3
+        sparse_ci = beta_mean_interval(sparse) if len(sparse) else (np.nan,) * 3
         rows.append(
             {
                 "arch_label": arch,
@@ -126,8 +130,13 @@ def success(metrics: pd.DataFrame, probes: pd.DataFrame | None = None) -> pd.Dat
                 "fitted_seeds": nf,
                 "successes_fitted": kf,
                 "success_rate_fitted": kf / nf if nf else np.nan,
-                "solved_at_median": float(solved.median()) if len(solved) else np.nan,
-                "sparsity_error_mean": float(g["sparsity_error"].mean()) if "sparsity_error" in g else np.nan,
+                "solved_at_median": float(np.median(solved)) if len(solved) else np.nan,
+                "solved_at_mean": solved_ci[0],
+                "solved_at_low": solved_ci[1],
+                "solved_at_high": solved_ci[2],
+                "sparsity_error_mean": sparse_ci[0],
+                "sparsity_error_low": sparse_ci[1],
+                "sparsity_error_high": sparse_ci[2],
             }
         )
     return pd.DataFrame(rows)
