@@ -111,5 +111,6 @@ def beta_mean_interval(values: np.ndarray) -> tuple[float, float, float]:
         return _golden(given_v, -5.0, 30.0)[1]  # over log v
 
     best = math.exp(_golden(lambda logm: loglik_y(math.exp(logm)), math.log(1e-9), math.log(1 - 1e-9))[0])
-    lo, hi = _profile_interval(loglik_y, best, max(best * 1e-3, 1e-12), min(1 - 1e-12, best * 50 + 1e-9))
+    spread = 6 * float(np.std(y)) / math.sqrt(n)  # the profile is searched where the mean can be
+    lo, hi = _profile_interval(loglik_y, best, max(best - spread, best * 1e-3), min(1 - 1e-12, best + spread))
     return float(np.mean(x)), lo / 2, hi / 2
