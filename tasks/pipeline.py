@@ -1,49 +1,154 @@
 """The study's DAG as one library function (the entry points and the nightly call it).
 
     config → plan → datasets (Ray tasks, Parquet shards) → training bundles (Ray tasks, K
-    models per compiled loop) → evaluation per bundle (Ray tasks, chained to its training)
-    → tidy tables → report
+    models per compiled loop) → evaluation per bundle → collection per evaluation (the map)
+    → aggregates per architecture (the reduce) → tidy tables and report
 
-Everything already complete in the output store is reused, so rerunning resumes.
+Everything already complete in the output store is reused, so rerunning resumes; a rerun whose
+evaluations are all unchanged finds its results and report current and returns at once,
+without starting Ray.
 """
 
 from __future__ import annotations
 
 import platform
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Any
 
-from tasks.store.catalog import BundleManifest
+import pandas as pd
+import pyarrow as pa
+
+from tasks.core.ids import NUMERICS_VERSION, content_id
+from tasks.report.aggregates import Summary, reference_range
+from tasks.store import catalog
+from tasks.store.catalog import BundleManifest, ResultsManifest
 from tasks.store.storage import Store
 from tasks.study.plan import Plan
+
+COLLECT_VERSION = 1  # bump when collection or the aggregates change what they write
+REPORT_VERSION = 1  # bump when the report's content changes for the same results
+
+
+@dataclass
+class StudyResult:
+    info: dict[str, Any]  # the run's metadata, with the report's location
+    summary: Summary  # the study's aggregates (what the report, the nightly and comparisons use)
 
 
 def run_study(
     plan: Plan, store: Store, address: str | None = None, num_cpus: int | None = None, verbose: bool = False
-) -> dict[str, Any]:
-    """Run `plan` on Ray into `store`; returns the run's metadata (with the report's location)."""
+) -> StudyResult:
+    """Run `plan` on Ray into `store`."""
     from tasks.cluster import orchestrate, runtime
     from tasks.cluster.placement import placement
-    from tasks.jobs import collect
-    from tasks.report import page
 
     started = time.time()
+    reference = reference_of(plan)
+    current = reuse_current(store, plan, reference)
+    if current is not None:
+        return current
     # Ray: an existing cluster when asked for (or running here), else a local instance.
     print(f"[ray] {runtime.connect(address, num_cpus, verbose)}")
     where = placement(plan.config.resources, runtime.cluster_resources())
-
+    catalog.RESULTS.invalidate(store)  # from here until the new manifest, the tables are being rebuilt
     with orchestrate.invalidating_corrupt(store):  # a corrupted input is reported and regenerated next run
-        # Datasets: Parquet shards written in parallel, manifest last; complete ones reused.
         orchestrate.ensure_datasets(store, plan.datasets)
-        # Train bundles of K models per task; evaluate each bundle as soon as it is trained.
-        bundles, evaluations = orchestrate.train_and_evaluate(store, plan, where)
-        # Tidy result tables, then the report.
-        tables = collect.collect(store, plan, bundles, evaluations)
-    info = run_info(plan, bundles, started)
-    collect.write_results(store, tables, info)
-    info["report"] = page.write_report(store, page.build_report(tables, info))
-    return info
+        stages = orchestrate.train_evaluate_collect(store, plan, where)
+        summary = orchestrate.summarise(store, plan, stages.parts, reference and reference[0])
+    info = {**run_info(plan, stages.bundles, started), "reference_range": reference}
+    rid = results_id(plan, [e.eval_id for e in stages.evaluations], reference)
+    write_results(store, rid, stages.parts, summary, info)
+    info["report"] = write_report(store, rid, summary, info)
+    return StudyResult(info, summary)
+
+
+def reference_of(plan: Plan) -> list[Any] | None:
+    """[label, lo, hi] of the training range the article's figures show (2-input product)."""
+    if plan.config.evaluation.diagonal is None:
+        return None
+    ranges = [(tr.range.label(), tr.range.lo, tr.range.hi) for tr in plan.config.train_ranges]
+    label = reference_range(ranges)
+    return next([lab, lo, hi] for lab, lo, hi in ranges if lab == label)
+
+
+def results_id(plan: Plan, eval_ids: list[str], reference: list[Any] | None) -> str:
+    """The study tables derive from the evaluations they collect and the settings of collection."""
+    identity = {
+        "v": NUMERICS_VERSION,
+        "collect": COLLECT_VERSION,
+        "evaluations": sorted(eval_ids),
+        "fit_nrmse": plan.config.evaluation.fit_nrmse,
+        "reference": reference,
+        "architectures": [a.label() for a in plan.config.architectures],  # the aggregates' order
+    }
+    return content_id("res", identity)
+
+
+def report_id(results: str, info: dict[str, Any]) -> str:
+    config = info["config_resolved"]
+    said = {k: config.get(k) for k in ("name", "description", "reproduces", "deviations")}
+    return content_id("rep", {"results": results, "report": REPORT_VERSION, "said": said})
+
+
+def reuse_current(store: Store, plan: Plan, reference: list[Any] | None) -> StudyResult | None:
+    """The study's results and report when every model is trained, every evaluation written and
+    the results collected from exactly those evaluations (no Ray needed); else None."""
+    from tasks.cluster.orchestrate import eval_jobs
+
+    results = catalog.RESULTS.complete(store)
+    if results is None or not results.results_id:
+        return None
+    trained = catalog.completed_models(store).by_model
+    if any(m.model_id not in trained for m in plan.models):
+        return None
+    jobs = eval_jobs(plan, trained, [])
+    if any(catalog.EVALUATIONS.complete(store, job.eval_id) is None for job in jobs):
+        return None
+    if results.results_id != results_id(plan, [j.eval_id for j in jobs], reference):
+        return None
+    summary = load_summary(store, results)
+    info = dict(results.info)
+    info["report"] = write_report(store, results.results_id, summary, info)
+    print(
+        f"[reuse] 0 of {len(plan.models)} models to train, 0 of {len(jobs)} evaluations to run: "
+        f"results and report are current ({store.display(catalog.RESULTS.directory())})"
+    )
+    return StudyResult(info, summary)
+
+
+def write_results(
+    store: Store, rid: str, parts: list, summary: Summary, info: dict[str, Any]
+) -> ResultsManifest:
+    """The aggregates beside the parts, the manifest last, then parts of earlier studies removed."""
+    files = {f"{table}/part-{p.eval_id}": p.files[table] for p in parts for table in catalog.RESULT_TABLES}
+    for name, table in summary.tables().items():
+        frame = pa.Table.from_pandas(table, preserve_index=False)
+        files[f"summary/{name}"] = store.write_parquet(catalog.results_summary_file(name), frame)
+    manifest = catalog.RESULTS.write(store, ResultsManifest(rid, files, info))
+    listed = {f.path for f in files.values()}
+    for table in catalog.RESULT_TABLES:
+        directory = catalog.results_table_dir(table)
+        for name in store.list_files(directory):
+            if f"{directory}/{name}" not in listed and name.startswith("part-"):
+                store.delete_file(f"{directory}/{name}")
+    return manifest
+
+
+def load_summary(store: Store, results: ResultsManifest) -> Summary:
+    files = results.summary_files()
+    return Summary(**{name: catalog.read_table(store, files[name]).to_pandas() for name in Summary.names()})
+
+
+def write_report(store: Store, results: str, summary: Summary, info: dict[str, Any]) -> str:
+    """The report, unless the one in place shows the same results the same way."""
+    from tasks.report import page
+
+    rid = report_id(results, info)
+    current = catalog.REPORT.complete(store)
+    if current is None or current.report_id != rid:
+        page.write_report(store, rid, page.build_report(summary, info))
+    return store.display(catalog.report_file("index.html"))
 
 
 def run_info(plan: Plan, bundles: dict[str, BundleManifest], started: float) -> dict[str, Any]:
@@ -63,3 +168,12 @@ def run_info(plan: Plan, bundles: dict[str, BundleManifest], started: float) -> 
         "host": platform.node(),
         "python": platform.python_version(),
     }
+
+
+def read_results(store: Store, table: str) -> pd.DataFrame:
+    """A whole study table (every part): for small studies, tests and notebooks."""
+    results = catalog.RESULTS.complete(store)
+    if results is None:
+        return pd.DataFrame()
+    frames = [catalog.read_table(store, p).to_pandas() for p in results.parts(table)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

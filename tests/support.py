@@ -26,3 +26,20 @@ def write_study(directory: Path, overrides: dict[str, Any] | None = None, name: 
     path = Path(directory) / f"{name}.yaml"
     path.write_text(yaml.safe_dump(smoke_raw({"name": name, **(overrides or {})})))
     return path
+
+
+SORT_KEYS = {
+    "metrics": ["model_id", "eval_kind", "eval_range"],
+    "models": ["model_id"],
+    "curves": ["model_id", "step"],
+    "probes": ["model_id", "step", "eval_range"],
+    "diagonal": ["model_id", "x"],
+}
+
+
+def read_results(out: Path, table: str):
+    """A study table as pandas reads it (results/<table>/ is a Parquet dataset), in a fixed order."""
+    import pandas as pd
+
+    frame = pd.read_parquet(Path(out) / "results" / table)
+    return frame.sort_values(SORT_KEYS[table], kind="stable").reset_index(drop=True)

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from support import DELETE, write_study
+from support import DELETE, read_results, write_study
 
 from tasks.core.errors import ConfigError
 from tasks.core.ranges import Ranges
@@ -260,7 +260,7 @@ def test_subset_study_end_to_end_with_published_comparison(ray_session, tmp_path
     )
     out = tmp_path / "out"
     assert main(["--config", str(config), "--out", str(out)]) == 0
-    metrics = pd.read_parquet(out / "results" / "metrics.parquet")
+    metrics = read_results(out, "metrics")
     assert set(metrics["eval_range"]) == {"[1,2]", "[2,6]"} and (metrics["eval_kind"] == "square").all()
     assert metrics["sparsity_error"].notna().all()
     summary = (out / "report" / "summary.md").read_text()

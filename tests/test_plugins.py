@@ -7,9 +7,8 @@ from __future__ import annotations
 import shutil
 import sys
 
-import pandas as pd
 import pytest
-from support import ROOT, write_study
+from support import ROOT, read_results, write_study
 
 from tasks.model import plugins, registry
 from tasks.report.summaries import in_range
@@ -32,7 +31,7 @@ def test_plugin_unit_trains_reports_and_resumes(ray_session, tmp_path, capsys):
     out = tmp_path / "out"
     args = ["--plugin", str(PLUGIN), "--config", str(config), "--out", str(out)]
     assert main(args) == 0
-    metrics = pd.read_parquet(out / "results" / "metrics.parquet")
+    metrics = read_results(out, "metrics")
     assert set(metrics["arch"]) == {"quadratic", "mlp"}
     inside = in_range(metrics[metrics["arch"] == "quadratic"])
     assert len(inside) == 4 and (inside["nrmse"] < 1).all()  # it learned something of a·b

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from support import write_study
+from support import read_results, write_study
 
 from tasks.store.storage import Store, file_info, listed_files
 from workflows.run import main
@@ -33,7 +33,7 @@ def study(tmp_path: Path, name: str = "resume") -> Path:
 
 
 def results(out: Path) -> dict[str, pd.DataFrame]:
-    tables = {n: pd.read_parquet(out / "results" / f"{n}.parquet") for n in ("metrics", "curves", "diagonal")}
+    tables = {n: read_results(out, n) for n in ("metrics", "curves", "diagonal")}
     tables["metrics"] = tables["metrics"].drop(columns=[c for c in BUNDLING if c in tables["metrics"]])
     return tables
 
@@ -112,15 +112,22 @@ def test_driver_interrupted_then_resumed_exactly(reference, tmp_path, sig, when)
 
 
 def _training_worker_pids() -> list[int]:
-    pids = []
+    """Training workers of this test's own Ray (children of its raylet): another Ray on the
+    machine, a long study say, is never touched."""
+    import ray
+
+    session = ray._private.worker._global_node.get_session_dir_path().encode()
+    procs = {}
     for proc in Path("/proc").iterdir():
         if proc.name.isdigit():
             try:
-                if b"_train_bundle" in (proc / "cmdline").read_bytes():
-                    pids.append(int(proc.name))
-            except OSError:
-                pass
-    return pids
+                cmdline = (proc / "cmdline").read_bytes()
+                parent = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            procs[int(proc.name)] = (cmdline, parent)
+    raylets = {pid for pid, (cmd, _) in procs.items() if b"raylet" in cmd and session in cmd}
+    return [pid for pid, (cmd, parent) in procs.items() if b"_train_bundle" in cmd and parent in raylets]
 
 
 def test_training_worker_sigkilled_task_is_retried_exactly_once(reference, tmp_path):
@@ -183,10 +190,10 @@ def test_divergence_is_recorded_and_reported_not_a_crash(ray_session, tmp_path):
     path = write_study(tmp_path, {"training.optimizer": "sgd", "training.learning_rate": 1e6}, "diverge")
     out = tmp_path / "out"
     assert main(["--config", str(path), "--out", str(out)]) == 0
-    models = pd.read_parquet(out / "results" / "models.parquet")
+    models = read_results(out, "models")
     assert models["diverged"].all() and (models["diverged_step"] >= 0).all()
     assert "Diverged models" in (out / "report" / "summary.md").read_text()
-    metrics = pd.read_parquet(out / "results" / "metrics.parquet")
+    metrics = read_results(out, "metrics")
     assert len(metrics) == len(models) * 6 and not metrics["success"].any()
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from tasks.report.aggregates import summarise
 from tasks.report.page import INFINITE_RATIO_NOTE, build_report
 from tasks.report.summaries import by_range, fit_flags, fit_table, headline, success
 from tasks.report.tables import html_table, to_markdown
@@ -20,7 +21,10 @@ def results(in_range_rmse: list[float], far_rmse: list[float]) -> dict[str, pd.D
         for kind, ev, cov, rmse in [("square", "[1,2]", 1.0, inside), ("square", "[2,6]", 0.0, far)]:
             rows.append({**common, "eval_kind": kind, "eval_range": ev, "coverage": cov, "rmse": rmse})
         rows.append({**common, "eval_kind": "diagonal", "eval_range": "[5,10]", "coverage": 0.0, "rmse": far})
-        models.append({**common, "train_lo": 1.0, "train_hi": 2.0, "diverged": False, "diverged_step": -1})
+        models.append(
+            {**common, "train_lo": 1.0, "train_hi": 2.0, "diverged": False, "diverged_step": -1}
+            | {"bundle_id": "b", "bundle_model_steps_per_s": 1.0}
+        )
     metrics = pd.DataFrame(rows).assign(nrmse=lambda d: d["rmse"] / 2.0, mse=lambda d: d["rmse"] ** 2)
     metrics = metrics.assign(success=metrics["rmse"] < 1e-3, threshold=1e-6, sparsity_error=0.0, diverged=False)
     fits = fit_flags(metrics, 0.01)
@@ -51,5 +55,7 @@ def test_exact_units_show_infinite_ratios_explained():
     t["diagonal"] = pd.DataFrame({**ident, "x": [1.5, 7.0], "y_true": [2.25, 49.0], "y_pred": [2.25, 49.0]})
     t["models"] = t["models"].assign(train_lo=1.0, train_hi=2.0)
     info = {"config": "t", "n_models": 2, "n_trained": 2, "n_bundles": 1, "steps": 10, "seconds": 1.0}
-    summary = build_report(t, info)["summary.md"].decode()
+    t["probes"] = pd.DataFrame(columns=["model_id", "eval_range", "step", "mse", "threshold"])
+    summary = build_report(summarise(t, "[1,2]"), {**info, "reference_range": ["[1,2]", 1.0, 2.0]})["summary.md"]
+    summary = summary.decode()
     assert INFINITE_RATIO_NOTE in summary and "2 of 2 models fit their training range" in summary

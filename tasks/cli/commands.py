@@ -33,8 +33,8 @@ def run(args: argparse.Namespace) -> int:
     wait_for_address(requested_address(args.address))  # before anything is written
     store = open_output(out)
 
-    info = run_study(plan, store, args.address, args.num_cpus, args.verbose)
-    print(f"[done] {info['n_models']} models in {time.time() - started:.0f}s. Report: {info['report']}")
+    result = run_study(plan, store, args.address, args.num_cpus, args.verbose)
+    print(f"[done] {len(plan.models)} models in {time.time() - started:.0f}s. Report: {result.info['report']}")
     return 0
 
 

@@ -6,8 +6,10 @@ finished datasets, bundles and evaluations and never trusts partial ones.
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 import ray
@@ -18,7 +20,9 @@ from tasks.cluster.progress import Progress
 from tasks.core.errors import CorruptArtifactError, UserError
 from tasks.core.ids import NUMERICS_VERSION
 from tasks.data.spec import DatasetSpec
+from tasks.jobs.collect import Part, PartJob
 from tasks.jobs.generate import finish_dataset
+from tasks.report.aggregates import Summary
 from tasks.store import catalog
 from tasks.store.catalog import BundleManifest, DatasetManifest, EvalManifest
 from tasks.store.storage import Store
@@ -82,11 +86,34 @@ def ensure_datasets(store: Store, specs: dict[str, DatasetSpec]) -> dict[str, Da
     return manifests
 
 
-def train_and_evaluate(
-    store: Store, plan: Plan, placement: Placement
-) -> tuple[dict[str, BundleManifest], list[EvalManifest]]:
-    """Train the models that are not complete, evaluate every model; evaluation of a bundle
-    starts as soon as its training ends. Returns (model_id -> bundle manifest, eval manifests)."""
+@dataclass
+class Stages:
+    """What the stages produced: each model's bundle, the evaluations, the collected parts."""
+
+    bundles: dict[str, BundleManifest] = field(default_factory=dict)
+    evaluations: list[EvalManifest] = field(default_factory=list)
+    parts: list[Part] = field(default_factory=list)
+
+
+def eval_jobs(plan: Plan, done: dict[str, BundleManifest], bundles: list[Bundle]) -> list[EvalJob]:
+    """One evaluation per bundle: reused bundles with the plan's models they hold, then fresh ones."""
+    reused: dict[str, list[ModelSpec]] = {}
+    for m in plan.models:
+        if m.model_id in done:
+            reused.setdefault(done[m.model_id].bundle_id, []).append(m)
+    jobs = [make_eval_job(bundle_id, tuple(models), plan.config) for bundle_id, models in reused.items()]
+    return jobs + [make_eval_job(b.bundle_id, b.models, plan.config) for b in bundles]
+
+
+def part_job(job: EvalJob, evaluation: EvalManifest, fit_nrmse: float) -> PartJob:
+    return PartJob(evaluation, tuple(m.row() for m in job.models), fit_nrmse)
+
+
+def train_evaluate_collect(store: Store, plan: Plan, placement: Placement) -> Stages:
+    """Train what is not complete, evaluate each bundle as soon as it is trained and collect
+    each evaluation as soon as it is written. Training tasks are submitted in waves (at most a
+    few per slot in flight), so the driver and Ray's object store hold a bounded amount of
+    work however large the study."""
     config = plan.config
     trained = catalog.completed_models(store)
     if trained.stale_models:
@@ -98,46 +125,106 @@ def train_and_evaluate(
     done = trained.by_model
     todo = [m for m in plan.models if m.model_id not in done]
     bundles = make_bundles(plan, todo, None, placement.slots, placement.on_gpu)
-
-    train_refs: dict[str, ray.ObjectRef] = {}
-    for b in bundles:
-        train_refs[b.bundle_id] = placement.submit(store, b, _specs_for_bundle(plan, b), config.evaluation.probe_rows)
-
-    eval_jobs: list[tuple[EvalJob, list[ray.ObjectRef]]] = []
-    reused_groups: dict[str, list[ModelSpec]] = {}
-    for m in plan.models:
-        if m.model_id in done:
-            reused_groups.setdefault(done[m.model_id].bundle_id, []).append(m)
-    for bundle_id, models in reused_groups.items():
-        eval_jobs.append((make_eval_job(bundle_id, tuple(models), config), []))
-    for b in bundles:
-        eval_jobs.append((make_eval_job(b.bundle_id, b.models, config), [train_refs[b.bundle_id]]))
-
-    eval_refs, reused_evals, spread = {}, [], NodeSpreader()
-    for job, after in eval_jobs:
-        manifest = catalog.EVALUATIONS.complete(store, job.eval_id)
-        if manifest is not None:
-            reused_evals.append(manifest)
-            continue
-        specs = {e.dataset_id: plan.datasets[e.dataset_id] for m in job.models for e in m.evals}
-        eval_refs[job.eval_id] = remote.submit(remote.evaluate, store, job, specs, *after, **spread.options())
-
+    jobs = {job.bundle_id: job for job in eval_jobs(plan, done, bundles)}
     n_models = len(plan.models)
     print(
         f"[train] {len(todo)} of {n_models} models to train in {len(bundles)} bundles "
         f"({placement.slots} at a time, {'GPU' if placement.on_gpu else 'CPU'}); {n_models - len(todo)} reused"
     )
-    train_progress = Progress("train", len(bundles), "bundles")
-    fresh = wait_all(train_refs, train_progress) if bundles else {}
-    eval_progress = Progress("evaluate", len(eval_jobs), "evaluations")
-    eval_progress.skip(len(reused_evals))
-    evaluated = wait_all(eval_refs, eval_progress)
+    progress = {
+        "train": Progress("train", len(bundles), "bundles"),
+        "evaluate": Progress("evaluate", len(jobs), "evaluations"),
+        "collect": Progress("collect", len(jobs), "parts"),
+    }
+    wanted = {m.model_id for m in plan.models}
+    out = Stages(bundles={m: b for m, b in done.items() if m in wanted})
+    stream = _Stream()
+    spread = NodeSpreader()
+    fit_nrmse = config.evaluation.fit_nrmse
 
-    manifests = dict(done)
-    for manifest in fresh.values():
-        for member in manifest.members:
-            manifests[member.model_id] = manifest
-    return manifests, reused_evals + list(evaluated.values())
+    def evaluate(job: EvalJob) -> None:
+        manifest = catalog.EVALUATIONS.complete(store, job.eval_id)
+        if manifest is not None:  # reused
+            progress["evaluate"].skip(1)
+            collect(job, manifest)
+            return
+        specs = {e.dataset_id: plan.datasets[e.dataset_id] for m in job.models for e in m.evals}
+        stream.add(remote.submit(remote.evaluate, store, job, specs, **spread.options()), "evaluate", job)
+
+    def collect(job: EvalJob, manifest: EvalManifest) -> None:
+        out.evaluations.append(manifest)
+        task = part_job(job, manifest, fit_nrmse)
+        stream.add(remote.submit(remote.collect_part, store, task, **spread.options()), "collect", job)
+
+    fresh = {b.bundle_id for b in bundles}
+    for job in jobs.values():
+        if job.bundle_id not in fresh:
+            evaluate(job)
+    waiting = collections.deque(bundles)
+    in_flight_cap = 2 * placement.slots + 1
+    while waiting or stream:
+        while waiting and stream.count("train") < in_flight_cap:
+            b = waiting.popleft()
+            ref = placement.submit(store, b, _specs_for_bundle(plan, b), config.evaluation.probe_rows)
+            stream.add(ref, "train", b)
+        kind, key, result = stream.next()
+        progress[kind].advance()
+        if kind == "train":
+            for member in result.members:
+                out.bundles[member.model_id] = result
+            evaluate(jobs[key.bundle_id])
+        elif kind == "evaluate":
+            collect(key, result)
+        else:
+            out.parts.append(result)
+    for p in progress.values():
+        p.finish()
+    return out
+
+
+class _Stream:
+    """Tasks in flight, each with its stage and key; `next` waits for the first to finish."""
+
+    def __init__(self) -> None:
+        self.refs: dict[ray.ObjectRef, tuple[str, Any]] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self.refs)
+
+    def add(self, ref: ray.ObjectRef, kind: str, key: Any) -> None:
+        self.refs[ref] = (kind, key)
+
+    def count(self, kind: str) -> int:
+        return sum(1 for k, _ in self.refs.values() if k == kind)
+
+    def next(self) -> tuple[str, Any, Any]:
+        (ready,), _ = ray.wait(list(self.refs), num_returns=1)
+        kind, key = self.refs.pop(ready)
+        return kind, key, _get(ready)
+
+
+def _get(ref: ray.ObjectRef) -> Any:
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayTaskError as exc:
+        if isinstance(exc.cause, UserError):
+            raise exc.cause from None  # e.g. a corrupted file: one clear line, not a remote traceback
+        raise
+
+
+def summarise(store: Store, plan: Plan, parts: list[Part], reference_range: str | None) -> Summary:
+    """The reduce: one task per architecture (in the config's order), combined here."""
+    order = [a.label() for a in plan.config.architectures]
+    by_arch: dict[str, list[Part]] = {}
+    for p in parts:
+        by_arch.setdefault(p.arch_label, []).append(p)
+    refs = {
+        arch: remote.submit(remote.summarise, store, by_arch[arch], reference_range)
+        for arch in order
+        if arch in by_arch
+    }
+    results = wait_all(refs, Progress("summarise", len(refs), "architectures"))
+    return Summary.combine([results[a] for a in order if a in results])
 
 
 def _specs_for_bundle(plan: Plan, bundle: Bundle) -> dict[str, DatasetSpec]:

@@ -12,11 +12,13 @@ import ray
 
 from tasks.cluster.runtime import where
 from tasks.data.spec import DatasetSpec
+from tasks.jobs.collect import Part, PartJob
 from tasks.jobs.evaluate import evaluate_and_store
 from tasks.jobs.generate import write_shard
 from tasks.jobs.train import train_and_store
 from tasks.model import plugins
 from tasks.model.tfenv import configure_tensorflow
+from tasks.report.aggregates import Summary
 from tasks.store.catalog import BundleManifest, EvalManifest, ShardEntry
 from tasks.store.storage import Store
 from tasks.study.bundles import Bundle, EvalJob
@@ -63,3 +65,19 @@ def evaluate(store: Store, job: EvalJob, specs: dict[str, DatasetSpec], *after: 
     """`after`: the training result refs this evaluation waits for (Ray resolves them first)."""
     configure_tensorflow()
     return evaluate_and_store(store, job, specs, placement=where())
+
+
+@ray.remote(num_cpus=1, max_retries=RETRIES)
+def collect_part(store: Store, job: PartJob) -> Part:
+    """The map of a study's collection: one evaluation's rows of every study table."""
+    from tasks.jobs import collect
+
+    return collect.collect_part(store, job)
+
+
+@ray.remote(num_cpus=1, max_retries=RETRIES)
+def summarise(store: Store, parts: list[Part], reference_range: str | None) -> Summary:
+    """The reduce: one architecture's aggregates from its parts."""
+    from tasks.jobs import collect
+
+    return collect.summarise_parts(store, parts, reference_range)

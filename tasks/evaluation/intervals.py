@@ -114,3 +114,20 @@ def beta_mean_interval(values: np.ndarray) -> tuple[float, float, float]:
     spread = 6 * float(np.std(y)) / math.sqrt(n)  # the profile is searched where the mean can be
     lo, hi = _profile_interval(loglik_y, best, max(best - spread, best * 1e-3), min(1 - 1e-12, best + spread))
     return float(np.mean(x)), lo / 2, hi / 2
+
+
+BOOTSTRAP_SAMPLES = 2000
+
+
+def median_ci(values: np.ndarray, seed: int = 0) -> tuple[float, float, float]:
+    """Median with a 95% percentile-bootstrap interval (deterministic: fixed generator)."""
+    v = np.asarray(values, np.float64)
+    v = v[np.isfinite(v)]
+    if not len(v):
+        return math.nan, math.nan, math.nan
+    if len(v) == 1:
+        return float(v[0]), float(v[0]), float(v[0])
+    rng = np.random.default_rng(seed)
+    medians = np.median(v[rng.integers(0, len(v), (BOOTSTRAP_SAMPLES, len(v)))], axis=1)
+    lo, hi = np.quantile(medians, [0.025, 0.975])
+    return float(np.median(v)), float(lo), float(hi)

@@ -1,110 +1,100 @@
-"""Collect per-bundle and per-evaluation outputs into the study's tidy result tables."""
+"""Collection as map/reduce, both run as Ray tasks so the driver only ever holds aggregates.
+
+map     `collect_part`: one evaluation (and its bundle's curves and probes) → the study's rows
+        for its models, with their identity columns and fit flags, written as
+        results/<table>/part-<eval id>.parquet (metrics, models, curves, probes, diagonal).
+reduce  `summarise_parts`: the parts of one architecture → its aggregates (tasks.report.aggregates).
+
+Parts are content-addressed by evaluation, so `pandas.read_parquet("OUT/results/metrics")`
+reads the study's table, and a rerun rewrites only what changed.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 import pyarrow as pa
 
+from tasks.report.aggregates import Summary, summarise
 from tasks.report.summaries import fit_flags
 from tasks.store import catalog
-from tasks.store.catalog import BundleManifest, EvalManifest, ResultsManifest
-from tasks.store.storage import Store
-from tasks.study.plan import Plan
+from tasks.store.catalog import EvalManifest
+from tasks.store.storage import FileInfo, Store
+
+IDENTITY = ["model_id", "arch", "arch_label", "seed", "train_range"]  # carried by every table
 
 
-def models_table(plan: Plan, bundles: dict[str, BundleManifest]) -> pd.DataFrame:
-    rows = []
-    for m in plan.models:
-        manifest = bundles[m.model_id]
-        member = manifest.member(m.model_id)
-        rows.append(
-            {
-                **m.row(),
-                "bundle_id": manifest.bundle_id,
-                "bundle_size": len(manifest.members),
-                "steps": m.arch.training_or(plan.config.training).steps,
-                "diverged": member.diverged_step >= 0,
-                "diverged_step": member.diverged_step,
-                "selected_step": member.selected_step,
-                "device": manifest.device,
-                "bundle_seconds": manifest.seconds,
-                "bundle_model_steps_per_s": manifest.model_steps_per_s,
-            }
-        )
-    return pd.DataFrame(rows)
+@dataclass(frozen=True)
+class PartJob:
+    """What one evaluation contributes: its models' identity rows (from the plan)."""
+
+    evaluation: EvalManifest
+    rows: tuple[dict[str, Any], ...]
+    fit_nrmse: float
 
 
-def collect(
-    store: Store, plan: Plan, bundles: dict[str, BundleManifest], evals: Sequence[EvalManifest]
-) -> dict[str, pd.DataFrame]:
-    """The result tables (models, metrics, probes, curves, diagonal), restricted to the plan's models."""
-    models = models_table(plan, bundles)
-    wanted = set(models["model_id"])
-
-    def gather(manifests: Sequence[BundleManifest | EvalManifest], name: str) -> pd.DataFrame:
-        frames = []
-        for m in manifests:
-            frame = catalog.read_table(store, m.files[name]).to_pandas()
-            frames.append(frame[frame["model_id"].isin(wanted)])
-        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame({"model_id": []})
-
-    unique_bundles = list({m.bundle_id: m for m in bundles.values()}.values())
-    ident = models.drop(columns=["bundle_seconds", "bundle_model_steps_per_s", "device", "bundle_size"])
-    metrics = gather(evals, "metrics").drop_duplicates(["model_id", "eval_kind", "eval_range"])
-    metrics = ident.merge(metrics, on="model_id", how="inner")
-    fits = fit_flags(metrics, plan.config.evaluation.fit_nrmse)
-    models = models.merge(fits, on="model_id", how="left").fillna({"fit": False})
-    metrics = metrics.merge(fits[["model_id", "fit"]], on="model_id", how="left").fillna({"fit": False})
-    curves = gather(unique_bundles, "curves").drop_duplicates(["model_id", "step"])
-    with_probes = [m for m in unique_bundles if "probes" in m.files]
-    probes = gather(with_probes, "probes")
-    if len(probes):
-        probes = probes.drop_duplicates(["model_id", "step", "eval_range"])
-        probes = ident[["model_id", "arch", "arch_label", "seed", "train_range"]].merge(probes, on="model_id")
-        # each range's success threshold is the evaluation's (this config's rule and ε)
-        thresholds = metrics.loc[metrics["eval_kind"] == "square", ["model_id", "eval_range", "threshold"]]
-        probes = probes.merge(thresholds, on=["model_id", "eval_range"], how="left")
-    else:
-        probes = pd.DataFrame(
-            columns=[
-                "model_id",
-                "arch",
-                "arch_label",
-                "seed",
-                "train_range",
-                "step",
-                "eval_range",
-                "mse",
-                "threshold",
-            ]
-        )
-    curves = ident[["model_id", "arch", "arch_label", "seed", "train_range"]].merge(curves, on="model_id")
-    diagonal = gather(evals, "diagonal").drop_duplicates(["model_id", "x"])
-    diagonal = ident[["model_id", "arch", "arch_label", "seed", "train_range"]].merge(diagonal, on="model_id")
-    sort = ["arch_label", "train_lo", "train_hi", "seed"]
-    return {
-        "models": models.sort_values(sort, kind="stable").reset_index(drop=True),
-        "metrics": metrics.sort_values([*sort, "eval_kind", "eval_lo", "eval_hi"], kind="stable").reset_index(
-            drop=True
-        ),
-        "probes": probes.sort_values(
-            ["arch_label", "train_range", "seed", "eval_range", "step"], kind="stable"
-        ).reset_index(drop=True),
-        "curves": curves.sort_values(["arch_label", "train_range", "seed", "step"], kind="stable").reset_index(
-            drop=True
-        ),
-        "diagonal": diagonal.sort_values(["arch_label", "train_range", "seed", "x"], kind="stable").reset_index(
-            drop=True
-        ),
-    }
+@dataclass(frozen=True)
+class Part:
+    eval_id: str
+    arch_label: str
+    files: dict[str, FileInfo]  # table → the part file
 
 
-def write_results(store: Store, tables: dict[str, pd.DataFrame], run_info: dict[str, Any]) -> ResultsManifest:
+def collect_part(store: Store, job: PartJob) -> Part:
+    tables = part_tables(store, job)
     files = {
-        name: store.write_parquet(catalog.results_file(name), pa.Table.from_pandas(df, preserve_index=False))
+        name: store.write_parquet(
+            catalog.results_part(name, job.evaluation.eval_id), pa.Table.from_pandas(df, preserve_index=False)
+        )
         for name, df in tables.items()
     }
-    return catalog.RESULTS.write(store, ResultsManifest(files, run_info))
+    return Part(job.evaluation.eval_id, str(job.rows[0]["arch_label"]), files)
+
+
+def part_tables(store: Store, job: PartJob) -> dict[str, pd.DataFrame]:
+    """The study's rows for one evaluation's models (pure but for reading its inputs)."""
+    bundle = catalog.require_bundle(store, job.evaluation.bundle_id)
+    ident = pd.DataFrame(list(job.rows))
+    wanted = set(ident["model_id"])
+
+    def read(info: FileInfo) -> pd.DataFrame:
+        frame = catalog.read_table(store, info).to_pandas()
+        return frame[frame["model_id"].isin(wanted)]
+
+    members = {m.model_id: m for m in bundle.members}
+    models = ident.assign(
+        bundle_id=bundle.bundle_id,
+        bundle_size=len(bundle.members),
+        steps=int(bundle.training.get("steps", 0)),
+        diverged=[members[i].diverged_step >= 0 for i in ident["model_id"]],
+        diverged_step=[members[i].diverged_step for i in ident["model_id"]],
+        selected_step=[members[i].selected_step for i in ident["model_id"]],
+        device=bundle.device,
+        bundle_seconds=bundle.seconds,
+        bundle_model_steps_per_s=bundle.model_steps_per_s,
+    )
+    per_model = models.drop(columns=["bundle_seconds", "bundle_model_steps_per_s", "device", "bundle_size"])
+    metrics = per_model.merge(read(job.evaluation.files["metrics"]), on="model_id", how="inner")
+    fits = fit_flags(metrics, job.fit_nrmse)
+    models = models.merge(fits, on="model_id", how="left").fillna({"fit": False})
+    metrics = metrics.merge(fits[["model_id", "fit"]], on="model_id", how="left").fillna({"fit": False})
+    short = ident[IDENTITY]
+    curves = short.merge(read(bundle.files["curves"]), on="model_id")
+    thresholds = metrics.loc[metrics["eval_kind"] == "square", ["model_id", "eval_range", "threshold"]]
+    probes = short.merge(read(bundle.files["probes"]), on="model_id").merge(
+        thresholds, on=["model_id", "eval_range"], how="left"
+    )
+    diagonal = short.merge(read(job.evaluation.files["diagonal"]), on="model_id")
+    return {"metrics": metrics, "models": models, "curves": curves, "probes": probes, "diagonal": diagonal}
+
+
+def summarise_parts(store: Store, parts: Sequence[Part], reference_range: str | None) -> Summary:
+    """The aggregates of one architecture, from its parts (a reduce task)."""
+    tables = {
+        name: pd.concat([catalog.read_table(store, p.files[name]).to_pandas() for p in parts], ignore_index=True)
+        for name in catalog.RESULT_TABLES
+    }
+    return summarise(tables, reference_range)

@@ -9,11 +9,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from tasks.evaluation.intervals import wilson_interval
+from tasks.evaluation.intervals import median_ci, wilson_interval
 from tasks.report.summaries import in_range
 
 HEADLINE_COVERAGES = (0.25, 0.01)  # extrapolation error reported at these coverages when present
-BOOTSTRAP_SAMPLES = 2000
 
 
 @dataclass(frozen=True)
@@ -27,23 +26,15 @@ class Headline:
     better: str  # "lower" or "higher"
 
 
-def median_ci(values: np.ndarray, seed: int = 0) -> tuple[float, float, float]:
-    """Median with a 95% percentile-bootstrap interval (deterministic: fixed generator)."""
-    v = np.asarray(values, np.float64)
-    v = v[np.isfinite(v)]
-    if not len(v):
-        return math.nan, math.nan, math.nan
-    if len(v) == 1:
-        return float(v[0]), float(v[0]), float(v[0])
-    rng = np.random.default_rng(seed)
-    medians = np.median(v[rng.integers(0, len(v), (BOOTSTRAP_SAMPLES, len(v)))], axis=1)
-    lo, hi = np.quantile(medians, [0.025, 0.975])
-    return float(np.median(v)), float(lo), float(hi)
-
-
 def headlines(metrics: pd.DataFrame, models: pd.DataFrame) -> list[Headline]:
     """The night's headline metrics: per architecture the in-range RMSE, the RMSE at fixed
     coverages, the success rate per range pair (over seeds); and the training throughput."""
+    speeds = models.drop_duplicates("bundle_id")["bundle_model_steps_per_s"].to_numpy()
+    return quality_headlines(metrics) + speed_headlines(speeds)
+
+
+def quality_headlines(metrics: pd.DataFrame) -> list[Headline]:
+    """Everything but throughput; computed per architecture (a study's map/reduce does)."""
     out: list[Headline] = []
     squares = metrics[metrics["eval_kind"] == "square"]
     inside = in_range(metrics)
@@ -63,7 +54,12 @@ def headlines(metrics: pd.DataFrame, models: pd.DataFrame) -> list[Headline]:
         k, n = int(per_seed.sum()), len(per_seed)
         lo, hi = wilson_interval(k, n)
         out.append(Headline("success_rate", f"{arch} @ {train} → {ev}", k / n, lo, hi, n, "higher"))
-    speeds = models.drop_duplicates("bundle_id")["bundle_model_steps_per_s"].to_numpy()
+    return out
+
+
+def speed_headlines(speeds: np.ndarray) -> list[Headline]:
+    """Training throughput: the mean over bundles (model-steps/s) with a normal 95% interval."""
+    out: list[Headline] = []
     if len(speeds):
         mean = float(np.mean(speeds))
         half = 1.96 * float(np.std(speeds, ddof=1)) / math.sqrt(len(speeds)) if len(speeds) > 1 else 0.0

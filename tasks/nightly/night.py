@@ -16,7 +16,7 @@ from tasks.core.errors import UserError
 from tasks.nightly import history, page
 from tasks.nightly.compare import compare
 from tasks.nightly.environment import describe_environment
-from tasks.nightly.headlines import headline_frame, headlines
+from tasks.nightly.headlines import Headline, headline_frame, speed_headlines
 from tasks.store import catalog
 from tasks.store.catalog import NightRecord
 from tasks.store.outputs import open_output
@@ -109,10 +109,11 @@ def _study_headlines(root: Store, record: NightRecord, settings: NightSettings) 
 
     config = load_config(settings.config, list(settings.overrides))
     store = open_output(root.child(catalog.night_dir(record.date, record.run)).uri)
-    info = run_study(make_plan(config), store, settings.address, settings.num_cpus)
-    metrics = store.read_parquet(catalog.results_file("metrics")).to_pandas()
-    models = store.read_parquet(catalog.results_file("models")).to_pandas()
-    return headline_frame(headlines(metrics, models), record.date), info
+    result = run_study(make_plan(config), store, settings.address, settings.num_cpus)
+    summary = result.summary
+    quality = [Headline(**row) for row in summary.headlines.to_dict("records")]
+    speed = speed_headlines(summary.speeds["bundle_model_steps_per_s"].to_numpy())
+    return headline_frame(quality + speed, record.date), result.info
 
 
 def publish(root: Store, record: NightRecord, comparison: pd.DataFrame | None) -> None:

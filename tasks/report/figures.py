@@ -12,6 +12,8 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from tasks.report.aggregates import MAX_LINES
+
 FIGURE_DPI = 110
 
 
@@ -23,65 +25,57 @@ def png(fig) -> bytes:
     return buf.getvalue()
 
 
-def _reference_range(models: pd.DataFrame) -> str:
-    """The article's training range when present, else the narrowest one."""
-    ranges = models.drop_duplicates("train_range")
-    if (ranges["train_range"] == "[0,1]").any():
-        return "[0,1]"
-    return ranges.assign(w=ranges["train_hi"] - ranges["train_lo"]).sort_values("w")["train_range"].iloc[0]
-
-
-def diagonal_figure(diagonal: pd.DataFrame, models: pd.DataFrame, zoom: bool, title: str) -> bytes:
-    """model(x, x) against x² for models trained on the reference range, one panel per architecture."""
-    ref = _reference_range(models)
-    d = diagonal[diagonal["train_range"] == ref]
-    lo, hi = models.loc[models["train_range"] == ref, ["train_lo", "train_hi"]].iloc[0]
-    if zoom:  # the training range itself (where it meets the diagonal's grid)
-        d = d[(d["x"] >= lo) & (d["x"] <= hi)]
-    archs = list(dict.fromkeys(d["arch_label"]))
+def diagonal_figure(lines: pd.DataFrame, reference: str, bounds: tuple[float, float], zoom: bool, title: str) -> bytes:
+    """model(x, x) against x² for models trained on the reference range, one panel per
+    architecture: a few seeds' curves, and the median with the quartile band over all seeds."""
+    lo, hi = bounds
+    d = lines[(lines["x"] >= lo) & (lines["x"] <= hi)] if zoom else lines  # zoom: the training range
+    archs = list(dict.fromkeys(d["arch_label"])) or [""]
     fig, axes = plt.subplots(1, len(archs), figsize=(4.6 * len(archs), 3.8), squeeze=False, sharey=True)
     for ax, arch in zip(axes[0], archs):
         da = d[d["arch_label"] == arch]
-        truth = da.drop_duplicates("x")
-        ax.plot(truth["x"], truth["y_true"], color="black", lw=2.2, ls="--", label="x²")
-        sns.lineplot(data=da, x="x", y="y_pred", hue="seed", palette="crest", lw=1.1, ax=ax, legend=False)
+        part = {kind: g.sort_values("x") for kind, g in da.groupby("kind")}
+        seeds = part.get("line", da.iloc[0:0])
+        palette = sns.color_palette("crest", max(1, seeds["seed"].nunique()))
+        for colour, (_, g) in zip(palette, seeds.groupby("seed")):
+            ax.plot(g["x"], g["y"], color=colour, lw=0.9, alpha=0.8)
+        if "median" in part:
+            ax.fill_between(part["q25"]["x"], part["q25"]["y"], part["q75"]["y"], color="tab:orange", alpha=0.2)
+            ax.plot(part["median"]["x"], part["median"]["y"], color="tab:orange", lw=1.6, label="median (all seeds)")
+        if "truth" in part:
+            ax.plot(part["truth"]["x"], part["truth"]["y"], color="black", lw=2.2, ls="--", label="x²")
         ax.set_title(arch, fontsize=9)
         ax.set_xlabel("x  (a = b = x)")
         ax.set_ylabel("model(x, x)")
         ax.axvspan(lo, hi, color="tab:green", alpha=0.08, label="training range")
-        ax.legend(loc="upper left", fontsize=8)
-    fig.suptitle(f"{title} — trained on {ref}², one line per seed", fontsize=10)
+        ax.legend(loc="upper left", fontsize=7)
+    fig.suptitle(
+        f"{title} — trained on {reference}², thin lines: up to {MAX_LINES} seeds (the lowest), band: quartiles",
+        fontsize=10,
+    )
     return png(fig)
 
 
-def coverage_figure(metrics: pd.DataFrame, metric: str = "rmse", title: str = "all models") -> bytes:
-    """Extrapolation error against training coverage: median over seeds and training
-    ranges with a 95% CI band, one line per architecture, log axes (coverage 0 and exact
-    zeros, which a log axis cannot show, omitted)."""
-    sq = metrics[(metrics["eval_kind"] == "square") & (metrics["coverage"] > 0)]
+def coverage_figure(points: pd.DataFrame, subset: str, title: str) -> bytes:
+    """Extrapolation error against training coverage: median over seeds and training ranges
+    with a 95% bootstrap interval, one line per architecture, log axes (coverage 0 and exact
+    zeros, which a log axis cannot show, are left out)."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    for ax, m in zip(axes, (metric, "nrmse")):
-        shown = sq[np.isfinite(sq[m]) & (sq[m] > 0)]
+    chosen = points[points["subset"] == subset] if len(points) else points
+    for ax, metric in zip(axes, ("rmse", "nrmse")):
+        shown = chosen[chosen["metric"] == metric] if len(chosen) else chosen
         if not len(shown):
             ax.text(0.5, 0.5, "no models to show", ha="center", va="center", transform=ax.transAxes)
             continue
-        sns.lineplot(
-            data=shown,
-            x="coverage",
-            y=m,
-            hue="arch_label",
-            estimator="median",
-            errorbar=("ci", 95),
-            marker="o",
-            ax=ax,
-            n_boot=500,
-            seed=0,
-        )
+        for arch, g in shown.groupby("arch_label", sort=False):
+            g = g.sort_values("coverage")
+            (line,) = ax.plot(g["coverage"], g["median"], marker="o", label=arch)
+            ax.fill_between(g["coverage"], g["ci_low"], g["ci_high"], color=line.get_color(), alpha=0.2)
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.invert_xaxis()  # read left to right: from inside the training range to far outside
         ax.set_xlabel("coverage (probability mass of the evaluation inputs inside the training region)", fontsize=8)
-        ax.set_ylabel(m)
+        ax.set_ylabel(metric)
         ax.legend(title="architecture", fontsize=7, title_fontsize=8)
     fig.suptitle(f"Extrapolation error against training coverage — {title} (median over seeds, 95% CI)", fontsize=10)
     return png(fig)
@@ -114,15 +108,15 @@ def success_figure(table: pd.DataFrame) -> bytes:
 
 
 def curves_figure(curves: pd.DataFrame) -> bytes:
+    """Median training and validation MSE over steps, a line per architecture and training range."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
     for ax, col in zip(axes, ("train_mse", "val_mse")):
-        c = curves[np.isfinite(curves[col]) & (curves[col] > 0)]
+        c = curves[np.isfinite(curves[col]) & (curves[col] > 0)] if len(curves) else curves
+        for (arch, train), g in c.groupby(["arch_label", "train_range"], sort=False):
+            ax.plot(g["step"], g[col], lw=1.1, label=f"{arch} @ {train}")
         if len(c):
-            sns.lineplot(
-                data=c, x="step", y=col, hue="arch_label", style="train_range", estimator="median", errorbar=None, ax=ax
-            )
             ax.set_yscale("log")
-            ax.legend(fontsize=7)
+            ax.legend(fontsize=6)
         ax.set_title(col.replace("_", " "), fontsize=9)
     fig.suptitle("Training curves (median over seeds)", fontsize=10)
     return png(fig)

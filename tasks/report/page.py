@@ -15,10 +15,11 @@ import numpy as np
 import pandas as pd
 
 from tasks.report import published
+from tasks.report.aggregates import Summary
 from tasks.report.figures import coverage_figure, curves_figure, diagonal_figure, success_figure
-from tasks.report.summaries import by_range, fit_table, headline, success
 from tasks.report.tables import html_table, to_markdown
 from tasks.store import catalog
+from tasks.store.catalog import ReportManifest
 from tasks.store.storage import Store
 
 SUCCESS_NOTE = (
@@ -48,67 +49,64 @@ class Section:
     figure: tuple[str, bytes, str] | None = None  # (file name, PNG, caption)
 
 
-def _fit_sentence(models: pd.DataFrame, threshold: float) -> str:
-    fitted, total = int(models["fit"].sum()), len(models)
+def _fit_sentence(fitted: int, total: int, threshold: float) -> str:
     return (
         f"{fitted} of {total} models fit their training range (in-range RMSE at most {threshold:g} of the "
         "target's RMS); a model that did not fit says nothing about extrapolation."
     )
 
 
-def report_sections(tables: dict[str, pd.DataFrame], info: dict[str, Any]) -> list[Section]:
-    models, metrics = tables["models"], tables["metrics"]
+def report_sections(summary: Summary, info: dict[str, Any]) -> list[Section]:
     fit_nrmse = info.get("config_resolved", {}).get("evaluation", {}).get("fit_nrmse", 0.01)
-    head = headline(metrics)
+    head = summary.headline
     ratios = head[[c for c in head.columns if c.startswith("diag_ratio_")]].to_numpy(float)
-    fitted = metrics[metrics["fit"]]
-    n_fit, n_all = int(models["fit"].sum()), len(models)
-    successes = success(metrics, tables.get("probes"))
+    n_fit, n_all, n_div = summary.total("fitted"), summary.total("models"), summary.total("diverged")
     sections = [
         Section("", [info.get("description", ""), _facts(info)]),
         Section("Headline", [INFINITE_RATIO_NOTE] if np.isinf(ratios).any() else [], head),
-        Section("Fit", [_fit_sentence(models, fit_nrmse)], fit_table(models)),
+        Section("Fit", [_fit_sentence(n_fit, n_all, fit_nrmse)], summary.fit),
     ]
-    diverged = models[models["diverged"]]
-    if len(diverged):
-        columns = ["model_id", "arch_label", "train_range", "seed", "diverged_step"]
-        sections.append(Section("Diverged models", [], diverged[columns]))
+    if n_div:
+        listed = f" (the first {len(summary.diverged)} listed)" if len(summary.diverged) < n_div else ""
+        sections.append(Section("Diverged models", [f"{n_div} models diverged{listed}."], summary.diverged))
     figures = []
-    if len(tables["diagonal"]):  # the 2-input product only
+    reference = info.get("reference_range")
+    if len(summary.diagonal) and reference:  # the 2-input product only
+        label, bounds = reference[0], (reference[1], reference[2])
         figures += [
             (
                 "diagonal_train_range.png",
-                diagonal_figure(tables["diagonal"], models, True, "Inside the training range"),
+                diagonal_figure(summary.diagonal, label, bounds, True, "Inside the training range"),
                 "The article's first figure: on the training range the network looks like a multiplier.",
             ),
             (
                 "diagonal_full.png",
-                diagonal_figure(tables["diagonal"], models, False, "Beyond the training range"),
+                diagonal_figure(summary.diagonal, label, (bounds[0], bounds[1]), False, "Beyond the training range"),
                 "The article's second figure: outside the training range the imitation breaks down.",
             ),
         ]
     figures += [
         (
             "error_vs_coverage.png",
-            coverage_figure(metrics, title=f"all {n_all} models"),
+            coverage_figure(summary.coverage, "all", f"all {n_all} models"),
             f"Error against coverage over all {n_all} models (coverage: see 'Error by evaluation range').",
         ),
         (
             "error_vs_coverage_fitted.png",
-            coverage_figure(fitted, title=f"the {n_fit} models that fit their training range"),
+            coverage_figure(summary.coverage, "fitted", f"the {n_fit} models that fit their training range"),
             f"Error against coverage over the {n_fit} of {n_all} models that fit their training range.",
         ),
-        ("training_curves.png", curves_figure(tables["curves"]), "Training and interpolation-validation MSE."),
+        ("training_curves.png", curves_figure(summary.curves), "Training and interpolation-validation MSE."),
         (
             "success.png",
-            success_figure(successes),
+            success_figure(summary.success),
             "Success rate per training → evaluation range, with Wilson 95% intervals over seeds (all seeds).",
         ),
     ]
     sections += [Section(figure=f) for f in figures]
-    sections.append(Section("Success rate", [success_note(info)], successes))
-    sections += paper_sections(metrics, successes, info)
-    sections.append(Section("Error by evaluation range", [COVERAGE_NOTE], by_range(metrics)))
+    sections.append(Section("Success rate", [success_note(info)], summary.success))
+    sections += paper_sections(summary, info)
+    sections.append(Section("Error by evaluation range", [COVERAGE_NOTE], summary.by_range))
     return sections
 
 
@@ -130,7 +128,7 @@ def success_note(info: dict[str, Any]) -> str:
     )
 
 
-def paper_sections(metrics: pd.DataFrame, successes: pd.DataFrame, info: dict[str, Any]) -> list[Section]:
+def paper_sections(summary: Summary, info: dict[str, Any]) -> list[Section]:
     """The study's deviations from its paper's protocol, and published results beside this run's."""
     config = info.get("config_resolved", {})
     out = []
@@ -139,12 +137,8 @@ def paper_sections(metrics: pd.DataFrame, successes: pd.DataFrame, info: dict[st
     paper = config.get("reproduces")
     if not paper:
         return out
-    layers = metrics["param_layers"] if "param_layers" in metrics else pd.Series(np.nan, index=metrics.index)
-    keys = {
-        label: published.model_key(arch, lay)
-        for label, arch, lay in zip(metrics["arch_label"], metrics["arch"], layers)
-    }
-    table = published.comparison(successes, keys, paper)
+    keys = dict(zip(summary.counts["arch_label"], summary.counts["model_key"]))
+    table = published.comparison(summary.success, keys, paper)
     text = [
         f"This study follows {published.CITATIONS[paper]}. Each row sets the published success rate (and, where "
         "published, the mean 'solved at' step and sparsity error over successful seeds) beside this run's, with "
@@ -158,10 +152,10 @@ def paper_sections(metrics: pd.DataFrame, successes: pd.DataFrame, info: dict[st
     return out
 
 
-def build_report(tables: dict[str, pd.DataFrame], info: dict[str, Any]) -> dict[str, bytes]:
+def build_report(summary: Summary, info: dict[str, Any]) -> dict[str, bytes]:
     """All report files as {name: bytes}: PNG figures, index.html, summary.md."""
     title = f"Multiplication extrapolation report — {info['config']}"
-    sections = report_sections(tables, info)
+    sections = report_sections(summary, info)
     files = {s.figure[0]: s.figure[1] for s in sections if s.figure}
     files["summary.md"] = render_markdown(title, sections).encode()
     files["index.html"] = render_html(title, sections).encode()
@@ -221,7 +215,11 @@ table.t{{border-collapse:collapse;font-size:.85em}}
 """
 
 
-def write_report(store: Store, files: dict[str, bytes]) -> str:
-    for name, data in sorted(files.items(), key=lambda kv: kv[0] == "index.html"):  # index last
-        store.write_bytes(catalog.report_file(name), data)
+def write_report(store: Store, report_id: str, files: dict[str, bytes]) -> str:
+    """The report's files (index.html last), then its manifest."""
+    written = {
+        name: store.write_bytes(catalog.report_file(name), data)
+        for name, data in sorted(files.items(), key=lambda kv: kv[0] == "index.html")
+    }
+    catalog.REPORT.write(store, ReportManifest(report_id, written))
     return store.display(catalog.report_file("index.html"))

@@ -42,11 +42,6 @@ def load_published(paper: str) -> pd.DataFrame:
     return table[table["paper"] == paper].reset_index(drop=True)
 
 
-def model_key(arch: str, layers: str | float | None) -> str:
-    """How the published table names a model: a stack by its layers, others by name."""
-    return str(layers).replace(",", "→") if arch == "stack" and isinstance(layers, str) else arch
-
-
 def verdict(published: tuple[float, float], run: tuple[float, float]) -> str:
     if any(np.isnan(v) for v in (*published, *run)):
         return ""

@@ -3,8 +3,8 @@
     datasets/<dataset id>/   shard-00000.parquet …        DatasetManifest
     models/<bundle id>/      weights.npz, curves.parquet, probes.parquet   BundleManifest
     evals/<eval id>/         metrics.parquet, diagonal.parquet             EvalManifest
-    results/                 the study's tidy tables                      ResultsManifest
-    report/                  index.html, summary.md, *.png
+    results/                 <table>/part-<eval id>.parquet, summary/*.parquet   ResultsManifest
+    report/                  index.html, summary.md, *.png                     ReportManifest
 
 An artifact is complete when its manifest (written last) exists and every file it lists has
 its recorded size; reads of listed files are checked against their SHA-256. Jobs and the
@@ -165,20 +165,44 @@ class EvalManifest:
 
 @dataclass(frozen=True)
 class ResultsManifest:
+    """The study's tables: one Parquet part per evaluation in results/<table>/ (keys
+    "<table>/part-<eval id>") and the aggregates in results/summary/ (keys "summary/<name>")."""
+
     kind: ClassVar[str] = "results"
+    results_id: str  # derives from the evaluations it collects and the settings of collection
     files: dict[str, FileInfo]
     info: dict[str, Any]  # the run's metadata (config, counts, timings, host)
 
+    def parts(self, table: str) -> list[FileInfo]:
+        return [f for key, f in self.files.items() if key.startswith(f"{table}/part-")]
+
+    def summary_files(self) -> dict[str, FileInfo]:
+        return {key.split("/", 1)[1]: f for key, f in self.files.items() if key.startswith("summary/")}
+
     def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "files": _files_json(self.files), **self.info}
+        return {"kind": self.kind, "results_id": self.results_id, "files": _files_json(self.files), **self.info}
 
     @staticmethod
     def from_json(d: dict[str, Any]) -> ResultsManifest:
-        info = {k: v for k, v in d.items() if k not in ("kind", "files")}
-        return ResultsManifest(_files_from(d["files"]), info)
+        info = {k: v for k, v in d.items() if k not in ("kind", "files", "results_id")}
+        return ResultsManifest(d.get("results_id", ""), _files_from(d["files"]), info)
 
 
-M = TypeVar("M", DatasetManifest, BundleManifest, EvalManifest, ResultsManifest)
+@dataclass(frozen=True)
+class ReportManifest:
+    kind: ClassVar[str] = "report"
+    report_id: str  # derives from the results it shows and what the page says of the study
+    files: dict[str, FileInfo]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "report_id": self.report_id, "files": _files_json(self.files)}
+
+    @staticmethod
+    def from_json(d: dict[str, Any]) -> ReportManifest:
+        return ReportManifest(d["report_id"], _files_from(d["files"]))
+
+
+M = TypeVar("M", DatasetManifest, BundleManifest, EvalManifest, ResultsManifest, ReportManifest)
 
 
 class ArtifactKind(Generic[M]):
@@ -219,7 +243,9 @@ DATASETS: ArtifactKind[DatasetManifest] = ArtifactKind("datasets", DatasetManife
 BUNDLES: ArtifactKind[BundleManifest] = ArtifactKind("models", BundleManifest)
 EVALUATIONS: ArtifactKind[EvalManifest] = ArtifactKind("evals", EvalManifest)
 RESULTS: ArtifactKind[ResultsManifest] = ArtifactKind("results", ResultsManifest)
+REPORT: ArtifactKind[ReportManifest] = ArtifactKind("report", ReportManifest)
 REPORT_DIR = "report"
+RESULT_TABLES = ("metrics", "models", "curves", "probes", "diagonal")
 
 
 # ---- datasets -----------------------------------------------------------------------------
@@ -310,8 +336,17 @@ def eval_file(eval_id: str, name: str) -> str:
     return EVALUATIONS.path(eval_id, name)
 
 
-def results_file(name: str) -> str:
-    return RESULTS.path("", f"{name}.parquet")
+def results_part(table: str, eval_id: str) -> str:
+    """One evaluation's rows of a study table (results/<table>/ is a Parquet dataset)."""
+    return RESULTS.path("", f"{table}/part-{eval_id}.parquet")
+
+
+def results_summary_file(name: str) -> str:
+    return RESULTS.path("", f"summary/{name}.parquet")
+
+
+def results_table_dir(table: str) -> str:
+    return RESULTS.path("", table)
 
 
 def report_file(name: str) -> str:
