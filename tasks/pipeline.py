@@ -117,9 +117,7 @@ def reuse_current(store: Store, plan: Plan, reference: list[Any] | None) -> Stud
     return StudyResult(info, summary)
 
 
-def write_results(
-    store: Store, rid: str, parts: list, summary: Summary, info: dict[str, Any]
-) -> ResultsManifest:
+def write_results(store: Store, rid: str, parts: list, summary: Summary, info: dict[str, Any]) -> ResultsManifest:
     """The aggregates beside the parts, the manifest last, then parts of earlier studies removed."""
     files = {f"{table}/part-{p.eval_id}": p.files[table] for p in parts for table in catalog.RESULT_TABLES}
     for name, table in summary.tables().items():
