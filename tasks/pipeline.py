@@ -11,6 +11,7 @@ without starting Ray.
 
 from __future__ import annotations
 
+import contextlib
 import platform
 import time
 from dataclasses import asdict, dataclass
@@ -44,23 +45,47 @@ def run_study(
     from tasks.cluster.placement import placement
 
     started = time.time()
+    phases = Phases()
     reference = reference_of(plan)
-    current = reuse_current(store, plan, reference)
+    with phases("reuse check"):
+        current = reuse_current(store, plan, reference)
     if current is not None:
+        current.info["phases"] = phases.seconds
         return current
-    # Ray: an existing cluster when asked for (or running here), else a local instance.
-    print(f"[ray] {runtime.connect(address, num_cpus, verbose)}")
-    where = placement(plan.config.resources, runtime.cluster_resources())
+    with phases("ray"):  # an existing cluster when asked for (or running here), else a local instance
+        print(f"[ray] {runtime.connect(address, num_cpus, verbose)}")
+        where = placement(plan.config.resources, runtime.cluster_resources())
     catalog.RESULTS.invalidate(store)  # from here until the new manifest, the tables are being rebuilt
     with orchestrate.invalidating_corrupt(store):  # a corrupted input is reported and regenerated next run
-        orchestrate.ensure_datasets(store, plan.datasets)
-        stages = orchestrate.train_evaluate_collect(store, plan, where)
-        summary = orchestrate.summarise(store, plan, stages.parts, reference and reference[0])
+        with phases("data"):
+            orchestrate.ensure_datasets(store, plan.datasets)
+        with phases("train, evaluate, collect"):  # streamed: each bundle goes on as soon as it can
+            stages = orchestrate.train_evaluate_collect(store, plan, where)
+        with phases("summarise"):
+            summary = orchestrate.summarise(store, plan, stages.parts, reference and reference[0])
     info = {**run_info(plan, stages.bundles, started), "reference_range": reference}
-    rid = results_id(plan, [e.eval_id for e in stages.evaluations], reference)
-    write_results(store, rid, stages.parts, summary, info)
-    info["report"] = write_report(store, rid, summary, info)
+    with phases("results"):
+        rid = results_id(plan, [e.eval_id for e in stages.evaluations], reference)
+        write_results(store, rid, stages.parts, summary, {**info, "phases": phases.seconds})
+    with phases("report"):
+        info["report"] = write_report(store, rid, summary, info)
+    info["phases"] = phases.seconds
     return StudyResult(info, summary)
+
+
+class Phases:
+    """Wall-clock seconds per phase of a run (the benchmark's scale figures read them)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def __call__(self, name: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
 
 
 def reference_of(plan: Plan) -> list[Any] | None:

@@ -6,7 +6,7 @@ import sys
 
 import pandas as pd
 import pytest
-from support import read_results
+from support import read_results, write_study
 
 from tasks.study.loading import load_config
 from tasks.study.plan import make_plan
@@ -137,3 +137,19 @@ def test_report_renders_in_headless_chromium(smoke_out, browser_check):
     assert len(images) == 6 and all(done and width > 100 for done, width in images), images
     assert tables >= 3
     assert errors == []
+
+
+def test_a_smaller_study_in_the_same_output_keeps_only_its_rows(smoke_out, tmp_path, capsys):
+    """Results are parts per evaluation; a study with fewer models rewrites them, drops the rest."""
+    import shutil
+
+    out = tmp_path / "copy"
+    shutil.copytree(smoke_out, out)
+    fewer = write_study(tmp_path, {"name": "smoke", "seeds": [0]}, "fewer")
+    assert main(["--config", str(fewer), "--out", str(out)]) == 0
+    assert "0 of 2 models to train" in capsys.readouterr().out  # reused, collected again
+    metrics = read_results(out, "metrics")
+    assert set(metrics["seed"]) == {0} and len(set(metrics["model_id"])) == 2
+    listed = json.loads((out / "results" / "_manifest.json").read_text())["files"]
+    on_disk = {f"metrics/{p.name}" for p in (out / "results" / "metrics").iterdir()}
+    assert on_disk == {k + ".parquet" for k in listed if k.startswith("metrics/")}

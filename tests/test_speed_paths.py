@@ -112,3 +112,15 @@ def test_short_tasks_are_spread_over_the_nodes_with_cpus():
     chosen = [spread.options()["scheduling_strategy"] for _ in range(4)]
     assert [s.node_id for s in chosen] == [a, b, a, b] and all(s.soft for s in chosen)
     assert NodeSpreader(nodes[:1]).options() == {}  # one node: Ray's default placement
+
+
+def test_scale_figures_harness(tmp_path, capsys):
+    """bench.py --scale: a study in a process of its own, its phases, driver RSS and a rerun
+    that finds everything current."""
+    from workflows.bench import main
+
+    assert main(["--scale", "tiny", "--out", str(tmp_path)]) == 0
+    (row,) = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["scale"]
+    assert row["models"] == 12 and row["driver_peak_rss_mb"] > 0
+    assert {"plan", "data", "train, evaluate, collect", "summarise", "results", "report"} <= set(row["phases"])
+    assert row["rerun_seconds"] < 5  # nothing to do: no Ray, no work

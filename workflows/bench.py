@@ -9,6 +9,7 @@
     writing the same table, one core, and the generation's Ray throughput on all CPUs;
 (e) Ray scaling: the same training bundles on 1 slot (one after another) and on 2 slots;
 (f) the peak RSS of a training task's worker.
+With --scale 1.2k,12k,100k,1m: each size's phase times, driver peak RSS and unchanged rerun.
 GPU figures are added when the Ray cluster has GPUs. The last line is one JSON object.
 """
 
@@ -27,6 +28,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)  # the test-suite's smoke run
     p.add_argument("--num-cpus", type=int, default=os.cpu_count() or 2, help="CPUs for the local Ray instance")
     p.add_argument("--out", help="scratch directory (default: a temporary one, removed afterwards)")
+    p.add_argument(
+        "--scale",
+        metavar="SIZES",
+        help="instead: the scale figures for these study sizes, e.g. 1.2k,12k,100k,1m (tasks/bench/scale.py)",
+    )
+    p.add_argument("--nodes", type=int, default=4, help="simulated cluster nodes for the 1m scale study (default 4)")
     return p.parse_args(argv)
 
 

@@ -177,9 +177,43 @@ def table(r: dict, train: dict) -> str:
     return "\n".join(f"{a.ljust(width)}  {b}" for a, b in rows)
 
 
+def run_scale(sizes: list[str], nodes: int, scratch: Path) -> list[dict]:
+    """Each size in a fresh process (its own driver RSS): phase times, peak RSS, the rerun."""
+    import subprocess
+    import sys
+
+    results = []
+    for size in sizes:
+        cmd = [sys.executable, "-m", "tasks.bench.scale", "--models", size, "--out", str(scratch / f"scale-{size}")]
+        if nodes and size == "1m":
+            cmd += ["--nodes", str(nodes)]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError(f"scale study {size} failed:\n{proc.stderr[-3000:]}")
+        row = json.loads(proc.stdout.strip().splitlines()[-1])
+        results.append(row)
+        phases = ", ".join(f"{k} {v:.1f}" for k, v in row["phases"].items())
+        print(
+            f"[scale] {row['models']:,} models on {row['nodes']} node(s): {row['seconds']:.0f} s ({phases}); "
+            f"summarise + results + report {row['collect_and_report_share']:.0%} of the run; "
+            f"driver peak RSS {row['driver_peak_rss_mb']:,.0f} MB; unchanged rerun {row['rerun_seconds']:.1f} s",
+            flush=True,
+        )
+    return results
+
+
 @guarded
 def run_bench(args: argparse.Namespace) -> int:
     """Every figure, side by side in one run; prints a table, then one JSON line."""
+    if args.scale:
+        tmp = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="mlab-scale-"))
+        try:
+            rows = run_scale(args.scale.split(","), args.nodes, tmp)
+        finally:
+            if not args.out:
+                shutil.rmtree(tmp, ignore_errors=True)
+        print(json.dumps({"scale": rows}))
+        return 0
     mode = "tiny" if args.tiny else "quick" if args.quick else "full"
     size = SIZES[mode]
     tmp = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="mlab-bench-"))

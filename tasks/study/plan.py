@@ -7,10 +7,12 @@ models are grouped into training tasks is tasks.study.bundles.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from tasks.core.ids import NUMERICS_VERSION, content_id, seed_from
+from tasks.core.ids import NUMERICS_VERSION, canonical_json, content_id, seed_from
 from tasks.core.ranges import Ranges, coverage
 from tasks.data.spec import DatasetSpec
 from tasks.model import registry
@@ -38,16 +40,15 @@ class ModelSpec:
 
     def row(self) -> dict[str, Any]:
         """The model's identifying columns for result tables."""
-        arch = registry.get(self.arch.arch)
         return {
             "model_id": self.model_id,
             "arch": self.arch.arch,
-            "arch_label": self.arch.label(),
+            "arch_label": _labels(self.arch)[0],
             "seed": self.seed,
             "train_range": self.train_range.label(),
             "train_lo": self.train_range.lo,
             "train_hi": self.train_range.hi,
-            **{f"param_{k}": v for k, v in arch.columns(self.arch.params).items()},
+            **_labels(self.arch)[1],
         }
 
 
@@ -62,6 +63,25 @@ class Plan:
     @property
     def n_model_steps(self) -> int:
         return sum(m.arch.training_or(self.config.training).steps for m in self.models)
+
+
+@functools.lru_cache(maxsize=1024)
+def _labels(arch: ArchSpec) -> tuple[str, dict[str, Any]]:
+    """An architecture's label and parameter columns (shared by its models: computed once)."""
+    unit = registry.get(arch.arch)
+    return arch.label(), {f"param_{k}": v for k, v in unit.columns(arch.params).items()}
+
+
+def model_ids(identity: dict[str, Any], seeds: tuple[int, ...]) -> list[str]:
+    """content_id("m", {**identity, "seed": s}) for every seed, without re-serialising the
+    shared part each time (a million-model plan spends its time here): the canonical JSON is
+    split at the seed's place, and the first id is checked against the plain computation."""
+    marker = -987654321  # an integer that cannot be a seed (seeds are ≥ 0)
+    head, tail = canonical_json({**identity, "seed": marker}).split(str(marker))
+    ids = ["m-" + hashlib.sha256(f"{head}{s}{tail}".encode()).hexdigest()[:16] for s in seeds]
+    if seeds and ids[0] != content_id("m", {**identity, "seed": seeds[0]}):
+        raise AssertionError("model id shortcut disagrees with content_id")
+    return ids
 
 
 def make_plan(config: Config) -> Plan:
@@ -90,21 +110,18 @@ def make_plan(config: Config) -> Plan:
             code = registry.code_identity(arch.arch)
             training = arch.training_or(config.training)
             n_windows = len(datasets[train_ds].shard_windows(training.window_rows))
-            for seed in config.seeds:
-                identity = {
-                    "v": NUMERICS_VERSION,
-                    "arch": arch.arch,
-                    "params": arch.params,
-                    "training": training.identity(),
-                    "train_dataset": train_ds,
-                    "val_dataset": val_ds,
-                    "seed": seed,
-                    **({"code": code} if code else {}),  # a plugin's source: edits never reuse old models
-                }
+            identity = {
+                "v": NUMERICS_VERSION,
+                "arch": arch.arch,
+                "params": arch.params,
+                "training": training.identity(),
+                "train_dataset": train_ds,
+                "val_dataset": val_ds,
+                **({"code": code} if code else {}),  # a plugin's source: edits never reuse old models
+            }
+            for seed, model_id in zip(config.seeds, model_ids(identity, config.seeds)):
                 first = window_offset(seed, n_windows)
-                models.append(
-                    ModelSpec(content_id("m", identity), arch, seed, tr.range, train_ds, val_ds, evals, first)
-                )
+                models.append(ModelSpec(model_id, arch, seed, tr.range, train_ds, val_ds, evals, first))
     return Plan(config, datasets, tuple(models), data_use_warnings(config))
 
 
