@@ -26,6 +26,7 @@ from tasks.store import catalog
 from tasks.store.catalog import BundleManifest, ResultsManifest
 from tasks.store.storage import Store
 from tasks.study.plan import Plan
+from tasks.study.render import config_yaml
 
 COLLECT_VERSION = 1  # bump when collection or the aggregates change what they write
 REPORT_VERSION = 1  # bump when the report's content changes for the same results
@@ -38,17 +39,23 @@ class StudyResult:
 
 
 def run_study(
-    plan: Plan, store: Store, address: str | None = None, num_cpus: int | None = None, verbose: bool = False
+    plan: Plan,
+    store: Store,
+    address: str | None = None,
+    num_cpus: int | None = None,
+    verbose: bool = False,
+    tensorboard: bool = False,
 ) -> StudyResult:
-    """Run `plan` on Ray into `store`."""
+    """Run `plan` on Ray into `store` (`tensorboard`: also the curves as event files)."""
     from tasks.cluster import orchestrate, runtime
     from tasks.cluster.placement import placement
 
     started = time.time()
     phases = Phases()
     reference = reference_of(plan)
+    store.write_bytes(catalog.CONFIG_FILE, config_yaml(plan.config).encode())  # the study keeps what it ran
     with phases("reuse check"):
-        current = reuse_current(store, plan, reference)
+        current = reuse_current(store, plan, reference, tensorboard)
     if current is not None:
         current.info["phases"] = phases.seconds
         return current
@@ -60,12 +67,12 @@ def run_study(
         with phases("data"):
             orchestrate.ensure_datasets(store, plan.datasets)
         with phases("train, evaluate, collect"):  # streamed: each bundle goes on as soon as it can
-            stages = orchestrate.train_evaluate_collect(store, plan, where)
+            stages = orchestrate.train_evaluate_collect(store, plan, where, tensorboard)
         with phases("summarise"):
             summary = orchestrate.summarise(store, plan, stages.parts, reference and reference[0])
     info = {**run_info(plan, stages.bundles, started), "reference_range": reference}
     with phases("results"):
-        rid = results_id(plan, [e.eval_id for e in stages.evaluations], reference)
+        rid = results_id(plan, [e.eval_id for e in stages.evaluations], reference, tensorboard)
         write_results(store, rid, stages.parts, summary, {**info, "phases": phases.seconds})
     with phases("report"):
         info["report"] = write_report(store, rid, summary, info)
@@ -97,9 +104,10 @@ def reference_of(plan: Plan) -> list[Any] | None:
     return next([lab, lo, hi] for lab, lo, hi in ranges if lab == label)
 
 
-def results_id(plan: Plan, eval_ids: list[str], reference: list[Any] | None) -> str:
+def results_id(plan: Plan, eval_ids: list[str], reference: list[Any] | None, tensorboard: bool = False) -> str:
     """The study tables derive from the evaluations they collect and the settings of collection."""
     identity = {
+        **({"tensorboard": True} if tensorboard else {}),
         "v": NUMERICS_VERSION,
         "collect": COLLECT_VERSION,
         "evaluations": sorted(eval_ids),
@@ -116,7 +124,9 @@ def report_id(results: str, info: dict[str, Any]) -> str:
     return content_id("rep", {"results": results, "report": REPORT_VERSION, "said": said})
 
 
-def reuse_current(store: Store, plan: Plan, reference: list[Any] | None) -> StudyResult | None:
+def reuse_current(
+    store: Store, plan: Plan, reference: list[Any] | None, tensorboard: bool = False
+) -> StudyResult | None:
     """The study's results and report when every model is trained, every evaluation written and
     the results collected from exactly those evaluations (no Ray needed); else None."""
     from tasks.cluster.orchestrate import eval_jobs
@@ -130,7 +140,7 @@ def reuse_current(store: Store, plan: Plan, reference: list[Any] | None) -> Stud
     jobs = eval_jobs(plan, trained, [])
     if any(catalog.EVALUATIONS.complete(store, job.eval_id) is None for job in jobs):
         return None
-    if results.results_id != results_id(plan, [j.eval_id for j in jobs], reference):
+    if results.results_id != results_id(plan, [j.eval_id for j in jobs], reference, tensorboard):
         return None
     summary = load_summary(store, results)
     info = dict(results.info)

@@ -26,6 +26,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add_ray_arguments(p)
     p.add_argument("--dry-run", action="store_true", help="print the plan and exit without writing anything")
     p.add_argument("--verbose", action="store_true", help="show Ray and worker logs")
+    p.add_argument(
+        "--tensorboard",
+        action="store_true",
+        help="also write the training curves as TensorBoard runs in OUT/tensorboard",
+    )
     return p.parse_args(argv)
 
 

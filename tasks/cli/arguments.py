@@ -18,6 +18,11 @@ def add_config_arguments(parser: argparse.ArgumentParser, default: str) -> None:
         help="override one config value, e.g. --set training.steps=2000 (dotted key, YAML value; repeatable)",
     )
     parser.add_argument(
+        "--print-config",
+        action="store_true",
+        help="print the resolved config (file, then every --set; defaults filled in) and exit",
+    )
+    parser.add_argument(
         "--plugin",
         dest="plugins",
         action="append",

@@ -13,6 +13,7 @@ from tasks.nightly.night import NightSettings, night_date, open_nightly_root, ru
 from tasks.store.outputs import open_output
 from tasks.study.loading import load_config
 from tasks.study.plan import make_plan
+from tasks.study.render import config_yaml
 
 
 @guarded
@@ -21,6 +22,9 @@ def run(args: argparse.Namespace) -> int:
     started = time.time()
     load_plugins(args.plugins)
     config = load_config(args.config, args.overrides)
+    if args.print_config:
+        print(config_yaml(config), end="")
+        return 0
     out = args.out or config.output
     plan = make_plan(config)
     if args.dry_run:
@@ -33,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     wait_for_address(requested_address(args.address))  # before anything is written
     store = open_output(out)
 
-    result = run_study(plan, store, args.address, args.num_cpus, args.verbose)
+    result = run_study(plan, store, args.address, args.num_cpus, args.verbose, args.tensorboard)
     print(f"[done] {len(plan.models)} models in {time.time() - started:.0f}s. Report: {result.info['report']}")
     return 0
 
@@ -42,6 +46,9 @@ def run(args: argparse.Namespace) -> int:
 def nightly(args: argparse.Namespace) -> int:
     """workflows/nightly.py: exit 0 fine, 1 a regression (unless disabled), 2 a failed night."""
     load_plugins(args.plugins)
+    if args.print_config:
+        print(config_yaml(load_config(args.config, args.overrides)), end="")
+        return 0
     date = night_date(args.date)
     root = open_nightly_root(args.root)
     settings = NightSettings(
@@ -63,3 +70,36 @@ def nightly(args: argparse.Namespace) -> int:
         print(f"error: night {date} failed: {record.error}", file=sys.stderr)
         return 2
     return 1 if record.regressions and args.fail_on_regression else 0
+
+
+@guarded
+def export(args: argparse.Namespace) -> int:
+    """workflows/export.py: one model of a study as a Keras file or a SavedModel."""
+    from tasks.api import open_study
+
+    target = args.to or (f"{args.model}.keras" if args.format == "keras" else args.model)
+    path = open_study(args.out, args.plugins).export(args.model, target, args.format)
+    print(f"[export] {args.model} → {path} ({args.format})")
+    return 0
+
+
+@guarded
+def compare(args: argparse.Namespace) -> int:
+    """workflows/compare.py: exit 0 fine, 1 a regression of B against A (unless disabled)."""
+    from tasks.api import open_study
+    from tasks.report.comparison import compare_headlines, comparison_pages, headline_table
+    from tasks.store.storage import Store
+
+    studies = [open_study(out, args.plugins) for out in (args.a, args.b)]
+    summaries = [s.summary for s in studies]
+    table = compare_headlines(*(headline_table(s) for s in summaries), args.tolerance, args.speed_tolerance)
+    names = tuple(s.store.display() for s in studies)
+    models = tuple(set(s.table("models")["model_id"]) for s in studies)
+    md, page = comparison_pages(names, table, (summaries[0].fit, summaries[1].fit), models, args.tolerance)
+    target = Store(args.out) if args.out else studies[1].store.child("comparison")
+    target.write_bytes("summary.md", md.encode())
+    target.write_bytes("index.html", page.encode())
+    regressions = int((table["verdict"] == "regression").sum())
+    improvements = int((table["verdict"] == "improvement").sum())
+    print(f"[compare] regressions {regressions}, improvements {improvements}. Report: {target.display('index.html')}")
+    return 1 if regressions and args.fail_on_regression else 0

@@ -105,11 +105,11 @@ def eval_jobs(plan: Plan, done: dict[str, BundleManifest], bundles: list[Bundle]
     return jobs + [make_eval_job(b.bundle_id, b.models, plan.config) for b in bundles]
 
 
-def part_job(job: EvalJob, evaluation: EvalManifest, fit_nrmse: float) -> PartJob:
-    return PartJob(evaluation, tuple(m.row() for m in job.models), fit_nrmse)
+def part_job(job: EvalJob, evaluation: EvalManifest, fit_nrmse: float, tensorboard: bool = False) -> PartJob:
+    return PartJob(evaluation, tuple(m.row() for m in job.models), fit_nrmse, tensorboard)
 
 
-def train_evaluate_collect(store: Store, plan: Plan, placement: Placement) -> Stages:
+def train_evaluate_collect(store: Store, plan: Plan, placement: Placement, tensorboard: bool = False) -> Stages:
     """Train what is not complete, evaluate each bundle as soon as it is trained and collect
     each evaluation as soon as it is written. Training tasks are submitted in waves (at most a
     few per slot in flight), so the driver and Ray's object store hold a bounded amount of
@@ -153,7 +153,7 @@ def train_evaluate_collect(store: Store, plan: Plan, placement: Placement) -> St
 
     def collect(job: EvalJob, manifest: EvalManifest) -> None:
         out.evaluations.append(manifest)
-        task = part_job(job, manifest, fit_nrmse)
+        task = part_job(job, manifest, fit_nrmse, tensorboard)
         stream.add(remote.submit(remote.collect_part, store, task, **spread.options()), "collect", job)
 
     fresh = {b.bundle_id for b in bundles}

@@ -34,6 +34,7 @@ class PartJob:
     evaluation: EvalManifest
     rows: tuple[dict[str, Any], ...]
     fit_nrmse: float
+    tensorboard: bool = False  # also write the curves as TensorBoard event files
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,10 @@ def collect_part(store: Store, job: PartJob) -> Part:
         )
         for name, df in tables.items()
     }
+    if job.tensorboard:
+        from tasks.jobs.tensorboard import write_events
+
+        write_events(store, tables["curves"])
     return Part(job.evaluation.eval_id, str(job.rows[0]["arch_label"]), files)
 
 

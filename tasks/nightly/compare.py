@@ -9,10 +9,34 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pandas as pd
 
 SPEED_METRICS = ("train_model_steps_per_s",)
+
+
+def verdict(
+    current: tuple[float, float, float],
+    previous: tuple[float, float, float] | None,
+    median: float | None,
+    tolerance: float,
+    better: str,
+) -> str:
+    """ok, regression or improvement of (value, ci_low, ci_high) against a previous result and,
+    optionally, a rolling median: flagged only beyond `tolerance` and beyond seed noise
+    (disjoint intervals; the median outside the current interval)."""
+    value, lo, hi = current
+    beyond_prev = beyond_median = False
+    change = math.nan
+    if previous is not None:
+        change = _relative(value, previous[0])
+        beyond_prev = abs(change) > tolerance and (lo > previous[2] or hi < previous[1])
+    if median is not None and not beyond_prev:
+        change = _relative(value, median)
+        beyond_median = abs(change) > tolerance and not (lo <= median <= hi)
+    if not (beyond_prev or beyond_median):
+        return "ok"
+    worse = change > 0 if better == "lower" else change < 0
+    return "regression" if worse else "improvement"
 
 
 def compare(
@@ -39,7 +63,6 @@ def compare(
             "change_vs_median": math.nan,
             "verdict": "new",
         }
-        tol = speed_tolerance if (h.metric in SPEED_METRICS and speed_tolerance is not None) else tolerance
         if len(past):
             prev = past.iloc[-1]
             median = float(past["value"].tail(window).median())
@@ -50,14 +73,15 @@ def compare(
                 change_vs_prev=_relative(h.value, prev["value"]),
                 change_vs_median=_relative(h.value, median),
             )
-            disjoint = h.ci_low > prev["ci_high"] or h.ci_high < prev["ci_low"]
-            beyond_prev = abs(row["change_vs_prev"]) > tol and disjoint
-            beyond_median = abs(row["change_vs_median"]) > tol and not (h.ci_low <= median <= h.ci_high)
-            direction = np.sign(row["change_vs_prev"] if beyond_prev else row["change_vs_median"])
-            worse = direction > 0 if h.better == "lower" else direction < 0
-            row["verdict"] = ("regression" if worse else "improvement") if (beyond_prev or beyond_median) else "ok"
+            previous = (float(prev["value"]), float(prev["ci_low"]), float(prev["ci_high"]))
+            tol = tolerance_for(h.metric, tolerance, speed_tolerance)
+            row["verdict"] = verdict((h.value, h.ci_low, h.ci_high), previous, median, tol, h.better)
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def tolerance_for(metric: str, tolerance: float, speed_tolerance: float | None) -> float:
+    return speed_tolerance if (metric in SPEED_METRICS and speed_tolerance is not None) else tolerance
 
 
 def _relative(value: float, reference: float) -> float:

@@ -245,6 +245,7 @@ EVALUATIONS: ArtifactKind[EvalManifest] = ArtifactKind("evals", EvalManifest)
 RESULTS: ArtifactKind[ResultsManifest] = ArtifactKind("results", ResultsManifest)
 REPORT: ArtifactKind[ReportManifest] = ArtifactKind("report", ReportManifest)
 REPORT_DIR = "report"
+CONFIG_FILE = "config.yaml"  # the resolved config a study ran (rerun it with --config OUT/config.yaml)
 RESULT_TABLES = ("metrics", "models", "curves", "probes", "diagonal")
 
 
