@@ -71,6 +71,7 @@ def run_study(
         with phases("summarise"):
             summary = orchestrate.summarise(store, plan, stages.parts, reference and reference[0])
     info = {**run_info(plan, stages.bundles, started), "reference_range": reference}
+    info["calibration"] = stages.calibration
     with phases("results"):
         rid = results_id(plan, [e.eval_id for e in stages.evaluations], reference, tensorboard)
         write_results(store, rid, stages.parts, summary, {**info, "phases": phases.seconds})

@@ -18,6 +18,8 @@ os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+# Bundle-size calibrations of this session go to a scratch cache, never the user's (workers inherit it).
+os.environ["MLAB_CACHE_DIR"] = __import__("tempfile").mkdtemp(prefix="mlab-test-cache-")
 
 
 @pytest.fixture(scope="session")

@@ -79,8 +79,19 @@ def test_benchmark_harness_runs_and_reports_every_key(capsys):
         "datagen_efficiency",
         "scaling_efficiency_2cpu",
         "train_task_peak_rss_mb",
+        "keras_tuned_steps_per_s",
+        "trainer_k1_model_steps_per_s",
+        "best_bundle_size",
+        "best_model_steps_per_s",
+        "auto_vs_best",
+        "datagen_efficiency_same_settings",
     ):
         assert result[key] > 0, key
+    sweep = result["sweep_model_steps_per_s"]
+    assert {"1", "4", str(result["auto_bundle_size"])} <= set(sweep)  # the calibrated size is timed too
+    assert result["best_model_steps_per_s"] == max(sweep.values())
+    assert result["trainer_k1_model_steps_per_s"] == sweep["1"]
+    assert 0 < result["auto_vs_best"] <= 1
 
 
 def test_bundles_are_never_empty_and_respect_an_explicit_size():
@@ -124,3 +135,111 @@ def test_scale_figures_harness(tmp_path, capsys):
     assert row["models"] == 12 and row["driver_peak_rss_mb"] > 0
     assert {"plan", "data", "train, evaluate, collect", "summarise", "results", "report"} <= set(row["phases"])
     assert row["rerun_seconds"] < 5  # nothing to do: no Ray, no work
+
+
+def article_shape():
+    from tasks.bench.peers import article_model, article_settings
+
+    arch, params = article_model()
+    training, target = article_settings()
+    return arch, params, training, target
+
+
+def test_calibration_measures_once_then_answers_from_the_node_cache(tf):
+    from tasks.model import calibration
+
+    arch, params, training, target = article_shape()
+    small = {"candidates": (1, 2), "work": 400}
+    first = calibration.calibrate(arch, params, training, target, **small)
+    assert not first.cached and first.best_size in (1, 2, 3) and first.best_model_steps_per_s > 0
+    assert set(first.sweep) >= {"1", "2"}  # the coarse pass, then neighbours of the best
+    assert first.best_model_steps_per_s == max(first.sweep.values())
+    assert "TF" in first.key and first.device.startswith("CPU ")
+    again = calibration.calibrate(arch, params, training, target, **small)
+    assert again.cached and again.best_size == first.best_size and again.seconds == first.seconds
+    assert calibration.cached_for(arch, params, training, target) == again
+    fresh = calibration.calibrate(arch, params, training, target, use_cache=False, **small)
+    assert not fresh.cached  # the benchmark's fresh check sweeps again, and leaves the cache as it was
+    assert calibration.calibrate(arch, params, training, target, **small).seconds == first.seconds
+    other = training.__class__(**{**training.__dict__, "batch_size": 64})
+    assert calibration.cached_for(arch, params, other, target) is None  # a different shape is not answered
+
+
+def seeded_calibration(best_size: int, steps_per_s: float = 123_456.0):
+    """Put a calibration of the smoke config's architecture in the session's node cache."""
+    from support import smoke_raw
+
+    from tasks.model import calibration
+    from tasks.study.config import parse_config
+
+    config = parse_config(smoke_raw())
+    arch = config.architectures[0]
+    training = arch.training_or(config.training)
+    n_inputs = config.target.n_inputs
+    key = calibration.shape_key(arch.arch, arch.params, n_inputs, training.batch_size, training.optimizer, False)
+    sweep = {str(best_size): steps_per_s}
+    calibration.store_cached(calibration.Calibration(key, best_size, steps_per_s, sweep, "CPU test", 1.0))
+    return arch
+
+
+@pytest.mark.usefixtures("ray_session")
+def test_a_study_sizes_its_bundles_from_the_calibration_of_the_node_kind(tmp_path):
+    """The calibration task runs where the training runs (here: the node's cache answers it);
+    its best size shapes the bundles and is recorded in the run's metadata."""
+    from support import smoke_raw
+
+    from tasks.cluster import orchestrate
+    from tasks.cluster.placement import placement
+    from tasks.study.bundles import make_bundles
+    from tasks.study.config import ResourcesConfig, parse_config
+    from tasks.study.plan import make_plan
+
+    arch = seeded_calibration(best_size=5)
+    plan = make_plan(parse_config(smoke_raw({"seeds": list(range(40))})))
+    cpu = placement(ResourcesConfig(1, None), {"CPU": 2.0})
+    found = orchestrate.calibrate_sizes(plan, list(plan.models), cpu)
+    assert found[arch].cached and found[arch].best_size == 5
+    bundles = make_bundles(plan, list(plan.models), None, cpu.slots, measured={arch: 5})
+    assert max(len(b.models) for b in bundles) == 5 and len(bundles) >= len(plan.models) // 5
+    few = make_plan(parse_config(smoke_raw({"seeds": list(range(4))})))  # at most 8 per slot: balance decides
+    assert len(few.models) <= 16
+    assert orchestrate.calibrate_sizes(few, list(few.models), cpu) == {}
+    pinned = make_plan(parse_config(smoke_raw({"seeds": list(range(40)), "training.bundle_size": 10})))
+    assert orchestrate.calibrate_sizes(pinned, list(pinned.models), cpu) == {}  # the config's size stays
+
+
+@pytest.mark.usefixtures("ray_session")
+def test_a_node_kind_that_cannot_calibrate_in_time_does_not_stall_the_study(monkeypatch):
+    """GPU training asked for on a cluster with no GPU node yet: the calibration cannot be
+    placed, the study goes on with the formula's size after the timeout."""
+    from support import smoke_raw
+
+    from tasks.cluster import orchestrate
+    from tasks.cluster.placement import placement
+    from tasks.study.bundles import make_bundles
+    from tasks.study.config import ResourcesConfig, parse_config
+    from tasks.study.plan import make_plan
+
+    monkeypatch.setattr(orchestrate, "CALIBRATION_TIMEOUT_S", 2.0)
+    plan = make_plan(parse_config(smoke_raw({"seeds": list(range(40))})))
+    waiting = placement(ResourcesConfig(1, 0.5), {"CPU": 2.0})  # an autoscaler would add the GPU node
+    found = orchestrate.calibrate_sizes(plan, list(plan.models), waiting)
+    assert list(found.values()) == [None]
+    bundles = make_bundles(plan, list(plan.models), None, waiting.slots, True, {})
+    assert sum(len(b.models) for b in bundles) == len(plan.models)
+
+
+def test_measured_size_overrides_the_formula_but_not_the_balance():
+    article = dict(width=80, batch=128, l2_bytes=1 << 20)
+    assert auto_bundle_size(n_models=10_000, slots=2, measured=12, **article) == 12
+    assert auto_bundle_size(n_models=10, slots=2, measured=12, **article) == 5  # both slots busy
+    assert auto_bundle_size(n_models=10_000, slots=2, measured=None, **article) == 51
+
+
+def test_bench_refuses_a_reused_out_directory(tmp_path, capsys):
+    from workflows.bench import main
+
+    (tmp_path / "old-run").mkdir()
+    assert main(["--tiny", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not an empty directory" in err[0] and "Traceback" not in err[0]

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 
-from tasks.study.bundles import make_bundles
+from tasks.model.calibration import cached_for
+from tasks.study.bundles import make_bundles, worth_calibrating
 from tasks.study.plan import Plan
 
-# Training throughput per CPU slot measured by workflows/bench.py (243k model-steps/s on a
-# 2-core AMD EPYC, the article's model); used only for the dry-run's time estimate.
-BENCH_MODEL_STEPS_PER_S_PER_CPU = 120_000
+# Training throughput per CPU slot assumed for an architecture this machine has not calibrated
+# yet (the article's model runs at 100–150k on one core of an AMD EPYC or an Intel Xeon; wider
+# or stacked units are slower); only the dry-run's time estimate uses it.
+BENCH_MODEL_STEPS_PER_S_PER_CPU = 100_000
 RAY_START_SECONDS = 15
 
 
@@ -28,24 +30,38 @@ def describe_plan(plan: Plan, out: str, cpus: int | None = None) -> str:
         f"models: {len(plan.models)} = {len(config.train_ranges)} training ranges × "
         f"{len(config.architectures)} architectures × {len(config.seeds)} seeds"
     )
-    bundles = make_bundles(plan, list(plan.models), None, slots)
+    calibrations = {
+        arch: cached_for(arch.arch, arch.params, arch.training_or(config.training), config.target)
+        for arch in config.architectures
+    }
+    measured = {arch: c.best_size for arch, c in calibrations.items() if c is not None}
+    bundles = make_bundles(plan, list(plan.models), None, slots, measured=measured)
     n_bundles = len(bundles)
+    train_s = 0.0
     for arch in config.architectures:
         sizes = sorted({len(b.models) for b in bundles if b.arch == arch})
-        n = sum(1 for m in plan.models if m.arch == arch)
+        models = [m for m in plan.models if m.arch == arch]
         sizes_text = "–".join(map(str, (sizes[0], sizes[-1]) if len(sizes) > 1 else sizes))
-        lines.append(f"  {arch.label()}: {n} models, bundles of {sizes_text}")
+        c = calibrations[arch]
+        per_cpu = c.best_model_steps_per_s if c else BENCH_MODEL_STEPS_PER_S_PER_CPU
+        if c:
+            how = f"calibrated here: best {c.best_size}, {per_cpu:,.0f} model-steps/s per core"
+        elif worth_calibrating(len(models), slots) and arch.training_or(config.training).bundle_size is None:
+            how = f"the first run calibrates the size; assumed {per_cpu:,}/s per core"
+        else:
+            how = f"assumed {per_cpu:,}/s per core"
+        lines.append(f"  {arch.label()}: {len(models)} models, bundles of {sizes_text} ({how})")
+        steps = len(models) * arch.training_or(config.training).steps
+        train_s += steps / (per_cpu * config.resources.train_cpus * slots)
     diagonal = config.evaluation.diagonal
     n_evals = sum(len(m.evals) + (len(diagonal.segments) if diagonal else 0) for m in plan.models)
     lines.append(
         f"tasks: {sum(s.n_shards for s in plan.datasets.values())} generation, {n_bundles} training, "
         f"{n_bundles} evaluation ({n_evals} model × range evaluations)"
     )
-    train_s = plan.n_model_steps / (BENCH_MODEL_STEPS_PER_S_PER_CPU * config.resources.train_cpus * slots)
     lines.append(
-        f"estimate: ~{train_s + RAY_START_SECONDS:.0f} s on {cpus} CPUs "
-        f"({plan.n_model_steps:,} model-steps at {BENCH_MODEL_STEPS_PER_S_PER_CPU:,}/s per CPU, "
-        "plus start-up), before reuse of earlier outputs"
+        f"estimate: ~{train_s + RAY_START_SECONDS:.0f} s on {cpus} CPUs of this machine "
+        f"({plan.n_model_steps:,} model-steps at the rates above, plus start-up), before reuse of earlier outputs"
     )
     lines += [f"warning: {w}" for w in plan.warnings]
     lines.append("dry run: nothing was written")

@@ -25,8 +25,8 @@ def guarded(main: Callable[..., int]) -> Callable[..., int]:
         reclaim_signals()
         try:
             return main(*args, **kwargs)
-        except UserError as exc:
-            print(f"error: {exc}", file=sys.stderr)
+        except UserError as exc:  # raised here or inside a Ray task (then `cause` is the original, sans traceback)
+            print(f"error: {getattr(exc, 'cause', None) or exc}", file=sys.stderr)
             return 2
         except KeyboardInterrupt:
             print("\ninterrupted: finished work is kept; rerun the same command to resume", file=sys.stderr)

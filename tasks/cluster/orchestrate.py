@@ -9,7 +9,7 @@ from __future__ import annotations
 import collections
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import ray
@@ -22,11 +22,13 @@ from tasks.core.ids import NUMERICS_VERSION
 from tasks.data.spec import DatasetSpec
 from tasks.jobs.collect import Part, PartJob
 from tasks.jobs.generate import finish_dataset
+from tasks.model.calibration import Calibration
 from tasks.report.aggregates import Summary
 from tasks.store import catalog
 from tasks.store.catalog import BundleManifest, DatasetManifest, EvalManifest
 from tasks.store.storage import Store
-from tasks.study.bundles import Bundle, EvalJob, make_bundles, make_eval_job
+from tasks.study.bundles import Bundle, EvalJob, make_bundles, make_eval_job, worth_calibrating
+from tasks.study.config import ArchSpec
 from tasks.study.plan import ModelSpec, Plan
 
 
@@ -93,6 +95,7 @@ class Stages:
     bundles: dict[str, BundleManifest] = field(default_factory=dict)
     evaluations: list[EvalManifest] = field(default_factory=list)
     parts: list[Part] = field(default_factory=list)
+    calibration: dict[str, Any] = field(default_factory=dict)  # architecture label → what sized its bundles
 
 
 def eval_jobs(plan: Plan, done: dict[str, BundleManifest], bundles: list[Bundle]) -> list[EvalJob]:
@@ -124,7 +127,9 @@ def train_evaluate_collect(store: Store, plan: Plan, placement: Placement, tenso
         )
     done = trained.by_model
     todo = [m for m in plan.models if m.model_id not in done]
-    bundles = make_bundles(plan, todo, None, placement.slots, placement.on_gpu)
+    calibration = calibrate_sizes(plan, todo, placement)
+    measured = {arch: c.best_size for arch, c in calibration.items() if c is not None}
+    bundles = make_bundles(plan, todo, None, placement.slots, placement.on_gpu, measured)
     jobs = {job.bundle_id: job for job in eval_jobs(plan, done, bundles)}
     n_models = len(plan.models)
     print(
@@ -138,6 +143,10 @@ def train_evaluate_collect(store: Store, plan: Plan, placement: Placement, tenso
     }
     wanted = {m.model_id for m in plan.models}
     out = Stages(bundles={m: b for m, b in done.items() if m in wanted})
+    out.calibration = {
+        arch.label(): asdict(c) if c is not None else "formula (no calibration answered in time)"
+        for arch, c in calibration.items()
+    }
     stream = _Stream()
     spread = NodeSpreader()
     fit_nrmse = config.evaluation.fit_nrmse
@@ -179,6 +188,53 @@ def train_evaluate_collect(store: Store, plan: Plan, placement: Placement, tenso
             out.parts.append(result)
     for p in progress.values():
         p.finish()
+    return out
+
+
+CALIBRATION_TIMEOUT_S = 180.0  # a node kind that cannot calibrate by then gets the formula's size
+
+
+def calibrate_sizes(plan: Plan, todo: list[ModelSpec], placement: Placement) -> dict[ArchSpec, Calibration | None]:
+    """The best bundle size of each architecture to train, measured on the kind of node its
+    bundles will train on (a task with the training's resources; the node's cache answers at
+    once after the first time). Architectures with an explicit bundle_size are left alone; a
+    calibration that does not answer in time (no such node yet, say) leaves the formula, and so
+    do groups small enough that balancing them over the slots decides the size anyway."""
+    counts = collections.Counter(m.arch for m in todo)
+    archs = [
+        a
+        for a, n in counts.items()
+        if a.training_or(plan.config.training).bundle_size is None and worth_calibrating(n, placement.slots)
+    ]
+    if not archs:
+        return {}
+    function = remote.calibrate_gpu if placement.on_gpu else remote.calibrate_cpu
+    refs = {
+        arch: remote.submit(
+            function,
+            arch.arch,
+            arch.params,
+            arch.training_or(plan.config.training),
+            plan.config.target,
+            placement.on_gpu,
+            **placement.options(),
+        )
+        for arch in archs
+    }
+    ready, _ = ray.wait(list(refs.values()), num_returns=len(refs), timeout=CALIBRATION_TIMEOUT_S)
+    out: dict[ArchSpec, Calibration | None] = {}
+    for arch, ref in refs.items():
+        if ref in ready:
+            out[arch] = c = _get(ref)
+            how = "cached" if c.cached else f"measured in {c.seconds:.0f} s"
+            print(
+                f"[calibrate] {arch.label()}: {c.best_size} models per bundle, {c.best_model_steps_per_s:,.0f} "
+                f"model-steps/s on {c.device} ({how})"
+            )
+        else:
+            ray.cancel(ref, force=True)
+            out[arch] = None
+            print(f"[calibrate] {arch.label()}: no answer in {CALIBRATION_TIMEOUT_S:.0f} s; the formula's size")
     return out
 
 

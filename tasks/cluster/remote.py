@@ -12,11 +12,14 @@ import ray
 
 from tasks.cluster.runtime import where
 from tasks.data.spec import DatasetSpec
+from tasks.data.targets import TargetSpec
 from tasks.jobs.collect import Part, PartJob
 from tasks.jobs.evaluate import evaluate_and_store
 from tasks.jobs.generate import write_shard
 from tasks.jobs.train import train_and_store
 from tasks.model import plugins
+from tasks.model.calibration import Calibration
+from tasks.model.settings import TrainingConfig
 from tasks.model.tfenv import configure_tensorflow
 from tasks.report.aggregates import Summary
 from tasks.store.catalog import BundleManifest, EvalManifest, ShardEntry
@@ -81,3 +84,14 @@ def summarise(store: Store, parts: list[Part], reference_range: str | None) -> S
     from tasks.jobs import collect
 
     return collect.summarise_parts(store, parts, reference_range)
+
+
+def _calibrate(arch: str, params: dict, training: TrainingConfig, target: TargetSpec, on_gpu: bool) -> Calibration:
+    configure_tensorflow()
+    from tasks.model.calibration import calibrate
+
+    return calibrate(arch, params, training, target, on_gpu)
+
+
+calibrate_cpu = ray.remote(max_retries=RETRIES)(_calibrate)
+calibrate_gpu = ray.remote(max_retries=RETRIES, max_calls=1)(_calibrate)

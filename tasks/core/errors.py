@@ -13,6 +13,9 @@ class ConfigError(UserError):
         self.reason = reason
         super().__init__(f"config error at '{key}': {reason}")
 
+    def __reduce__(self):  # pickled by its own arguments: raised inside a Ray task, it reaches the driver intact
+        return type(self), (self.key, self.reason)
+
 
 class StorageError(UserError):
     """An output location cannot be used (unwritable, unknown scheme, unrelated contents...)."""
@@ -27,3 +30,6 @@ class CorruptArtifactError(StorageError):
     def __init__(self, message: str, directory: str | None = None):
         super().__init__(message)
         self.directory = directory
+
+    def __reduce__(self):
+        return type(self), (str(self), self.directory)

@@ -35,3 +35,19 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def cpu_identity(cpuinfo: str = "/proc/cpuinfo") -> str:
+    """The CPU as precisely as this machine says: model name, family/model numbers (a VM may
+    name only "AMD EPYC") and per-core L2: what a timing or a calibration holds for."""
+    fields: dict[str, str] = {}
+    try:
+        for line in Path(cpuinfo).read_text().splitlines():
+            key, _, value = line.partition(":")
+            fields.setdefault(key.strip(), value.strip())
+            if not line.strip():
+                break  # the first processor is enough
+    except OSError:
+        pass
+    numbers = f", family {fields['cpu family']} model {fields['model']}" if "cpu family" in fields else ""
+    return f"{fields.get('model name') or cpu_model()}{numbers}, L2 {l2_cache_bytes() >> 10} KiB/core"

@@ -79,28 +79,49 @@ GPU_ACTIVATION_BUDGET = 1 << 26  # float32 activations per step: 256 MB, fits a 
 MAX_BUNDLE = {"cpu": 128, "gpu": 4096}
 
 
+SMALL_GROUP = 8  # at most this many models per slot: balancing them decides the size, nothing to measure
+
+
+def worth_calibrating(n_models: int, slots: int) -> bool:
+    """Whether measuring the best bundle size could change this group's bundles."""
+    return n_models > SMALL_GROUP * max(1, slots)
+
+
 def auto_bundle_size(
-    width: int, batch: int, n_models: int, slots: int, on_gpu: bool = False, l2_bytes: int | None = None
+    width: int,
+    batch: int,
+    n_models: int,
+    slots: int,
+    on_gpu: bool = False,
+    l2_bytes: int | None = None,
+    measured: int | None = None,
 ) -> int:
-    """Members per bundle: enough to amortise per-step overhead; on a CPU few enough that
-    one step's activations (K × batch × width floats) stay within about twice the core's
-    L2 cache (measured best: K ≈ 32–64 for the article's model on a 1 MiB L2), on a GPU
-    enough to fill it; and never so many that fewer bundles than slots leave some idle."""
-    if on_gpu:
-        budget, cap_max = GPU_ACTIVATION_BUDGET, MAX_BUNDLE["gpu"]
+    """Members per bundle: the `measured` best size of this machine kind when a calibration
+    ran (tasks.model.calibration), else a conservative formula — on a CPU few enough that one
+    step's activations (K × batch × width floats) stay within about twice the core's L2 cache,
+    on a GPU enough to fill it; and never so many that fewer bundles than slots leave some idle."""
+    if measured:
+        cap = measured
+    elif on_gpu:
+        cap = max(1, min(MAX_BUNDLE["gpu"], GPU_ACTIVATION_BUDGET // max(1, width * batch)))
     else:
-        budget, cap_max = 2 * (l2_bytes or l2_cache_bytes()) // 4, MAX_BUNDLE["cpu"]
-    cap = max(1, min(cap_max, budget // max(1, width * batch)))
+        budget = 2 * (l2_bytes or l2_cache_bytes()) // 4
+        cap = max(1, min(MAX_BUNDLE["cpu"], budget // max(1, width * batch)))
     balanced = -(-n_models // max(1, slots))
     return max(1, min(cap, balanced))
 
 
 def make_bundles(
-    plan: Plan, todo: list[ModelSpec], bundle_size: int | None, slots: int, on_gpu: bool = False
+    plan: Plan,
+    todo: list[ModelSpec],
+    bundle_size: int | None,
+    slots: int,
+    on_gpu: bool = False,
+    measured: dict[ArchSpec, int] | None = None,
 ) -> list[Bundle]:
     """Group models that share architecture, training settings (and so shapes) and window
     order into bundles of near-equal size. `bundle_size` overrides every group's own
-    (`training.bundle_size`, else chosen automatically)."""
+    (`training.bundle_size`, else chosen automatically: from `measured` best sizes when given)."""
     groups: dict[tuple[ArchSpec, int], list[ModelSpec]] = {}
     for m in todo:
         groups.setdefault((m.arch, m.first_window), []).append(m)
@@ -109,7 +130,8 @@ def make_bundles(
         training = arch.training_or(plan.config.training)
         size = bundle_size or training.bundle_size
         width = registry.get(arch.arch).width(arch.params) + plan.config.target.n_inputs  # activations + inputs
-        size = size or auto_bundle_size(width, training.batch_size, len(members), slots, on_gpu)
+        best = (measured or {}).get(arch)
+        size = size or auto_bundle_size(width, training.batch_size, len(members), slots, on_gpu, measured=best)
         n_bundles = -(-len(members) // size)
         if bundle_size is None and training.bundle_size is None:  # whole rounds: 3 bundles on 2 slots idle one
             n_bundles = min(len(members), -(-n_bundles // slots) * slots)
