@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -186,7 +187,7 @@ def test_ray_start_head_then_cli_on_s3_reuses_everything(s3_server):
 
 def stop_ray_at(port: int, grace: float = 10.0) -> None:
     """Stop the processes of the Ray cluster whose GCS listens on `port` (SIGTERM, then SIGKILL)."""
-    marks = (f":{port}".encode(), f"gcs_server_port={port}".encode())
+    mark = re.compile(rb"(:|gcs_server_port=)%d(?!\d)" % port)  # this port, not one it prefixes
     victims = []
     for proc in Path("/proc").iterdir():
         if proc.name.isdigit() and int(proc.name) != os.getpid():
@@ -194,7 +195,7 @@ def stop_ray_at(port: int, grace: float = 10.0) -> None:
                 cmdline = (proc / "cmdline").read_bytes()
             except OSError:
                 continue
-            if any(m in cmdline for m in marks):
+            if mark.search(cmdline):
                 victims.append(int(proc.name))
     for sig in (signal.SIGTERM, signal.SIGKILL):
         for pid in victims:

@@ -148,7 +148,8 @@ def train_evaluate_collect(store: Store, plan: Plan, placement: Placement, tenso
         for arch, c in calibration.items()
     }
     stream = _Stream()
-    spread = NodeSpreader()
+    # one spreader per kind: sharing one, alternating evaluate and collect would pin each kind to one node
+    spread = {"evaluate": NodeSpreader(), "collect": NodeSpreader()}
     fit_nrmse = config.evaluation.fit_nrmse
 
     def evaluate(job: EvalJob) -> None:
@@ -158,12 +159,12 @@ def train_evaluate_collect(store: Store, plan: Plan, placement: Placement, tenso
             collect(job, manifest)
             return
         specs = {e.dataset_id: plan.datasets[e.dataset_id] for m in job.models for e in m.evals}
-        stream.add(remote.submit(remote.evaluate, store, job, specs, **spread.options()), "evaluate", job)
+        stream.add(remote.submit(remote.evaluate, store, job, specs, **spread["evaluate"].options()), "evaluate", job)
 
     def collect(job: EvalJob, manifest: EvalManifest) -> None:
         out.evaluations.append(manifest)
         task = part_job(job, manifest, fit_nrmse, tensorboard)
-        stream.add(remote.submit(remote.collect_part, store, task, **spread.options()), "collect", job)
+        stream.add(remote.submit(remote.collect_part, store, task, **spread["collect"].options()), "collect", job)
 
     fresh = {b.bundle_id for b in bundles}
     for job in jobs.values():
