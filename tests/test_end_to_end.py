@@ -1,6 +1,7 @@
 """The whole DAG on a local Ray instance with the smoke config, then a rerun."""
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -153,3 +154,21 @@ def test_a_smaller_study_in_the_same_output_keeps_only_its_rows(smoke_out, tmp_p
     listed = json.loads((out / "results" / "_manifest.json").read_text())["files"]
     on_disk = {f"metrics/{p.name}" for p in (out / "results" / "metrics").iterdir()}
     assert on_disk == {k + ".parquet" for k in listed if k.startswith("metrics/")}
+
+
+def test_outputs_of_an_older_numerics_version_are_named_and_never_reused(smoke_out, tmp_path, capsys):
+    """A directory written by an earlier version of the lab: its models are counted, said to
+    be of that version, and trained anew; nothing of theirs reaches the results."""
+    out = tmp_path / "older"
+    shutil.copytree(smoke_out, out)
+    for derived in ("evals", "results", "report"):  # their ids would differ too: none would match
+        shutil.rmtree(out / derived)
+    for path in out.glob("models/*/_manifest.json"):
+        manifest = json.loads(path.read_text())
+        path.write_text(json.dumps({**manifest, "numerics": 1}))
+    assert main(["--config", "smoke", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "holds 4 models trained under numerics version 1" in printed and "4 of 4 models to train" in printed
+    fresh = [json.loads(p.read_text()) for p in out.glob("models/*/_manifest.json")]
+    assert sum(len(m["members"]) for m in fresh if m["numerics"] != 1) == 4
+    pd.testing.assert_frame_equal(read_results(smoke_out, "metrics"), read_results(out, "metrics"))

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from tasks.core.ids import NUMERICS_VERSION
 from tasks.data.spec import DatasetSpec
 from tasks.model import registry
 from tasks.store import catalog
@@ -30,7 +31,7 @@ def train_and_store(
     placement: dict[str, Any] | None = None,
 ) -> BundleManifest:
     done = catalog.BUNDLES.complete(store, bundle.bundle_id)
-    if done is not None:
+    if done is not None and done.numerics == NUMERICS_VERSION:
         return done  # a retried or repeated task: the work is already there
     from tasks.model import trainer  # TF import only inside the task
 
