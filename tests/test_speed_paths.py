@@ -85,6 +85,7 @@ def test_benchmark_harness_runs_and_reports_every_key(capsys):
         "best_model_steps_per_s",
         "auto_vs_best",
         "datagen_efficiency_same_settings",
+        "subset_stack_model_steps_per_s",
     ):
         assert result[key] > 0, key
     sweep = result["sweep_model_steps_per_s"]

@@ -5,6 +5,7 @@
 (a) per-model Keras `fit` of the article's model (steps/s, TF's default threads), and its
     peers on one core each: Keras tuned (jit_compile, steps_per_execution), the project's
     trainer at K=1, at the bundle size its calibration picks, and across a sweep of sizes;
+    and the ICLR preset's NAU → NMU stack on 100 inputs at its calibrated size;
 (b) the project's trainer on the same model as Ray tasks, at the calibrated bundle size;
 (c) the ratio (b)/(a), and per core against tuned Keras;
 (d) dataset generation (sample + Parquet + checksum + atomic rename) against raw pyarrow

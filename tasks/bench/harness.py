@@ -125,6 +125,7 @@ def bench_peers(tmp: Path, size: dict) -> dict:
     from tasks.bench import peers
 
     out = peers.sweep_bundle_sizes(size["sweep_work"], size.get("sweep_sizes", peers.SWEEP), size.get("calibration"))
+    out |= peers.subset_stack_throughput(size.get("calibration"))
     out["keras_tuned_steps_per_s"] = peers.keras_tuned_steps_per_s(
         keras_data(tmp), size["keras_tuned_steps"], size["steps_per_execution"]
     )
@@ -220,6 +221,10 @@ def table(r: dict, train: dict) -> str:
         ("    calibrated / best", f"{r['auto_vs_best']:.0%} (calibration took {r['calibration_seconds']:.0f} s)"),
         ("    sweep, model-steps/s on 1 core", sweep),
         (
+            f"    NAU → NMU on 100 inputs (ICLR preset), K={r['subset_stack_bundle_size']}, 1 core",
+            f"{r['subset_stack_model_steps_per_s']:,.0f} model-steps/s",
+        ),
+        (
             f"(b) trainer on Ray, {r['cpus']:g} CPUs, bundles of {r['bundle_size']}",
             f"{r['trainer_model_steps_per_s']:,.0f} model-steps/s ({per_core:,.0f} per core)",
         ),
@@ -312,6 +317,8 @@ def run_bench(args: argparse.Namespace) -> int:
         "auto_vs_best",
         "calibration_seconds",
         "sweep_model_steps_per_s",
+        "subset_stack_bundle_size",
+        "subset_stack_model_steps_per_s",
     )
     result = {
         "cpu_model": cpu_identity(),

@@ -35,6 +35,44 @@ def article_settings(steps: int = 1000):
     return config.training, config.target
 
 
+def subset_stack_settings():
+    """The ICLR preset's model and task: NAU → NMU on 100 inputs (the arithmetic subset task), Adam."""
+    from tasks.study.config import parse_config
+
+    config = parse_config(
+        {
+            "name": "bench-subset",
+            "seeds": {"start": 0, "count": 1},
+            "data": {"train_size": 20_000, "val_size": 1000},
+            "target": {"name": "subset", "input_size": 100, "subset_ratio": 0.25, "overlap_ratio": 0.5},
+            "train_ranges": [[1, 2]],
+            "architectures": [{"arch": "stack", "layers": ["nau", "nmu"]}],
+            "training": {"optimizer": "adam", "learning_rate": 0.001, "loss_reduction": "mean", "steps": 1000},
+            "evaluation": {"success": {"rule": "iclr2020"}},
+        }
+    )
+    arch = config.architectures[0]
+    return arch.arch, arch.params, config.training, config.target
+
+
+def _subset_task(calibration: dict[str, Any]) -> dict[str, Any]:
+    from tasks.model.calibration import calibrate
+    from tasks.model.tfenv import configure_tensorflow
+
+    configure_tensorflow(cpus=1, use_gpu=False)
+    arch, params, training, target = subset_stack_settings()
+    return asdict(calibrate(arch, params, training, target, use_cache=False, **calibration))
+
+
+def subset_stack_throughput(calibration: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Model-steps/s of one core for the ICLR preset's NAU → NMU stack on 100 inputs, at the
+    bundle size its calibration picks (reported beside the article's model)."""
+    import ray
+
+    c = ray.get(ray.remote(num_cpus=1)(_subset_task).remote(calibration or {}))
+    return {"subset_stack_bundle_size": c["best_size"], "subset_stack_model_steps_per_s": c["best_model_steps_per_s"]}
+
+
 def _sweep_task(work: int, sizes: tuple[int, ...], calibration: dict[str, Any]) -> dict[str, Any]:
     """Calibrate afresh (what a study on this machine would choose), then time every size of
     the sweep, and the chosen one, with `work` model-steps each: best of two passes."""
