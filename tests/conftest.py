@@ -136,14 +136,16 @@ CHROMIUM = "/usr/bin/chromium"
 @pytest.fixture
 def browser_check():
     """Open a page in headless Chromium: ([complete, naturalWidth] per image, table count,
-    console errors and failed requests). Without a browser: fails in CI (.ci/run sets
-    MLAB_REQUIRE_BROWSER=1 and installs it), skips with the reason on a developer's machine."""
+    console errors and failed requests). Without a browser: fails in CI, skips with the reason
+    on a developer's machine (support.skip_unless_ci)."""
+    from support import skip_unless_ci
+
     if not os.path.exists(CHROMIUM):
-        missing = f"{CHROMIUM} is not installed (.ci/run installs Debian's chromium)"
-        if os.environ.get("MLAB_REQUIRE_BROWSER"):
-            pytest.fail(missing)
-        pytest.skip(missing)
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is in the test extras")
+        skip_unless_ci(f"{CHROMIUM} is not installed (.ci/run installs Debian's chromium)")
+    try:
+        from playwright import sync_api
+    except ImportError:
+        skip_unless_ci("playwright is not installed (it is in the test extras)")
 
     def check(page_path):
         with sync_api.sync_playwright() as p:

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from support import read_results, write_study
+from support import read_results, skip_unless_ci, write_study
 
 from tasks.store.storage import Store, file_info, listed_files
 from workflows.run import main
@@ -204,7 +204,7 @@ def small_disk(tmp_path):
     mnt.mkdir()
     proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mnt)], capture_output=True)
     if proc.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here (needs CAP_SYS_ADMIN): {proc.stderr.decode().strip()}")
+        skip_unless_ci(f"cannot mount a small tmpfs here (needs CAP_SYS_ADMIN): {proc.stderr.decode().strip()}")
     yield mnt
     subprocess.run(["umount", "-l", str(mnt)], check=False)
 
