@@ -180,54 +180,21 @@ def test_config_checks_for_targets_units_and_rules(write_config):
     assert len(primer.train_ranges) == 9 and primer.evaluation.success.rule == "primer2022"
 
 
+def success_row(arch: str, pair: tuple[str, str], rate: float, ci: tuple[float, float], **paper_stats) -> dict:
+    """One row of a run's success table; solved-at and sparsity statistics NaN unless given."""
+    stats = {f"{s}_{k}": np.nan for s in ("solved_at", "sparsity_error") for k in ("mean", "low", "high")}
+    row = {"arch_label": arch, "train_range": pair[0], "eval_range": pair[1], "seeds": 10, "success_rate": rate}
+    return row | {"ci_low": ci[0], "ci_high": ci[1]} | stats | paper_stats
+
+
 def test_published_numbers_beside_a_run():
+    nmu_stats = {"solved_at_mean": 1.6e6, "solved_at_low": 1.5e6, "solved_at_high": 1.7e6}
+    nmu_stats |= {"sparsity_error_mean": 1e-6, "sparsity_error_low": 5e-7, "sparsity_error_high": 2e-6}
     successes = pd.DataFrame(
         [
-            {
-                "arch_label": "nau→nmu λ=10@1000000–2000000",
-                "train_range": "[1,2]",
-                "eval_range": "[2,6]",
-                "seeds": 10,
-                "success_rate": 0.9,
-                "ci_low": 0.6,
-                "ci_high": 0.98,
-                "solved_at_mean": 1.6e6,
-                "solved_at_low": 1.5e6,
-                "solved_at_high": 1.7e6,
-                "sparsity_error_mean": 1e-6,
-                "sparsity_error_low": 5e-7,
-                "sparsity_error_high": 2e-6,
-            },
-            {
-                "arch_label": "nac_add→nac_mul",
-                "train_range": "[1,2]",
-                "eval_range": "[2,6]",
-                "seeds": 10,
-                "success_rate": 1.0,
-                "ci_low": 0.72,
-                "ci_high": 1.0,
-                "solved_at_mean": np.nan,
-                "solved_at_low": np.nan,
-                "solved_at_high": np.nan,
-                "sparsity_error_mean": np.nan,
-                "sparsity_error_low": np.nan,
-                "sparsity_error_high": np.nan,
-            },
-            {
-                "arch_label": "nac_add→nac_mul",
-                "train_range": "[10,20]",
-                "eval_range": "[20,40]",
-                "seeds": 10,
-                "success_rate": 0.0,
-                "ci_low": 0.0,
-                "ci_high": 0.28,
-                "solved_at_mean": np.nan,
-                "solved_at_low": np.nan,
-                "solved_at_high": np.nan,
-                "sparsity_error_mean": np.nan,
-                "sparsity_error_low": np.nan,
-                "sparsity_error_high": np.nan,
-            },
+            success_row("nau→nmu λ=10@1000000–2000000", ("[1,2]", "[2,6]"), 0.9, (0.6, 0.98), **nmu_stats),
+            success_row("nac_add→nac_mul", ("[1,2]", "[2,6]"), 1.0, (0.72, 1.0)),
+            success_row("nac_add→nac_mul", ("[10,20]", "[20,40]"), 0.0, (0.0, 0.28)),
         ]
     )
     keys = {"nau→nmu λ=10@1000000–2000000": "nau→nmu", "nac_add→nac_mul": "nac_add→nac_mul"}

@@ -14,24 +14,20 @@ import argparse
 import sys
 
 from tasks.cli import commands
+from tasks.cli.arguments import add_judgement_arguments, add_plugin_argument, entry_point
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
+def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("a", metavar="OUT_A", help="the reference study's output directory or URI")
     p.add_argument("b", metavar="OUT_B", help="the study judged against it")
     p.add_argument("--out", help="where the comparison goes (default: OUT_B/comparison)")
-    p.add_argument("--tolerance", type=float, default=0.10, help="relative change that can be flagged (default 0.1)")
-    p.add_argument("--speed-tolerance", type=float, default=0.25, help="for training throughput (default 0.25)")
-    p.add_argument(
-        "--no-fail-on-regression", dest="fail_on_regression", action="store_false", help="exit 0 even on a regression"
-    )
-    p.add_argument("--plugin", dest="plugins", action="append", default=[], help="as for run.py")
-    return p.parse_args(argv)
+    add_judgement_arguments(p)
+    add_plugin_argument(p)
+    return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    return commands.compare(parse_args(argv))
+main = entry_point(parser, commands.compare)
 
 
 if __name__ == "__main__":

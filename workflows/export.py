@@ -15,20 +15,20 @@ import argparse
 import sys
 
 from tasks.cli import commands
+from tasks.cli.arguments import add_plugin_argument, entry_point
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
+def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("out", help="the study's output directory or URI")
     p.add_argument("--model", required=True, help="the model's id (a row of results/models)")
     p.add_argument("--format", choices=("keras", "savedmodel"), default="keras")
     p.add_argument("--to", help="where to write (default: MODEL_ID.keras, or MODEL_ID/ for a SavedModel)")
-    p.add_argument("--plugin", dest="plugins", action="append", default=[], help="as for run.py")
-    return p.parse_args(argv)
+    add_plugin_argument(p)
+    return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    return commands.export(parse_args(argv))
+main = entry_point(parser, commands.export)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import argparse
 import sys
 
 from tasks.cli import commands
-from tasks.cli.arguments import add_config_arguments, add_ray_arguments
+from tasks.cli.arguments import add_config_arguments, add_judgement_arguments, add_ray_arguments
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -23,20 +23,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add_config_arguments(p, default="nightly")
     p.add_argument("--root", default="out/nightly", help="directory or URI holding every night (default: out/nightly)")
     p.add_argument("--date", help="the night to run, YYYY-MM-DD (default: today, UTC)")
-    p.add_argument("--tolerance", type=float, default=0.10, help="relative change that can be flagged (default 0.1)")
-    p.add_argument(
-        "--speed-tolerance",
-        type=float,
-        default=0.25,
-        help="relative change of training throughput that can be flagged (default 0.25)",
-    )
+    add_judgement_arguments(p)
     p.add_argument("--window", type=int, default=7, help="nights in the rolling median (default 7)")
-    p.add_argument(
-        "--no-fail-on-regression",
-        dest="fail_on_regression",
-        action="store_false",
-        help="exit 0 even when a regression is flagged",
-    )
     add_ray_arguments(p)
     return p.parse_args(argv)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
 
 def add_config_arguments(parser: argparse.ArgumentParser, default: str) -> None:
@@ -22,6 +23,10 @@ def add_config_arguments(parser: argparse.ArgumentParser, default: str) -> None:
         action="store_true",
         help="print the resolved config (file, then every --set; defaults filled in) and exit",
     )
+    add_plugin_argument(parser)
+
+
+def add_plugin_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--plugin",
         dest="plugins",
@@ -35,3 +40,33 @@ def add_config_arguments(parser: argparse.ArgumentParser, default: str) -> None:
 def add_ray_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--address", help="Ray address ('auto' = the running cluster); default: $RAY_ADDRESS or local")
     parser.add_argument("--num-cpus", type=int, help="CPUs for a local Ray instance (default: all)")
+
+
+def add_judgement_arguments(parser: argparse.ArgumentParser) -> None:
+    """How a change is judged (tasks.nightly.compare.verdict): the nightly and compare.py alike."""
+    parser.add_argument(
+        "--tolerance", type=float, default=0.10, help="relative change that can be flagged (default 0.1)"
+    )
+    parser.add_argument(
+        "--speed-tolerance",
+        type=float,
+        default=0.25,
+        help="relative change of training throughput that can be flagged (default 0.25)",
+    )
+    parser.add_argument(
+        "--no-fail-on-regression",
+        dest="fail_on_regression",
+        action="store_false",
+        help="exit 0 even when a regression is flagged",
+    )
+
+
+def entry_point(
+    build: Callable[[], argparse.ArgumentParser], command: Callable[[argparse.Namespace], int]
+) -> Callable[[list[str] | None], int]:
+    """`main(argv)` of a workflows/ script: parse with `build()`, run `command`."""
+
+    def main(argv: list[str] | None = None) -> int:
+        return command(build().parse_args(argv))
+
+    return main

@@ -119,6 +119,21 @@ def glorot_uniform(rng: np.random.Generator, fan_in: int, fan_out: int) -> np.nd
     return rng.uniform(-limit, limit, size=(fan_in, fan_out)).astype(np.float32)
 
 
+def parse_sparsity_schedule(section) -> dict[str, Any]:
+    """The NMU/NAU sparsity regulariser's keys (Madsen & Johansen 2020): λ and the steps over
+    which it ramps linearly from 0 to λ."""
+    from tasks.core.errors import ConfigError
+
+    params = {
+        "sparsity_lambda": section.number("sparsity_lambda", 10.0, minimum=0.0),
+        "sparsity_start": section.integer("sparsity_start", 20_000, minimum=0),
+        "sparsity_end": section.integer("sparsity_end", 35_000, minimum=0),
+    }
+    if params["sparsity_end"] < params["sparsity_start"]:
+        raise ConfigError(section.key("sparsity_end"), "must be ≥ sparsity_start")
+    return params
+
+
 def sparsity(weights: np.ndarray) -> np.ndarray:
     """max over each model's weights of min(|W|, 1 − |W|): 0 when every weight is in {−1, 0, 1}."""
     w = np.abs(weights.reshape(weights.shape[0], -1).astype(np.float64))

@@ -6,8 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tasks.core.errors import ConfigError
-from tasks.model.architecture import Architecture, TwoInputs, linear_ramp, sparsity, tf_module
+from tasks.model.architecture import Architecture, TwoInputs, linear_ramp, parse_sparsity_schedule, sparsity, tf_module
 
 
 @dataclass(frozen=True)
@@ -20,14 +19,7 @@ class NMU(TwoInputs, Architecture):
     """
 
     def parse(self, section):
-        params = {
-            "sparsity_lambda": section.number("sparsity_lambda", 10.0, minimum=0.0),
-            "sparsity_start": section.integer("sparsity_start", 20_000, minimum=0),
-            "sparsity_end": section.integer("sparsity_end", 35_000, minimum=0),
-        }
-        if params["sparsity_end"] < params["sparsity_start"]:
-            raise ConfigError(section.key("sparsity_end"), "must be ≥ sparsity_start")
-        return params
+        return parse_sparsity_schedule(section)
 
     def init(self, params, rng, n_inputs):
         return {"W": rng.uniform(0.25, 0.75, size=n_inputs).astype(np.float32)}

@@ -16,9 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tasks.core.errors import ConfigError
 from tasks.core.schema import as_str, listed
-from tasks.model.architecture import Architecture, linear_ramp, sparsity
+from tasks.model.architecture import Architecture, linear_ramp, parse_sparsity_schedule, sparsity
 from tasks.model.units.layers import LAYERS
 
 
@@ -27,17 +26,12 @@ class Stack(Architecture):
     def parse(self, section):
         key = section.key("layers")
         layers = listed(section.items("layers"), key, lambda v, k: as_str(v, k, tuple(LAYERS)))
-        params = {
+        return {
             "layers": layers,
             "hidden": section.integer("hidden", 2, minimum=1),
             "epsilon": section.number("epsilon", 1e-7, positive=True),  # inside log(|x| + ε)
-            "sparsity_lambda": section.number("sparsity_lambda", 10.0, minimum=0.0),
-            "sparsity_start": section.integer("sparsity_start", 20_000, minimum=0),
-            "sparsity_end": section.integer("sparsity_end", 35_000, minimum=0),
+            **parse_sparsity_schedule(section),
         }
-        if params["sparsity_end"] < params["sparsity_start"]:
-            raise ConfigError(section.key("sparsity_end"), "must be ≥ sparsity_start")
-        return params
 
     @staticmethod
     def sizes(params, n_inputs: int) -> list[int]:
