@@ -208,6 +208,15 @@ def test_a_study_sizes_its_bundles_from_the_calibration_of_the_node_kind(tmp_pat
     pinned = make_plan(parse_config(smoke_raw({"seeds": list(range(40)), "training.bundle_size": 10})))
     assert orchestrate.calibrate_sizes(pinned, list(pinned.models), cpu) == {}  # the config's size stays
 
+    from workflows.run import main
+
+    out = tmp_path / "out"
+    overrides = ["--set", "seeds={count: 40}", "--set", "training.steps=20"]
+    assert main(["--config", "smoke", *overrides, "--out", str(out)]) == 0
+    info = json.loads((out / "results" / "_manifest.json").read_text())
+    assert info["calibration"][arch.label()]["best_size"] == 5 and info["n_bundles"] >= len(plan.models) // 5
+    assert "5 models per bundle" in (out / "report" / "summary.md").read_text()  # the report says how it sized them
+
 
 @pytest.mark.usefixtures("ray_session")
 def test_a_node_kind_that_cannot_calibrate_in_time_does_not_stall_the_study(monkeypatch):

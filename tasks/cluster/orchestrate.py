@@ -144,7 +144,7 @@ def train_evaluate_collect(store: Store, plan: Plan, placement: Placement, tenso
     wanted = {m.model_id for m in plan.models}
     out = Stages(bundles={m: b for m, b in done.items() if m in wanted})
     out.calibration = {
-        arch.label(): asdict(c) if c is not None else "formula (no calibration answered in time)"
+        arch.label(): asdict(c) if c is not None else "sized by the cache-size formula: no calibration answered in time"
         for arch, c in calibration.items()
     }
     stream = _Stream()

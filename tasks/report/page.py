@@ -167,8 +167,20 @@ def _facts(info: dict[str, Any]) -> str:
         f"{info['n_models']} models ({info['n_trained']} trained this run, "
         f"{info['n_models'] - info['n_trained']} reused), {info['n_bundles']} bundles, {info['steps']} steps each; "
         f"run took {info['seconds']:.0f} s. Tables in `results/`: metrics, curves, probes, diagonal and models "
-        "(Parquet)."
+        "(Parquet)." + _calibrations(info.get("calibration") or {})
     )
+
+
+def _calibrations(calibration: dict[str, Any]) -> str:
+    """How the bundle sizes of this run were chosen, where a calibration measured them."""
+    said = [
+        f"{arch}: {c['best_size']} models per bundle, {c['best_model_steps_per_s']:,.0f} model-steps/s "
+        f"on {c['device']}{' (cached)' if c.get('cached') else ''}"
+        if isinstance(c, dict)
+        else f"{arch}: {c}"
+        for arch, c in calibration.items()
+    ]
+    return " Bundle sizes measured by calibration — " + "; ".join(said) + "." if said else ""
 
 
 def render_markdown(title: str, sections: list[Section]) -> str:
