@@ -159,12 +159,18 @@ def bench_training(tmp: Path, size: dict, cpus: int) -> dict:
         return make_bundles(plan, list(plan.models), None, slots, on_gpu, measured)
 
     orchestrate.ensure_datasets(store, plan_for(0).datasets)
-    # generation throughput on all CPUs: 8 shards of one large dataset, one task per shard
-    big = DatasetSpec("train", Ranges.of((0, 1)), "uniform", size["gen_rows"], size["gen_rows"] // 8, 99)
-    t0 = time.perf_counter()
-    orchestrate.ensure_datasets(store, {big.dataset_id: big})
-    ray_gen_seconds = time.perf_counter() - t0
-    gen_rows = big.rows
+    # generation throughput on all CPUs: 8 shards of one large dataset, one task per shard,
+    # after a warm-up that starts every worker (a cold worker's imports are not generation);
+    # best of three datasets, like the one-core figure it is divided by
+    warm_gen = DatasetSpec("train", Ranges.of((0, 1)), "uniform", 80_000, 10_000, 98)
+    orchestrate.ensure_datasets(store, {warm_gen.dataset_id: warm_gen})
+    ray_gen_seconds = float("inf")
+    for seed in (99, 100, 101):
+        big = DatasetSpec("train", Ranges.of((0, 1)), "uniform", size["gen_rows"], size["gen_rows"] // 8, seed)
+        t0 = time.perf_counter()
+        orchestrate.ensure_datasets(store, {big.dataset_id: big})
+        ray_gen_seconds = min(ray_gen_seconds, time.perf_counter() - t0)
+    gen_rows = size["gen_rows"]
 
     # Warm-up: every worker imports TF and compiles this bundle shape once (cached per worker).
     warm = plan_for(10_000, steps=1000)
