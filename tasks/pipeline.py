@@ -67,9 +67,9 @@ def run_study(
         with phases("data"):
             orchestrate.ensure_datasets(store, plan.datasets)
         with phases("train, evaluate, collect"):  # streamed: each bundle goes on as soon as it can
-            stages = orchestrate.train_evaluate_collect(store, plan, where, tensorboard)
-        with phases("summarise"):
-            summary = orchestrate.summarise(store, plan, stages.parts, reference and reference[0])
+            stages = orchestrate.train_evaluate_collect(store, plan, where, reference and reference[0], tensorboard)
+        with phases("summarise"):  # the reduces ran as each architecture's parts came in
+            summary = orchestrate.study_summary(plan, stages)
     info = {**run_info(plan, stages.bundles, started), "reference_range": reference}
     info["calibration"] = stages.calibration
     with phases("results"):

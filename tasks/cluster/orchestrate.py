@@ -95,6 +95,7 @@ class Stages:
     bundles: dict[str, BundleManifest] = field(default_factory=dict)
     evaluations: list[EvalManifest] = field(default_factory=list)
     parts: list[Part] = field(default_factory=list)
+    summaries: dict[str, Summary] = field(default_factory=dict)  # architecture label → its reduce
     calibration: dict[str, Any] = field(default_factory=dict)  # architecture label → what sized its bundles
 
 
@@ -112,10 +113,13 @@ def part_job(job: EvalJob, evaluation: EvalManifest, fit_nrmse: float, tensorboa
     return PartJob(evaluation, tuple(m.row() for m in job.models), fit_nrmse, tensorboard)
 
 
-def train_evaluate_collect(store: Store, plan: Plan, placement: Placement, tensorboard: bool = False) -> Stages:
-    """Train what is not complete, evaluate each bundle as soon as it is trained and collect
-    each evaluation as soon as it is written. Training tasks are submitted in waves (at most a
-    few per slot in flight), so the driver and Ray's object store hold a bounded amount of
+def train_evaluate_collect(
+    store: Store, plan: Plan, placement: Placement, reference_range: str | None, tensorboard: bool = False
+) -> Stages:
+    """Train what is not complete, evaluate each bundle as soon as it is trained, collect
+    each evaluation as soon as it is written, and reduce each architecture as soon as its last
+    part is in (while the others still train). Training tasks are submitted in waves (at most
+    a few per slot in flight), so the driver and Ray's object store hold a bounded amount of
     work however large the study."""
     config = plan.config
     trained = catalog.completed_models(store)
@@ -141,6 +145,9 @@ def train_evaluate_collect(store: Store, plan: Plan, placement: Placement, tenso
         "evaluate": Progress("evaluate", len(jobs), "evaluations"),
         "collect": Progress("collect", len(jobs), "parts"),
     }
+    parts_of = collections.Counter(job.models[0].row()["arch_label"] for job in jobs.values())
+    progress["summarise"] = Progress("summarise", len(parts_of), "architectures")
+    arch_parts: dict[str, list[Part]] = {}
     wanted = {m.model_id for m in plan.models}
     out = Stages(bundles={m: b for m, b in done.items() if m in wanted})
     out.calibration = {
@@ -185,8 +192,15 @@ def train_evaluate_collect(store: Store, plan: Plan, placement: Placement, tenso
             evaluate(jobs[key.bundle_id])
         elif kind == "evaluate":
             collect(key, result)
-        else:
+        elif kind == "collect":
             out.parts.append(result)
+            group = arch_parts.setdefault(result.arch_label, [])
+            group.append(result)
+            if len(group) == parts_of[result.arch_label]:  # the reduce of this architecture can start
+                ref = remote.submit(remote.summarise, store, group, reference_range, **spread["collect"].options())
+                stream.add(ref, "summarise", result.arch_label)
+        else:
+            out.summaries[key] = result
     for p in progress.values():
         p.finish()
     return out
@@ -269,19 +283,11 @@ def _get(ref: ray.ObjectRef) -> Any:
         raise
 
 
-def summarise(store: Store, plan: Plan, parts: list[Part], reference_range: str | None) -> Summary:
-    """The reduce: one task per architecture (in the config's order), combined here."""
+def study_summary(plan: Plan, stages: Stages) -> Summary:
+    """The study's aggregates: the architectures' reduces (run as their parts came in),
+    combined in the config's order."""
     order = [a.label() for a in plan.config.architectures]
-    by_arch: dict[str, list[Part]] = {}
-    for p in parts:
-        by_arch.setdefault(p.arch_label, []).append(p)
-    refs = {
-        arch: remote.submit(remote.summarise, store, by_arch[arch], reference_range)
-        for arch in order
-        if arch in by_arch
-    }
-    results = wait_all(refs, Progress("summarise", len(refs), "architectures"))
-    return Summary.combine([results[a] for a in order if a in results])
+    return Summary.combine([stages.summaries[a] for a in order if a in stages.summaries])
 
 
 def _specs_for_bundle(plan: Plan, bundle: Bundle) -> dict[str, DatasetSpec]:
