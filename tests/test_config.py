@@ -186,3 +186,17 @@ def test_plan_warns_when_models_draw_little_of_their_data(write_config):
     (warning,) = make_plan(config).warnings
     assert "5,000 rows from a training set of 100,000 (5%)" in warning
     assert not make_plan(load_config("quick")).warnings
+
+
+def test_dry_run_estimate_counts_the_rows_each_model_watches(write_config):
+    """The ICLR preset watches 10,000 validation and 2 × 10,000 probe rows every 1,000 steps
+    of batch 128: the estimate adds that (the calibration times training steps alone)."""
+    from tasks.cli.describe import watch_overhead
+
+    plan = make_plan(load_config("iclr2020_mul_range"))
+    training = plan.config.training
+    models = list(plan.models)
+    assert watch_overhead(plan, models, training) == pytest.approx(1 + 30_000 / 128_000)
+    quiet = make_plan(load_config(write_config({"evaluation.probe_rows": 0})))
+    expected = 1 + quiet.config.data.val_size / (quiet.config.training.batch_size * quiet.config.training.log_every)
+    assert watch_overhead(quiet, list(quiet.models), quiet.config.training) == pytest.approx(expected)
