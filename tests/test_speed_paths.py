@@ -138,6 +138,17 @@ def test_scale_figures_harness(tmp_path, capsys):
     assert row["rerun_seconds"] < 5  # nothing to do: no Ray, no work
 
 
+def test_every_scale_study_is_a_valid_config():
+    """Each size of bench.py --scale parses (the 1m study's ten architectures once listed one
+    MLP twice and failed only after the three smaller studies had run)."""
+    from tasks.bench.scale import SIZES, scale_config
+    from tasks.study.config import parse_config
+
+    for ranges, archs, seeds, steps, bundle in SIZES.values():
+        config = parse_config(scale_config(ranges, archs, seeds, steps, bundle))
+        assert (len(config.train_ranges), len(config.architectures), len(config.seeds)) == (ranges, archs, seeds)
+
+
 def article_shape():
     from tasks.bench.peers import article_model, article_settings
 

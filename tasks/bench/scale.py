@@ -37,7 +37,8 @@ UNITS = [
 
 def scale_config(ranges: int, archs: int, seeds: int, steps: int, bundle: int | None) -> dict[str, Any]:
     """Small models, short training, small test sets: what grows is the number of models."""
-    units = UNITS + [{"arch": "mlp", "hidden": [4 + i]} for i in range(max(0, archs - len(UNITS)))]
+    widths = [w for w in range(4, 64) if w != 8][: max(0, archs - len(UNITS))]  # 8 is UNITS' own MLP
+    units = UNITS + [{"arch": "mlp", "hidden": [w]} for w in widths]
     return {
         "name": "scale",
         "seeds": {"start": 0, "count": seeds},
