@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 
 from tasks.model.calibration import cached_for
+from tasks.model.settings import TrainingConfig
 from tasks.study.bundles import make_bundles, worth_calibrating
-from tasks.study.plan import Plan
+from tasks.study.plan import ModelSpec, Plan
 
 # Training throughput per CPU slot assumed for an architecture this machine has not calibrated
 # yet (the article's model runs at 100–150k on one core of an AMD EPYC or an Intel Xeon; wider
@@ -15,7 +16,7 @@ BENCH_MODEL_STEPS_PER_S_PER_CPU = 100_000
 RAY_START_SECONDS = 15
 
 
-def watch_overhead(plan: Plan, models: list, training) -> float:
+def watch_overhead(plan: Plan, models: list[ModelSpec], training: TrainingConfig) -> float:
     """Time factor for what a model watches at every log step (its validation set and the
     probe rows of each evaluation set), which the calibration (training steps alone) leaves
     out: a watched row costs about what a training row costs (measured on the ICLR stack:
