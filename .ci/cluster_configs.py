@@ -66,6 +66,14 @@ BASHRC = Cmd(
 )
 
 
+# On the head, drivers join the cluster: a study uses an existing Ray only when told so, and
+# `ray submit` runs plain `python workflows/run.py` there (so the login shell says so).
+HEAD_ADDRESS = Cmd(
+    "grep -qF 'RAY_ADDRESS=auto' ~/.bashrc || printf '%s\\n'",
+    "'export RAY_ADDRESS=auto  # multiplication-lab (ray up): studies on the head join this cluster' >> ~/.bashrc",
+)
+
+
 # Ray's processes run on the interpreter that started the node, so `ray` on the login PATH must
 # be the venv's: a venv made with --system-site-packages reuses the system's Ray but gets no
 # `ray` script of its own, so one is written (where pip installed Ray into the venv, it exists).
@@ -134,7 +142,10 @@ def blocks(flavour: str, head_packages: str = "") -> dict[str, dict]:
         },
         "setup": {
             "setup_commands": setup_commands(flavour),
-            "head_setup_commands": [f"{VENV}/bin/python -m pip install -q {head_packages}"] if head_packages else [],
+            "head_setup_commands": [
+                *([f"{VENV}/bin/python -m pip install -q {head_packages}"] if head_packages else []),
+                HEAD_ADDRESS,
+            ],
             "worker_setup_commands": [],
         },
         "start": start_commands(flavour),

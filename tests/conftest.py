@@ -35,6 +35,7 @@ def start_local_ray():
     from tasks.cluster.runtime import worker_env
 
     ray.init(
+        address="local",  # the suite's own instance, never another Ray running on this machine
         num_cpus=2,
         include_dashboard=False,
         logging_level="WARNING",

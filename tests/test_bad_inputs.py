@@ -106,19 +106,13 @@ def test_local_dashboard_binds_to_localhost(monkeypatch):
     from tasks.cluster import runtime
 
     seen = {}
-
-    def fake_init(**kwargs):
-        seen.update(kwargs)
-        if kwargs.get("address") == "auto":
-            raise ConnectionError("no cluster")
-
     monkeypatch.setattr(ray, "is_initialized", lambda: False)
-    monkeypatch.setattr(ray, "init", fake_init)
+    monkeypatch.setattr(ray, "init", lambda **kwargs: seen.update(kwargs))
     monkeypatch.setattr(runtime, "_size", lambda: "")
-    monkeypatch.setattr(runtime, "running_local_cluster", lambda: None)  # whatever else runs on this machine
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     runtime.connect()
     assert seen["dashboard_host"] == "127.0.0.1"
+    assert seen["address"] == "local"  # a Ray of the study's own, whatever else runs on this machine
     monkeypatch.setattr(runtime, "_owned", False)
 
 

@@ -170,9 +170,9 @@ def test_ray_start_head_then_cli_on_s3_reuses_everything(s3_server):
     try:
         out = s3_server("cli")
         cmd = [sys.executable, str(ROOT / "workflows/run.py"), "--config", "smoke", "--out", out]
-        first = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)  # finds the cluster
+        first = subprocess.run([*cmd, "--address", "auto"], env=env, capture_output=True, text=True, timeout=300)
         assert first.returncode == 0, first.stderr[-2000:]
-        assert "running Ray cluster" in first.stdout
+        assert f"Ray cluster at {address} (given by --address" in first.stdout  # the cluster this machine started
         env_cli = {**env, "RAY_ADDRESS": address}  # or is told where it is
         Store(out).invalidate("results")  # so that the second run collects again (on the cluster) from what it reuses
         second = subprocess.run(cmd, env=env_cli, capture_output=True, text=True, timeout=300)

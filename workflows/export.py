@@ -14,6 +14,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+from tasks.cli.startup import stop_quietly_until_started
+
+stop_quietly_until_started()  # before the heavy imports below
+
 from tasks.cli import commands
 from tasks.cli.arguments import add_plugin_argument, entry_point
 

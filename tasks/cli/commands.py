@@ -31,10 +31,10 @@ def run(args: argparse.Namespace) -> int:
         open_output(out, create=False)
         print(describe_plan(plan, out))
         return 0
-    from tasks.cluster.runtime import requested_address, wait_for_address
+    from tasks.cluster.runtime import resolve_address
     from tasks.pipeline import run_study
 
-    wait_for_address(requested_address(args.address))  # before anything is written
+    resolve_address(args.address)  # a named cluster that does not answer fails before anything is written
     store = open_output(out)
 
     result = run_study(plan, store, args.address, args.num_cpus, args.verbose, args.tensorboard)

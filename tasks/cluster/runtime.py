@@ -1,5 +1,5 @@
-"""Connecting the driver to Ray: an existing cluster when asked (or when one is running),
-else a local instance with its dashboard bound to localhost."""
+"""Connecting the driver to Ray: an existing cluster only when the user names one (--address,
+$RAY_ADDRESS), else a local instance of the study's own with its dashboard bound to localhost."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import logging
 import os
 import signal
 import socket
-import sys
 import threading
 import time
 from pathlib import Path
@@ -37,69 +36,95 @@ def job_runtime_env() -> dict:
 
 
 def connect(address: str | None = None, num_cpus: int | None = None, verbose: bool = False) -> str:
-    """Initialise Ray once per process; returns a description of what we connected to."""
+    """Initialise Ray once per process; returns what we connected to (said on the run's first line).
+
+    Without `address` (or $RAY_ADDRESS) the study starts a Ray instance of its own
+    (`address="local"`): it never joins another process's private instance, nor the cluster a
+    stale address file in Ray's temp directory names. An existing cluster is used only when the
+    user says so: `--address HOST:PORT`, `--address auto` (a `ray start` cluster on this
+    machine) or $RAY_ADDRESS (set by `ray job submit`, and by the cluster configs on the head)."""
     if ray.is_initialized():
         return "existing Ray session"
-    address = requested_address(address)
     common = {
         "logging_level": logging.INFO if verbose else logging.WARNING,
         "log_to_driver": verbose,
         "runtime_env": job_runtime_env(),
     }
+    said_by = "--address" if address else "$RAY_ADDRESS"
+    address = resolve_address(address)
     global _owned
     _owned = True
     if address:
-        wait_for_address(address)
+        if num_cpus is not None:
+            _owned = False
+            raise UserError(f"--num-cpus sizes a Ray of the study's own; it cannot resize the cluster at {address}")
         try:
             ray.init(address=address, **common)
         except (ConnectionError, ValueError, RuntimeError) as exc:
             _owned = False
             raise UserError(f"cannot connect to Ray at {address}: {' '.join(str(exc).split())[:300]}") from None
         reclaim_signals()
-        return f"Ray cluster at {address} ({_size()})"
-    running = running_local_cluster() if num_cpus is None else None
-    if running:  # a cluster already running on this machine (`ray start --head`) is used
-        try:
-            ray.init(address=running, **common)
-            reclaim_signals()
-            return f"running Ray cluster ({_size()})"
-        except ConnectionError:
-            pass
+        return f"Ray cluster at {_gcs_address() or address} (given by {said_by}; {_size()})"
     if num_cpus is not None:
         common["num_cpus"] = num_cpus
-    try:
-        ray.init(dashboard_host="127.0.0.1", **common)  # never expose the dashboard beyond this machine
-    except (ValueError, RuntimeError) as exc:  # e.g. --num-cpus while a local cluster is running
+    try:  # never expose the dashboard beyond this machine
+        ray.init(address="local", dashboard_host="127.0.0.1", **common)
+    except (ValueError, RuntimeError) as exc:
         _owned = False
         raise UserError(f"cannot start a local Ray: {' '.join(str(exc).split())[:300]}") from None
     reclaim_signals()
-    return f"local Ray ({_size()})"
+    return f"local Ray of this study at {_gcs_address()} ({_size()}; stopped when the study ends)"
 
 
 CONNECT_TIMEOUT_S = 15.0  # how long an explicit --address may take to answer
-LOCAL_PROBE_S = 2.0  # a Ray instance on this machine answers at once, or is not usable
 
 
-def running_local_cluster() -> str | None:
-    """The address of a Ray instance started on this machine (`ray start --head`) that
-    answers, else None. Ray's own "auto" would wait minutes on one that died (its address
-    file stays behind) or that sits in another network namespace."""
-    from ray._private import services  # Ray's lookup of "auto"; private, hence the fallback below
-
+def _gcs_address() -> str:
+    """HOST:PORT of the Ray instance this process is connected to (public API)."""
     try:
-        address = services.get_ray_address_from_environment("auto", None)
-    except (ConnectionError, AttributeError, TypeError):
-        return None
+        return ray.get_runtime_context().gcs_address
+    except Exception:  # an older Ray without it: the description just omits the address
+        return ""
+
+
+def address_of_running_cluster() -> str:
+    """HOST:PORT of the cluster `ray start --head` started on this machine (`--address auto`),
+    read from the address file Ray keeps in its temp directory and checked to answer within a
+    few seconds: a file left behind by a cluster that is gone fails in one line instead of
+    Ray's endless reconnection attempts."""
+    temp = os.path.join(os.environ.get("RAY_TMPDIR") or os.environ.get("TMPDIR") or "/tmp", "ray")  # as `ray start`
     try:
-        wait_for_address(address, timeout=LOCAL_PROBE_S)
+        address = (Path(temp) / "ray_current_cluster").read_text().strip()
+    except OSError:
+        raise UserError(
+            f"--address auto: no Ray cluster was started on this machine ({temp}/ray_current_cluster is missing); "
+            "start one with `ray start --head`, or leave --address out to use a Ray of the study's own"
+        ) from None
+    try:
+        wait_for_address(address, timeout=AUTO_PROBE_S)
     except UserError:
-        print(f"[ray] the Ray instance at {address} does not answer; starting a local one", file=sys.stderr)
-        return None
+        raise UserError(
+            f"--address auto: the Ray cluster recorded in {temp}/ray_current_cluster ({address}) does not answer; "
+            "it is gone (`ray stop` clears the record) — leave --address out to use a Ray of the study's own"
+        ) from None
+    return address
+
+
+AUTO_PROBE_S = 3.0  # a cluster on this machine answers at once, or is gone
+
+
+def resolve_address(address: str | None) -> str | None:
+    """HOST:PORT of the cluster the user named (--address, else $RAY_ADDRESS; `auto`: the one
+    `ray start` runs on this machine), checked to answer; None: a Ray of the study's own."""
+    address = requested_address(address)
+    if address == "auto":
+        address = address_of_running_cluster()
+    wait_for_address(address)
     return address
 
 
 def requested_address(address: str | None) -> str | None:
-    """--address, else $RAY_ADDRESS, else None (a local or already running Ray)."""
+    """--address, else $RAY_ADDRESS, else None (a local Ray of the study's own)."""
     return address or os.environ.get("RAY_ADDRESS") or None
 
 

@@ -1,0 +1,143 @@
+"""A study uses a Ray of its own unless the user names one: studies started at once on one
+machine never join each other's instance, a stale address file of a cluster that is gone
+does not delay anyone, and Ctrl-C stops a study at any moment of its start-up."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from support import read_results, write_study
+
+ROOT = Path(__file__).resolve().parent.parent
+RUN = [sys.executable, str(ROOT / "workflows" / "run.py")]
+STUDIES = 3
+
+
+@pytest.fixture
+def ray_tmpdir():
+    """A Ray temp directory of the test's own (short: Ray's socket paths must stay < 108 bytes)."""
+    path = tempfile.mkdtemp(prefix="r", dir="/tmp")
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def env_with(ray_tmpdir: str) -> dict[str, str]:
+    env = {**os.environ, "RAY_TMPDIR": ray_tmpdir, "PYTHONUNBUFFERED": "1"}
+    env.pop("RAY_ADDRESS", None)
+    return env
+
+
+def stale_address_file(ray_tmpdir: str) -> str:
+    """What `ray start --head` leaves behind when its cluster is killed: an address nobody answers."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    os.makedirs(os.path.join(ray_tmpdir, "ray"), exist_ok=True)
+    Path(ray_tmpdir, "ray", "ray_current_cluster").write_text(f"127.0.0.1:{port}")
+    return f"127.0.0.1:{port}"
+
+
+def metrics(out: Path) -> pd.DataFrame:
+    frame = read_results(out, "metrics")
+    return frame.drop(columns=["bundle_id"])  # which bundle a model shared is up to each run
+
+
+def test_three_studies_at_once_each_on_its_own_ray(ray_tmpdir, tmp_path):
+    """Started together (and next to a stale address file), each finishes with its solo metrics."""
+    stale_address_file(ray_tmpdir)
+    config = write_study(tmp_path, {"seeds": [0, 1]}, "together")
+    solo = tmp_path / "solo"
+    done = subprocess.run(
+        [*RUN, "--config", str(config), "--out", str(solo)], env=env_with(ray_tmpdir), capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    started = time.monotonic()
+    procs = [
+        subprocess.Popen(
+            [*RUN, "--config", str(config), "--out", str(tmp_path / f"s{i}")],
+            env=env_with(ray_tmpdir),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(STUDIES)
+    ]
+    outputs = [p.communicate(timeout=600) for p in procs]
+    wall = time.monotonic() - started
+    addresses = set()
+    for i, (p, (out, err)) in enumerate(zip(procs, outputs)):
+        assert p.returncode == 0, f"study {i}: {err[-3000:]}"
+        first = next(line for line in out.splitlines() if line.startswith("[ray]"))
+        assert "local Ray of this study at" in first, first
+        addresses.add(first.split(" at ")[1].split()[0])
+        pd.testing.assert_frame_equal(metrics(tmp_path / f"s{i}"), metrics(solo), check_exact=True)
+    assert len(addresses) == STUDIES  # three instances, none shared
+    print(f"[own ray] {STUDIES} studies at once: {wall:.1f} s wall")
+
+
+def test_stale_address_file_delays_nobody_and_auto_says_why(ray_tmpdir, tmp_path):
+    address = stale_address_file(ray_tmpdir)
+    config = write_study(tmp_path, {"seeds": [0]}, "stale")
+    started = time.monotonic()
+    auto = subprocess.run(
+        [*RUN, "--config", str(config), "--out", str(tmp_path / "a"), "--address", "auto"],
+        env=env_with(ray_tmpdir),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert time.monotonic() - started < 30  # python + imports + a 3 s probe, never Ray's endless retries
+    assert auto.returncode == 2
+    lines = auto.stderr.strip().splitlines()
+    assert len(lines) == 1 and address in lines[0] and "does not answer" in lines[0], auto.stderr
+    assert not (tmp_path / "a").exists()  # nothing written
+
+
+@pytest.mark.parametrize("delay", [0.5, 2.0, 3.5, 5.0])
+def test_ctrl_c_at_any_moment_of_start_up(ray_tmpdir, tmp_path, delay):
+    """SIGINT while Python imports, while Ray starts, while datasets start: a prompt, clean exit."""
+    config = write_study(tmp_path, {"seeds": [0, 1, 2, 3]}, "ctrlc")
+    proc = subprocess.Popen(
+        [*RUN, "--config", str(config), "--out", str(tmp_path / "o")],
+        env=env_with(ray_tmpdir),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(delay)
+    proc.send_signal(signal.SIGINT)
+    try:
+        _, err = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise AssertionError(f"still running 30 s after Ctrl-C (sent after {delay} s)") from None
+    assert proc.returncode in (130, 0), err[-2000:]  # 0: it had already finished
+    assert "Traceback" not in err, err[-2000:]
+    deadline = time.monotonic() + 20
+    while ray_processes_under(ray_tmpdir) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not ray_processes_under(ray_tmpdir), "the interrupted study left Ray processes behind"
+
+
+def ray_processes_under(ray_tmpdir: str) -> list[int]:
+    """Pids of processes whose command line names the test's own Ray temp directory."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if ray_tmpdir.encode() in (proc / "cmdline").read_bytes():
+                    found.append(int(proc.name))
+            except OSError:
+                continue
+    return found
