@@ -19,8 +19,8 @@ from typing import Any
 from tasks.core.errors import UserError
 from tasks.core.schema import Section
 from tasks.model.architecture import Architecture
-from tasks.model.units.mlp import MLP, LogMLP, ProductFeatureMLP
 from tasks.model.units.layers import GLOROT
+from tasks.model.units.mlp import MLP, LogMLP, ProductFeatureMLP
 from tasks.model.units.product_unit import ProductUnit
 from tasks.model.units.stack import OneLayer, Stack
 
