@@ -12,7 +12,10 @@ from typing import Any
 
 # 1: the first release (implicit). 2: runs of 32 rows in batches and the exact NMU forward
 # (both changed numerics without a bump), seed-dependent window order, coverage as mass.
-NUMERICS_VERSION = 2
+# 3 (a training-stage change): the 2-input nmu and nalu run the stack layers' code (one-layer
+# stacks); W·x is an einsum and the NMU's product a reduce_prod, which XLA and oneDNN round
+# differently from the former elementwise a·W₀ + b·W₁ (float32 last-bit differences).
+NUMERICS_VERSION = 3
 
 
 def canonical_json(obj: Any) -> str:

@@ -19,11 +19,10 @@ from typing import Any
 from tasks.core.errors import UserError
 from tasks.core.schema import Section
 from tasks.model.architecture import Architecture
+from tasks.model.units.layers import GLOROT
 from tasks.model.units.mlp import MLP, LogMLP, ProductFeatureMLP
-from tasks.model.units.nalu import NALU
-from tasks.model.units.nmu import NMU
 from tasks.model.units.product_unit import ProductUnit
-from tasks.model.units.stack import Stack
+from tasks.model.units.stack import OneLayer, Stack
 
 SHIPPED_PACKAGE = "tasks."
 REGISTRY: dict[str, Architecture] = {}
@@ -49,8 +48,8 @@ for _shipped in (
     ProductFeatureMLP("mlp_product_feature"),
     LogMLP("log_mlp"),
     ProductUnit("product_unit"),
-    NALU("nalu"),
-    NMU("nmu"),
+    OneLayer("nalu", layer="nalu", default_init=GLOROT, activations=6),  # Trask et al. 2018, 2 → 1
+    OneLayer("nmu", layer="nmu", activations=3),  # Madsen & Johansen 2020, 2 → 1
     Stack("stack"),  # layers of the neural-arithmetic papers, e.g. [nau, nmu]
 ):
     register(_shipped)
