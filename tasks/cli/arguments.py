@@ -48,7 +48,9 @@ def add_plugin_argument(parser: argparse.ArgumentParser) -> None:
 def add_selection_arguments(parser: argparse.ArgumentParser, title: str) -> None:
     """Models by what they are (tasks.report.listing.Selection): `ls` filters, `export` picks one."""
     group = parser.add_argument_group(title)
-    group.add_argument("--arch", help="architecture: its label as `mlab ls` shows it, its name (mlp), or a stack's layers")
+    group.add_argument(
+        "--arch", help="architecture: its label as `mlab ls` shows it, its name (mlp), or a stack's layers"
+    )
     group.add_argument("--train-range", metavar="RANGE", help="training range, e.g. [0,2] or 0,2 or [-6,-2]∪[2,6]")
     group.add_argument("--seed", type=int, help="seed")
 
@@ -75,4 +77,3 @@ def add_judgement_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_false",
         help="exit 0 even when a regression is flagged",
     )
-

@@ -4,6 +4,7 @@ and workflows/<name>.py alike; tasks.cli.main dispatches here by name)."""
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 import time
 
@@ -36,6 +37,8 @@ def run(args: argparse.Namespace) -> int:
     from tasks.cluster.runtime import resolve_address
     from tasks.pipeline import run_study
 
+    if args.tensorboard and importlib.util.find_spec("tensorboard") is None:
+        raise UserError("--tensorboard needs the tensorboard package: pip install tensorboard")
     resolve_address(args.address)  # a named cluster that does not answer fails before anything is written
     store = open_output(out)
 

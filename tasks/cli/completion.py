@@ -15,6 +15,7 @@ class Option:
     help: str
     value: str | None  # None: a flag; else what its value is ("choices:a b", "config", "dir", "file", "any")
     repeatable: bool
+    metavar: str = ""
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,8 @@ def command_specs(parser: argparse.ArgumentParser) -> list[CommandSpec]:
             if action.option_strings:
                 value = None if action.nargs == 0 else value_kind(action)
                 repeatable = isinstance(action, argparse._AppendAction)
-                options.append(Option(tuple(action.option_strings), action.help or "", value, repeatable))
+                metavar = str(action.metavar or action.dest.upper())
+                options.append(Option(tuple(action.option_strings), action.help or "", value, repeatable, metavar))
             else:
                 positionals.append((str(action.metavar or action.dest), value_kind(action)))
         specs.append(CommandSpec(name, summaries.get(name, ""), tuple(options), tuple(positionals)))
@@ -120,9 +122,7 @@ def bash_script(specs: list[CommandSpec], presets: dict[str, str]) -> str:
         flags = " ".join(f for o in c.options for f in o.flags)
         valued = " ".join(f for o in c.options if o.value for f in o.flags)
         positionals = " ".join(f'"{kind}"' for _, kind in c.positionals)
-        spec_lines.append(
-            f'        {c.name}) opts="{flags}"; valued=" {valued} "; positionals=({positionals}) ;;'
-        )
+        spec_lines.append(f'        {c.name}) opts="{flags}"; valued=" {valued} "; positionals=({positionals}) ;;')
         for o in c.options:
             if o.value and o.value != "any":
                 value_lines += [f'        "{c.name} {f}") echo "{o.value}" ;;' for f in o.flags]
@@ -201,7 +201,7 @@ def zsh_option(o: Option) -> list[str]:
     for flag in flags:
         spec = f"{exclusive}{'*' if o.repeatable else ''}{flag}[{zsh_help(o.help)}]"
         if o.value:
-            spec += f":{flag.lstrip('-')}:{zsh_action(o.value)}"
+            spec += f":{o.metavar}:{zsh_action(o.value)}"
         out.append(zsh_quote(spec))
     return out
 

@@ -24,7 +24,10 @@ def render(listing: pd.DataFrame, fmt: str) -> str:
     if fmt == "csv":
         return listing.to_csv(index=False)
     if fmt == "json":
-        return json.dumps(json.loads(listing.to_json(orient="records", double_precision=15)), indent=1, ensure_ascii=False) + "\n"
+        return (
+            json.dumps(json.loads(listing.to_json(orient="records", double_precision=15)), indent=1, ensure_ascii=False)
+            + "\n"
+        )
     return table(listing)
 
 
@@ -41,8 +44,7 @@ def table(listing: pd.DataFrame) -> str:
 
     def line(values: list[str]) -> str:
         padded = [
-            v.rjust(w) if column in RIGHT_ALIGNED else v.ljust(w)
-            for v, w, (_, column) in zip(values, widths, COLUMNS)
+            v.rjust(w) if column in RIGHT_ALIGNED else v.ljust(w) for v, w, (_, column) in zip(values, widths, COLUMNS)
         ]
         return "  ".join(padded).rstrip()
 

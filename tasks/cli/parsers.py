@@ -48,7 +48,9 @@ def run_arguments(p: argparse.ArgumentParser) -> None:
 def nightly_arguments(p: argparse.ArgumentParser) -> None:
     add_config_arguments(p, default="nightly")
     completes(
-        p.add_argument("--root", default="out/nightly", help="directory or URI holding every night (default: out/nightly)"),
+        p.add_argument(
+            "--root", default="out/nightly", help="directory or URI holding every night (default: out/nightly)"
+        ),
         "dir",
     )
     p.add_argument("--date", help="the night to run, YYYY-MM-DD (default: today, UTC)")
