@@ -43,7 +43,7 @@ def run_name(arch_label: str, train_range: str, seed: int) -> str:
 
 def hparam_value(value: Any) -> bool | int | float | str | None:
     """What the hparams plugin can hold (bool, number, string); None for a missing value."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if value is None or (not isinstance(value, list | tuple | dict) and pd.isna(value)):
         return None
     if isinstance(value, bool | int | float | str):
         return value
