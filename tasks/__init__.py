@@ -11,6 +11,6 @@ jobs/         thin IO jobs run inside Ray tasks
 cluster/      Ray: remote tasks, placement, orchestration, runtime, progress
 report/       summaries, figures, tables, the report page
 nightly/      headline metrics, comparison, history, one night, its page
-cli/          shared arguments, guarded commands, the dry run
+cli/          `mlab`: every command's parser, guarded commands, the dry run, completion
 bench/        the benchmark harness
 """

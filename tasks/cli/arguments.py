@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+
+
+def completes(action: argparse.Action, kind: str) -> argparse.Action:
+    """Say what a value of `action` is, for the shell completion (tasks.cli.completion):
+    "config" (a preset or a config file), "dir", "file"; choices complete by themselves."""
+    action.completes = kind
+    return action
 
 
 def add_config_arguments(parser: argparse.ArgumentParser, default: str) -> None:
-    parser.add_argument(
-        "--config", default=default, help=f"shipped config name or a .yaml/.toml path (default: {default})"
+    action = parser.add_argument(
+        "--config", default=default, help=f"shipped preset (listed below) or a .yaml/.toml path (default: {default})"
     )
+    completes(action, "config")
     parser.add_argument(
         "--set",
         dest="overrides",
@@ -27,7 +34,7 @@ def add_config_arguments(parser: argparse.ArgumentParser, default: str) -> None:
 
 
 def add_plugin_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
+    action = parser.add_argument(
         "--plugin",
         dest="plugins",
         action="append",
@@ -35,6 +42,17 @@ def add_plugin_argument(parser: argparse.ArgumentParser) -> None:
         metavar="MODULE|FILE.py",
         help="load architectures from your own module or file (repeatable); see README 'Bring your own architecture'",
     )
+    completes(action, "file")
+
+
+def add_selection_arguments(parser: argparse.ArgumentParser, title: str) -> None:
+    """Models by what they are (tasks.report.listing.Selection): `ls` filters, `export` picks one."""
+    group = parser.add_argument_group(title)
+    group.add_argument(
+        "--arch", help="architecture: its label as `mlab ls` shows it, its name (mlp), or a stack's layers"
+    )
+    group.add_argument("--train-range", metavar="RANGE", help="training range, e.g. [0,2] or 0,2 or [-6,-2]∪[2,6]")
+    group.add_argument("--seed", type=int, help="seed")
 
 
 def add_ray_arguments(parser: argparse.ArgumentParser) -> None:
@@ -59,14 +77,3 @@ def add_judgement_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_false",
         help="exit 0 even when a regression is flagged",
     )
-
-
-def entry_point(
-    build: Callable[[], argparse.ArgumentParser], command: Callable[[argparse.Namespace], int]
-) -> Callable[[list[str] | None], int]:
-    """`main(argv)` of a workflows/ script: parse with `build()`, run `command`."""
-
-    def main(argv: list[str] | None = None) -> int:
-        return command(build().parse_args(argv))
-
-    return main

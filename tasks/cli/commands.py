@@ -1,13 +1,16 @@
-"""What the entry points do once their arguments are parsed: one guarded call each."""
+"""What the commands do once their arguments are parsed: one guarded call each (`mlab <name>`
+and workflows/<name>.py alike; tasks.cli.main dispatches here by name)."""
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 import time
 
 from tasks.cli.describe import describe_plan
 from tasks.cli.guard import guarded
+from tasks.core.errors import UserError
 from tasks.model.plugins import load_plugins
 from tasks.nightly.night import NightSettings, night_date, open_nightly_root, run_nightly
 from tasks.store.outputs import open_output
@@ -18,7 +21,7 @@ from tasks.study.render import config_yaml
 
 @guarded
 def run(args: argparse.Namespace) -> int:
-    """workflows/run.py: validate everything first, then run the study (or describe it)."""
+    """Validate everything first, then run the study (or describe it)."""
     started = time.time()
     load_plugins(args.plugins)
     config = load_config(args.config, args.overrides)
@@ -34,6 +37,8 @@ def run(args: argparse.Namespace) -> int:
     from tasks.cluster.runtime import resolve_address
     from tasks.pipeline import run_study
 
+    if args.tensorboard and importlib.util.find_spec("tensorboard") is None:
+        raise UserError("--tensorboard needs the tensorboard package: pip install tensorboard")
     resolve_address(args.address)  # a named cluster that does not answer fails before anything is written
     store = open_output(out)
 
@@ -44,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
 
 @guarded
 def nightly(args: argparse.Namespace) -> int:
-    """workflows/nightly.py: exit 0 fine, 1 a regression (unless disabled), 2 a failed night."""
+    """Exit 0 fine, 1 a regression (unless disabled), 2 a failed night."""
     load_plugins(args.plugins)
     if args.print_config:
         print(config_yaml(load_config(args.config, args.overrides)), end="")
@@ -74,18 +79,45 @@ def nightly(args: argparse.Namespace) -> int:
 
 @guarded
 def export(args: argparse.Namespace) -> int:
-    """workflows/export.py: one model of a study as a Keras file or a SavedModel."""
+    """One model of a study, by id or by what it is, as a Keras file or a SavedModel."""
     from tasks.api import open_study
+    from tasks.cli.quiet import quiet_tensorflow
 
-    target = args.to or (f"{args.model}.keras" if args.format == "keras" else args.model)
-    path = open_study(args.out, args.plugins).export(args.model, target, args.format)
-    print(f"[export] {args.model} → {path} ({args.format})")
+    selected = args.arch is not None or args.train_range is not None or args.seed is not None
+    if args.model and selected:
+        raise UserError("name the model either by --model or by --arch/--train-range/--seed, not both")
+    if args.model is None and not selected:
+        raise UserError(f"which model? --model ID, or --arch/--train-range/--seed (see: mlab ls {args.out})")
+    study = open_study(args.out, args.plugins)
+    model = study.model(args.model, arch=args.arch, train_range=args.train_range, seed=args.seed)
+    quiet_tensorflow()  # before the export imports it: no start-up chatter on stderr
+    target = args.to or (f"{model.model_id}.keras" if args.format == "keras" else model.model_id)
+    path = study.export(model, target, args.format)
+    print(f"[export] {model.model_id} → {path} ({args.format})")
     return 0
 
 
 @guarded
+def ls(args: argparse.Namespace) -> int:
+    """A study's models by what they are, as a table, CSV or JSON."""
+    from tasks.api import open_study
+    from tasks.cli.listing import render
+
+    listing = open_study(args.out, args.plugins).listing(args.arch, args.train_range, args.seed)
+    print(render(listing, args.format), end="")
+    return 0
+
+
+def bench(args: argparse.Namespace) -> int:
+    """The benchmark harness (it guards its own Ray and prints its own figures)."""
+    from tasks.bench.harness import run_bench
+
+    return run_bench(args)
+
+
+@guarded
 def compare(args: argparse.Namespace) -> int:
-    """workflows/compare.py: exit 0 fine, 1 a regression of B against A (unless disabled)."""
+    """Exit 0 fine, 1 a regression of B against A (unless disabled)."""
     from tasks.api import open_study
     from tasks.report.comparison import compare_headlines, comparison_pages, headline_table
     from tasks.store.storage import Store

@@ -34,7 +34,7 @@ class PartJob:
     evaluation: EvalManifest
     rows: tuple[dict[str, Any], ...]
     fit_nrmse: float
-    tensorboard: bool = False  # also write the curves as TensorBoard event files
+    tensorboard: bool = False  # also write its models as TensorBoard runs (tasks.jobs.tensorboard)
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ def collect_part(store: Store, job: PartJob) -> Part:
     if job.tensorboard:
         from tasks.jobs.tensorboard import write_events
 
-        write_events(store, tables["curves"])
+        write_events(store, tables, catalog.require_bundle(store, job.evaluation.bundle_id).training)
     return Part(job.evaluation.eval_id, str(job.rows[0]["arch_label"]), files)
 
 
