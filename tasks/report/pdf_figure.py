@@ -39,7 +39,9 @@ def page_content(pdf: bytes) -> bytes:
     return zlib.decompress(raw) if b"/FlateDecode" in head.group(1) else raw
 
 
-_TOKEN = re.compile(rb"\s*(?:(\((?:\\.|[^\\)])*\))|(\[)|(\])|(/[^\s/\[\]()<>]+)|([-+]?(?:\d+\.?\d*|\.\d+))|([A-Za-z'\"*]+))")
+_TOKEN = re.compile(
+    rb"\s*(?:(\((?:\\.|[^\\)])*\))|(\[)|(\])|(/[^\s/\[\]()<>]+)|([-+]?(?:\d+\.?\d*|\.\d+))|([A-Za-z'\"*]+))"
+)
 
 
 def _tokens(content: bytes):
@@ -119,9 +121,9 @@ def marks(content: bytes) -> list[Mark]:
             st.path = [tuple(args)]
         elif op == "l":
             st.path.append(tuple(args))
-        elif op == "f" and len(st.path) == 3:  # a filled triangle (pch 17): x of its apex, y a third up
-            (x0, y0), (x1, y1), (x2, y2) = st.path
-            out.append(Mark("point", st.fill, st.clip, ((x1 + x2) / 2, (y0 + 2 * y1) / 3)))
+        elif op == "f" and len(st.path) == 3:  # R's filled triangle (pch 17): apex at y + r, base at y − r/2
+            (_, apex), (x1, base), (x2, _) = st.path
+            out.append(Mark("point", st.fill, st.clip, ((x1 + x2) / 2, (apex + 2 * base) / 3)))
             st.path = []
         elif op == "S" and len(st.path) == 2:
             (x0, y0), (x1, y1) = st.path
@@ -200,7 +202,7 @@ def read_figure(pdf: bytes) -> pd.DataFrame:
                 key=lambda b: abs(b.xy[0] - x),
                 default=None,
             )
-            low, high = (sorted((bar.xy[1], bar.xy[3])) if bar else (np.nan, np.nan))
+            low, high = sorted((bar.xy[1], bar.xy[3])) if bar else (np.nan, np.nan)
             rows.append(
                 {
                     "panel": title,
