@@ -71,10 +71,12 @@ def _fisher_p_values(n1: int, n2: int) -> np.ndarray:
     probabilities of all outcomes no more likely than it (R's fisher.test, with its relative
     tolerance 1e-7 for ties)."""
     p = np.ones((n1 + 1, n2 + 1))
+    x1, x2 = np.arange(n1 + 1)[:, None], np.arange(n2 + 1)[None, :]
+    table_pmf = np.exp(stats.hypergeom.logpmf(x1, n1 + n2, x1 + x2, n1))  # every table at once (logpmf: fast)
     for k in range(n1 + n2 + 1):
         lo, hi = max(0, k - n2), min(n1, k)
         x = np.arange(lo, hi + 1)
-        pmf = stats.hypergeom.pmf(x, n1 + n2, k, n1)
+        pmf = table_pmf[x, k - x]
         order = np.sort(pmf)
         cumulative = np.cumsum(order)
         # for each outcome: the mass of outcomes with pmf ≤ its own (ties within 1e-7 count)
