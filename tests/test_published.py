@@ -78,7 +78,8 @@ def test_figure_rows_cover_the_sweep_with_their_resolution(published):
     assert (at.loc[("nau→nmu", "[0,1]"), "successes"], at.loc[("nau→nmu", "[-2,2]"), "successes"]) == (50, 39)
     assert at.loc[("nau→nmu", "[0,1]"), "solved_at_mean"] == pytest.approx(6.25e5, rel=0.01)
     assert at.loc[("nau→nmu", "[-2,2]"), "solved_at_mean"] == pytest.approx(8.5e4, rel=0.01)
-    assert at.loc[("nalu→nalu", "[1,2]"), "successes"] == 0 and np.isnan(at.loc[("nalu→nalu", "[1,2]"), "solved_at_mean"])
+    nalu = at.loc[("nalu→nalu", "[1,2]")]
+    assert nalu["successes"] == 0 and np.isnan(nalu["solved_at_mean"])
 
 
 def _r_style_pdf(content: str) -> bytes:
@@ -94,9 +95,9 @@ def _r_style_pdf(content: str) -> bytes:
 
 def _disc(x: float, y: float, colour: str, legend: bool = False) -> str:
     """R's filled circle: the ZapfDingbats disc placed by its lower left corner."""
-    size = 5.41
-    mode = 2 if legend else 0
-    return f"{colour} scn\nBT\n/F1 1 Tf {mode} Tr {size} 0 0 {size} {x - 0.396 * size:.2f} {y - 0.347 * size:.2f} Tm (l) Tj 0 Tr\nET\n"
+    size, mode = 5.41, 2 if legend else 0
+    corner = f"{x - 0.396 * size:.2f} {y - 0.347 * size:.2f}"
+    return f"{colour} scn\nBT\n/F1 1 Tf {mode} Tr {size} 0 0 {size} {corner} Tm (l) Tj 0 Tr\nET\n"
 
 
 def test_the_reader_recovers_points_bars_axes_and_legend_of_an_r_drawn_panel():
@@ -116,8 +117,7 @@ def test_the_reader_recovers_points_bars_axes_and_legend_of_an_r_drawn_panel():
         + _disc(50.0, 10.0, red, legend=True)
         + "BT\n/F2 1 Tf 9.00 0.00 0.00 9.00 60.00 8.00 Tm (NA) Tj\nET\n"
         "BT\n/F6 1 Tf 6.00 0.00 0.00 6.00 75.00 6.00 Tm (\xb7) Tj\nET\n"  # the Symbol font's bullet
-        + _disc(150.0, 10.0, pink, legend=True)
-        + "BT\n/F2 1 Tf 9.00 0.00 0.00 9.00 160.00 8.00 Tm (NMU) Tj\nET\nQ\n"
+         + _disc(150.0, 10.0, pink, legend=True) + "BT\n/F2 1 Tf 9.00 0.00 0.00 9.00 160.00 8.00 Tm (NMU) Tj\nET\nQ\n"
     )
     read = read_figure(_r_style_pdf(content)).set_index("series")
     assert set(read.index) == {"NA•", "NMU"} and (read["panel"] == "Panel").all()

@@ -138,7 +138,7 @@ def compare_rates(k1: int, n1: int, k2: int, n2: int, alpha: float = ALPHA, delt
     if power >= POWER:
         return Verdict("consistent", p, power=power)
     need = seeds_needed(n2, p2, delta, alpha)
-    note = f"not even {MAX_SEEDS} seeds would see a 20-point difference against the published {n2}" if need is None else ""
+    note = "" if need else f"not even {MAX_SEEDS} seeds would see a 20-point difference against the published {n2}"
     return Verdict("underpowered", p, power=power, seeds_needed=need, note=note)
 
 
@@ -210,6 +210,8 @@ def compare_estimates(
     published value would have been seen with power POWER, underpowered where not or where
     either side has no interval."""
     unit = f"{delta:.0%}"
+    if not np.isfinite(run[0]):
+        return Verdict("underpowered", float("nan"), unit=unit, note="no successful seed here to compare")
     if not all(np.isfinite(v) for v in (*run, *published)):
         side = "this run" if not all(np.isfinite(v) for v in run) else "the paper"
         return Verdict("underpowered", float("nan"), unit=unit, note=f"no interval from {side}: nothing to test")

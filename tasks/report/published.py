@@ -85,11 +85,6 @@ def compare(successes: pd.DataFrame, keys: dict[str, str], paper: str, operation
     return Comparison(frame, _table(frame), note)
 
 
-def comparison(successes: pd.DataFrame, keys: dict[str, str], paper: str) -> pd.DataFrame:
-    """The comparison as the report shows it."""
-    return compare(successes, keys, paper).table
-
-
 def _published_estimate(p, columns: tuple[str, str, str], resolution: str) -> tuple[float, float, float]:
     value, lo, hi = (float(getattr(p, c)) for c in columns)
     widen = getattr(p, resolution)
@@ -224,7 +219,8 @@ def comparison_figure(comparison: Comparison) -> bytes | None:
                             mfc="white",
                             label=what,
                         )
-        if name != "success":
+        shown = [v for line in ax.get_lines() for v in line.get_ydata() if np.isfinite(v) and v > 0]
+        if name != "success" and shown and max(shown) > 10 * min(shown):
             ax.set_yscale("log")  # steps from 10³ to 10⁶, errors from 10⁻⁷ to 10⁻³
         ax.set_ylabel(label, fontsize=8)
         ax.grid(axis="y", alpha=0.3)
