@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from tasks.evaluation.intervals import beta_mean_interval, gamma_mean_interval, wilson_interval
+from tasks.evaluation.intervals import SUMMARIES
 
 
 def in_range(metrics: pd.DataFrame) -> pd.DataFrame:
@@ -99,44 +99,36 @@ def solved_at(probes: pd.DataFrame) -> pd.DataFrame:
     return first
 
 
-def success(metrics: pd.DataFrame, probes: pd.DataFrame | None = None) -> pd.DataFrame:
+def success(metrics: pd.DataFrame, probes: pd.DataFrame | None = None, summary: str = "iclr2020") -> pd.DataFrame:
     """Success rate per architecture × training range × evaluation range with its Wilson 95%
-    interval over seeds; over the successful seeds, the "solved at" step (median, and mean with
-    a gamma profile-likelihood interval) and the sparsity error (mean with a beta
-    profile-likelihood interval) — as Madsen & Johansen (ICLR 2020) report them."""
+    interval over seeds; over the successful seeds, the "solved at" step and the sparsity
+    error — through the papers' own summary (`summary`: tasks.evaluation.intervals.SUMMARIES,
+    stable-nalu's by default)."""
     sq = metrics[metrics["eval_kind"] == "square"].copy()
     sq = sq.merge(solved_at(probes), on=["model_id", "eval_range"], how="left")
+    summarise = SUMMARIES[summary]
     rows = []
     for (arch, train, evaluation), g in sq.groupby(["arch_label", "train_range", "eval_range"], sort=False):
-        k, n = int(g["success"].sum()), int(g["seed"].nunique())
-        lo, hi = wilson_interval(k, n)
+        won = g["success"].to_numpy(bool)  # one row per seed
         fitted = g[g["fit"]] if "fit" in g else g
         kf, nf = int(fitted["success"].sum()), int(fitted["seed"].nunique())
-        solved = g.loc[g["success"], "solved_at"].dropna().to_numpy(float)
-        sparse = g.loc[g["success"], "sparsity_error"].dropna().to_numpy(float) if "sparsity_error" in g else []
-        solved_ci = gamma_mean_interval(solved) if len(solved) else (np.nan,) * 3
-        sparse_ci = beta_mean_interval(sparse) if len(sparse) else (np.nan,) * 3
+        sparse = g.loc[won, "sparsity_error"] if "sparsity_error" in g else pd.Series(dtype=float)
+        stats = summarise(won, g.loc[won, "solved_at"].to_numpy(float), sparse.to_numpy(float))
         rows.append(
             {
                 "arch_label": arch,
                 "train_range": train,
                 "eval_range": evaluation,
                 "coverage": float(g["coverage"].iloc[0]),
-                "seeds": n,
-                "successes": k,
-                "success_rate": k / n if n else np.nan,
-                "ci_low": lo,
-                "ci_high": hi,
+                "seeds": len(g),
+                "successes": int(won.sum()),
+            }
+            | {k: v for k, v in stats.items() if k in ("success_rate", "ci_low", "ci_high")}
+            | {
                 "fitted_seeds": nf,
                 "successes_fitted": kf,
                 "success_rate_fitted": kf / nf if nf else np.nan,
-                "solved_at_median": float(np.median(solved)) if len(solved) else np.nan,
-                "solved_at_mean": solved_ci[0],
-                "solved_at_low": solved_ci[1],
-                "solved_at_high": solved_ci[2],
-                "sparsity_error_mean": sparse_ci[0],
-                "sparsity_error_low": sparse_ci[1],
-                "sparsity_error_high": sparse_ci[2],
             }
+            | {k: v for k, v in stats.items() if k not in ("success_rate", "ci_low", "ci_high")}
         )
     return pd.DataFrame(rows)
