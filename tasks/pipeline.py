@@ -20,16 +20,16 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-from tasks.core.ids import NUMERICS_VERSION, content_id
+from tasks.core.ids import content_id
+from tasks.evaluation.job import EVALUATION_VERSION
+from tasks.jobs.collect import COLLECT_VERSION
+from tasks.model.settings import TRAIN_VERSION
 from tasks.report.aggregates import Summary, reference_range
 from tasks.store import catalog
 from tasks.store.catalog import BundleManifest, ResultsManifest
 from tasks.store.storage import Store
 from tasks.study.plan import Plan
 from tasks.study.render import config_yaml
-
-COLLECT_VERSION = 1  # bump when collection or the aggregates change what they write
-REPORT_VERSION = 1  # bump when the report's content changes for the same results
 
 
 @dataclass
@@ -106,10 +106,10 @@ def reference_of(plan: Plan) -> list[Any] | None:
 
 
 def results_id(plan: Plan, eval_ids: list[str], reference: list[Any] | None, tensorboard: bool = False) -> str:
-    """The study tables derive from the evaluations they collect and the settings of collection."""
+    """The study tables derive from the evaluations they collect, the settings of collection
+    and the collection stage's version."""
     identity = {
         **({"tensorboard": True} if tensorboard else {}),
-        "v": NUMERICS_VERSION,
         "collect": COLLECT_VERSION,
         "evaluations": sorted(eval_ids),
         "fit_nrmse": plan.config.evaluation.fit_nrmse,
@@ -117,12 +117,6 @@ def results_id(plan: Plan, eval_ids: list[str], reference: list[Any] | None, ten
         "architectures": [a.label() for a in plan.config.architectures],  # the aggregates' order
     }
     return content_id("res", identity)
-
-
-def report_id(results: str, info: dict[str, Any]) -> str:
-    config = info["config_resolved"]
-    said = {k: config.get(k) for k in ("name", "description", "reproduces", "deviations")}
-    return content_id("rep", {"results": results, "report": REPORT_VERSION, "said": said})
 
 
 def reuse_current(
@@ -135,11 +129,11 @@ def reuse_current(
     results = catalog.RESULTS.complete(store)
     if results is None or not results.results_id:
         return None
-    trained = catalog.completed_models(store).by_model
+    trained = catalog.completed_models(store, TRAIN_VERSION).by_model
     if any(m.model_id not in trained for m in plan.models):
         return None
     jobs = eval_jobs(plan, trained, [])
-    if any(catalog.EVALUATIONS.complete(store, job.eval_id) is None for job in jobs):
+    if any(catalog.EVALUATIONS.current(store, job.eval_id, EVALUATION_VERSION) is None for job in jobs):
         return None
     if results.results_id != results_id(plan, [j.eval_id for j in jobs], reference, tensorboard):
         return None
@@ -159,7 +153,7 @@ def write_results(store: Store, rid: str, parts: list, summary: Summary, info: d
     for name, table in summary.tables().items():
         frame = pa.Table.from_pandas(table, preserve_index=False)
         files[f"summary/{name}"] = store.write_parquet(catalog.results_summary_file(name), frame)
-    manifest = catalog.RESULTS.write(store, ResultsManifest(rid, files, info))
+    manifest = catalog.RESULTS.write(store, ResultsManifest(rid, files, info, COLLECT_VERSION))
     listed = {f.path for f in files.values()}
     for table in catalog.RESULT_TABLES:
         directory = catalog.results_table_dir(table)
@@ -178,7 +172,7 @@ def write_report(store: Store, results: str, summary: Summary, info: dict[str, A
     """The report, unless the one in place shows the same results the same way."""
     from tasks.report import page
 
-    rid = report_id(results, info)
+    rid = page.report_id(results, info)
     current = catalog.REPORT.complete(store)
     if current is None or current.report_id != rid:
         page.write_report(store, rid, page.build_report(summary, info))

@@ -156,7 +156,7 @@ def bench_training(tmp: Path, size: dict, cpus: int) -> dict:
 
     def bundles_of(plan, slots: int, on_gpu: bool = False):
         measured = None if on_gpu else {a: peer_figures["auto_bundle_size"] for a in plan.config.architectures}
-        return make_bundles(plan, list(plan.models), None, slots, on_gpu, measured)
+        return make_bundles(plan, list(plan.models), slots, on_gpu, measured)
 
     orchestrate.ensure_datasets(store, plan_for(0).datasets)
     # generation throughput on all CPUs: 8 shards of one large dataset, one task per shard,

@@ -57,10 +57,8 @@ for _shipped in (
 
 
 def get(name: str) -> Architecture:
-    if name not in REGISTRY:
-        from tasks.model import plugins  # a Ray worker: load the driver's plugins, then look again
-
-        plugins.load_from_environment()
+    """The architecture registered as `name` (a Ray task loads the driver's plugins first:
+    tasks.model.plugins.load_from_environment)."""
     try:
         return REGISTRY[name]
     except KeyError:
