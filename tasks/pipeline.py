@@ -6,7 +6,9 @@
 
 Everything already complete in the output store is reused, so rerunning resumes; a rerun whose
 evaluations are all unchanged finds its results and report current and returns at once,
-without starting Ray.
+without starting Ray (redrawing the report when only the report's id changed). Each stage's
+outputs are named by its inputs and its own version (tasks.core.ids), so a new version of one
+stage redoes that stage and those after it, nothing before.
 """
 
 from __future__ import annotations
@@ -76,7 +78,7 @@ def run_study(
         rid = results_id(plan, [e.eval_id for e in stages.evaluations], reference, tensorboard)
         write_results(store, rid, stages.parts, summary, {**info, "phases": phases.seconds})
     with phases("report"):
-        info["report"] = write_report(store, rid, summary, info)
+        info["report"], _ = write_report(store, rid, summary, info)
     info["phases"] = phases.seconds
     return StudyResult(info, summary)
 
@@ -139,10 +141,11 @@ def reuse_current(
         return None
     summary = load_summary(store, results)
     info = dict(results.info)
-    info["report"] = write_report(store, results.results_id, summary, info)
+    info["report"], redrawn = write_report(store, results.results_id, summary, info)
+    said = "results are current, the report is redrawn" if redrawn else "results and report are current"
     print(
         f"[reuse] 0 of {len(plan.models)} models to train, 0 of {len(jobs)} evaluations to run: "
-        f"results and report are current ({store.display(catalog.RESULTS.directory())})"
+        f"{said} ({store.display(catalog.RESULTS.directory())})"
     )
     return StudyResult(info, summary)
 
@@ -168,15 +171,17 @@ def load_summary(store: Store, results: ResultsManifest) -> Summary:
     return Summary(**{name: catalog.read_table(store, files[name]).to_pandas() for name in Summary.names()})
 
 
-def write_report(store: Store, results: str, summary: Summary, info: dict[str, Any]) -> str:
-    """The report, unless the one in place shows the same results the same way."""
+def write_report(store: Store, results: str, summary: Summary, info: dict[str, Any]) -> tuple[str, bool]:
+    """The report's location, and whether it was drawn: not when the one in place shows the
+    same results the same way (same report id)."""
     from tasks.report import page
 
     rid = page.report_id(results, info)
     current = catalog.REPORT.complete(store)
-    if current is None or current.report_id != rid:
+    redraw = current is None or current.report_id != rid
+    if redraw:
         page.write_report(store, rid, page.build_report(summary, info))
-    return store.display(catalog.report_file("index.html"))
+    return store.display(catalog.report_file("index.html")), redraw
 
 
 def run_info(plan: Plan, bundles: dict[str, BundleManifest], started: float) -> dict[str, Any]:
