@@ -83,8 +83,8 @@ def unregister(name: str) -> None:
 
 
 def code_identity(name: str) -> str | None:
-    """A hash of the source of a plugin architecture's module; None for shipped ones (their
-    numerics are versioned with the project)."""
+    """A hash of the source of a plugin architecture's module; None for shipped ones (a change
+    to them bumps TRAIN_VERSION, tasks.model.settings)."""
     module_name = type(get(name)).__module__
     if module_name.startswith(SHIPPED_PACKAGE):
         return None
