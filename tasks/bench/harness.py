@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-from tasks.cli.guard import guarded
 from tasks.core.errors import UserError
 from tasks.core.hardware import cpu_identity
 from tasks.core.ranges import Ranges
@@ -156,7 +155,7 @@ def bench_training(tmp: Path, size: dict, cpus: int) -> dict:
 
     def bundles_of(plan, slots: int, on_gpu: bool = False):
         measured = None if on_gpu else {a: peer_figures["auto_bundle_size"] for a in plan.config.architectures}
-        return make_bundles(plan, list(plan.models), None, slots, on_gpu, measured)
+        return make_bundles(plan, list(plan.models), slots, on_gpu, measured)
 
     orchestrate.ensure_datasets(store, plan_for(0).datasets)
     # generation throughput on all CPUs: 8 shards of one large dataset, one task per shard,
@@ -290,7 +289,6 @@ def run_scale(sizes: list[str], nodes: int, scratch: Path) -> list[dict]:
     return results
 
 
-@guarded
 def run_bench(args: argparse.Namespace) -> int:
     """Every figure, side by side in one run; prints a table, then one JSON line."""
     if args.scale:

@@ -108,8 +108,9 @@ def ls(args: argparse.Namespace) -> int:
     return 0
 
 
+@guarded
 def bench(args: argparse.Namespace) -> int:
-    """The benchmark harness (it guards its own Ray and prints its own figures)."""
+    """The benchmark harness (it prints its own figures)."""
     from tasks.bench.harness import run_bench
 
     return run_bench(args)

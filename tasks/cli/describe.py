@@ -48,7 +48,7 @@ def describe_plan(plan: Plan, out: str, cpus: int | None = None) -> str:
         for arch in config.architectures
     }
     measured = {arch: c.best_size for arch, c in calibrations.items() if c is not None}
-    bundles = make_bundles(plan, list(plan.models), None, slots, measured=measured)
+    bundles = make_bundles(plan, list(plan.models), slots, measured=measured)
     n_bundles = len(bundles)
     train_s = 0.0
     for arch in config.architectures:

@@ -13,6 +13,12 @@ from typing import Any
 from tasks.core.errors import ConfigError
 
 _MISSING = object()
+AUTO = "auto"  # the file format's word for a value the lab chooses itself (None once parsed)
+
+
+def auto(value: Any) -> Any:
+    """A parsed value as the file format writes it: None is AUTO."""
+    return AUTO if value is None else value
 
 
 def type_name(value: Any) -> str:
@@ -50,6 +56,11 @@ class Section:
 
     def string(self, name: str, default: Any = _MISSING, choices: tuple[str, ...] | None = None) -> str:
         return as_str(self.raw(name, default), self.key(name), choices)
+
+    def auto_or(self, name: str, default: Any, convert: Callable[[Any, str], Any]) -> Any:
+        """The value `convert`ed, or None (the lab chooses) where it is AUTO, or absent with no `default`."""
+        value = self.raw(name, default)
+        return None if value is None or value == AUTO else convert(value, self.key(name))
 
     def section(self, name: str) -> Section:
         return Section(self.raw(name, {}), self.key(name))

@@ -4,7 +4,8 @@ Each model is measured on the test set of every evaluation range of its ladder (
 study's target, with the model's own layout) and, for the 2-input product, on the article's
 diagonal a = b = x, split into segments. Success thresholds come from the study's rule
 (tasks.evaluation.success). Reading weights and test sets, and writing the tables, is
-tasks.jobs.evaluate.
+tasks.jobs.evaluate. A change to what this writes for the same weights bumps
+EVALUATION_VERSION (tasks.evaluation.job).
 """
 
 from __future__ import annotations
@@ -16,12 +17,11 @@ import numpy as np
 import pyarrow as pa
 
 from tasks.core.ranges import Ranges, coverage
+from tasks.evaluation.job import EvalJob, EvalModel
 from tasks.evaluation.metrics import diagonal_grid, error_metrics
 from tasks.evaluation.success import REGISTRY as RULES
 from tasks.model.architecture import Architecture
 from tasks.model.inference import predict
-from tasks.study.bundles import EvalJob
-from tasks.study.plan import ModelSpec
 
 
 def evaluate_models(
@@ -107,7 +107,7 @@ def line_coverage(train: Ranges, segment: Ranges) -> float:
 
 
 def _row(
-    m: ModelSpec, kind: str, ranges: Ranges, cov: float, y: np.ndarray, pred: np.ndarray, threshold: float
+    m: EvalModel, kind: str, ranges: Ranges, cov: float, y: np.ndarray, pred: np.ndarray, threshold: float
 ) -> dict[str, Any]:
     metrics = error_metrics(y, pred)
     return {

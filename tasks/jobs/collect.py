@@ -7,6 +7,17 @@ reduce  `summarise_parts`: the parts of one architecture → its aggregates (tas
 
 Parts are content-addressed by evaluation, so `pandas.read_parquet("OUT/results/metrics")`
 reads the study's table, and a rerun rewrites only what changed.
+
+The study's results id (tasks.pipeline.results_id) hashes the evaluations collected, the
+settings of collection and COLLECT_VERSION, the collection stage's version. Bump it with any
+change to what collection writes for the same evaluations:
+
+    the columns or rows of a study table (part_tables), fit flags and summary tables
+    (tasks.report.summaries), aggregates and their intervals (tasks.report.aggregates,
+    tasks.evaluation.intervals), the nightly's quality headlines computed in the reduce.
+
+A bump collects again and redraws the report; it trains and evaluates nothing.
+tests/test_numerics.py fails when collection's output changes while this version did not.
 """
 
 from __future__ import annotations
@@ -23,6 +34,9 @@ from tasks.report.summaries import fit_flags
 from tasks.store import catalog
 from tasks.store.catalog import EvalManifest
 from tasks.store.storage import FileInfo, Store
+
+# 1: the first release (a results id with it since its first version).
+COLLECT_VERSION = 1
 
 IDENTITY = ["model_id", "arch", "arch_label", "seed", "train_range"]  # carried by every table
 

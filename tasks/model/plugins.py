@@ -23,6 +23,7 @@ from pathlib import Path
 from types import ModuleType
 
 from tasks.core.errors import UserError
+from tasks.model import registry
 
 ENV = "MLAB_PLUGINS"
 ENTRY_POINT_GROUP = "multiplication_lab.plugins"
@@ -50,16 +51,15 @@ def load_plugins(specs: list[str] | tuple[str, ...] = (), entry_points: bool = T
 
 
 def load_from_environment() -> None:
-    """In a Ray worker: load what the driver loaded (a no-op when nothing was). Shipped
-    modules are importable by name; a path is the fallback on the driver's own machine."""
+    """In a Ray task, before it meets an architecture: load what the driver loaded (a no-op when
+    nothing was, or once loaded). Shipped modules are importable by name; a path is the fallback
+    on the driver's own machine."""
     for entry in json.loads(os.environ.get(ENV) or "[]"):
         _load(Plugin(**entry))
 
 
 def reset() -> None:
     """Forget every loaded plugin and the architectures they registered (tests, notebooks)."""
-    from tasks.model import registry
-
     for name in set(registry.names()) - set(registry.shipped_names()):
         registry.unregister(name)
     for p in _loaded.values():

@@ -56,10 +56,8 @@ for _shipped in (
 
 
 def get(name: str) -> Architecture:
-    if name not in REGISTRY:
-        from tasks.model import plugins  # a Ray worker: load the driver's plugins, then look again
-
-        plugins.load_from_environment()
+    """The architecture registered as `name` (a Ray task loads the driver's plugins first:
+    tasks.model.plugins.load_from_environment)."""
     try:
         return REGISTRY[name]
     except KeyError:
@@ -84,8 +82,8 @@ def unregister(name: str) -> None:
 
 
 def code_identity(name: str) -> str | None:
-    """A hash of the source of a plugin architecture's module; None for shipped ones (their
-    numerics are versioned with the project)."""
+    """A hash of the source of a plugin architecture's module; None for shipped ones (a change
+    to them bumps TRAIN_VERSION, tasks.model.settings)."""
     module_name = type(get(name)).__module__
     if module_name.startswith(SHIPPED_PACKAGE):
         return None

@@ -12,7 +12,7 @@ Rows are float32 inputs [n, N], followed by y where the dataset stores it (targe
 not depend on the model: the article's product); otherwise the target (tasks.data.targets)
 computes y inside the compiled step, with each member's own layout. Stored targets are used
 as stored: recomputing a·b in the step lets the compiler fuse it into the loss (an FMA),
-which rounds differently.
+which rounds differently. A change to what this computes bumps TRAIN_VERSION (tasks.model.settings).
 """
 
 from __future__ import annotations

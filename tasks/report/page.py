@@ -2,6 +2,12 @@
 
 The page is a list of sections (text, a table or a figure), rendered once as Markdown and
 once as HTML. `build_report` is pure (tables in, files as bytes out); `write_report` stores them.
+
+The report's id hashes the results it shows, what the config says of the study, and
+REPORT_VERSION, the report stage's version. Bump it with any change to the report's content for
+the same results: a section, table, figure or note (this module, tasks.report.figures,
+tasks.report.tables, tasks.report.published). A bump redraws the report and nothing else.
+tests/test_numerics.py fails when the report changes while this version did not.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tasks.core.ids import content_id
 from tasks.report import published
 from tasks.report.aggregates import Summary
 from tasks.report.figures import coverage_figure, curves_figure, diagonal_figure, success_figure
@@ -21,6 +28,9 @@ from tasks.report.tables import html_table, to_markdown
 from tasks.store import catalog
 from tasks.store.catalog import ReportManifest
 from tasks.store.storage import Store
+
+# 1: the first release (a report id with it since its first version).
+REPORT_VERSION = 1
 
 SUCCESS_NOTE = (
     "A model succeeds on a range when its test MSE is below that of the exact product with inputs "
@@ -235,11 +245,18 @@ table.t{{border-collapse:collapse;font-size:.85em}}
 """
 
 
+def report_id(results: str, info: dict[str, Any]) -> str:
+    """The report of results `results` (their id), as the config describes the study."""
+    config = info["config_resolved"]
+    said = {k: config.get(k) for k in ("name", "description", "reproduces", "deviations")}
+    return content_id("rep", {"results": results, "report": REPORT_VERSION, "said": said})
+
+
 def write_report(store: Store, report_id: str, files: dict[str, bytes]) -> str:
     """The report's files (index.html last), then its manifest."""
     written = {
         name: store.write_bytes(catalog.report_file(name), data)
         for name, data in sorted(files.items(), key=lambda kv: kv[0] == "index.html")
     }
-    catalog.REPORT.write(store, ReportManifest(report_id, written))
+    catalog.REPORT.write(store, ReportManifest(report_id, written, REPORT_VERSION))
     return store.display(catalog.report_file("index.html"))

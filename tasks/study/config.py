@@ -19,6 +19,7 @@ from tasks.core.ranges import WIDEN_POLICIES, Ranges
 from tasks.core.schema import Section, as_float, as_int, as_str, listed
 from tasks.data.sampling import DISTRIBUTIONS, check_distribution
 from tasks.data.targets import TargetSpec, parse_target
+from tasks.evaluation.job import DiagonalConfig
 from tasks.evaluation.success import REGISTRY as SUCCESS_RULES
 from tasks.evaluation.success import SuccessConfig
 from tasks.model import registry
@@ -64,14 +65,6 @@ class ArchSpec:
         if not overrides:
             return base
         return f"{base} [{' '.join(f'{k}={v}' for k, v in overrides.items())}]"
-
-
-@dataclass(frozen=True)
-class DiagonalConfig:
-    lo: float
-    hi: float
-    points: int
-    segments: tuple[Ranges, ...]
 
 
 @dataclass(frozen=True)
@@ -173,7 +166,6 @@ TRAINING_DEFAULTS = TrainingConfig("adagrad", 0.05, 128, 0, "sum", 1000, 2_000_0
 def _parse_training(sec: Section, base: TrainingConfig | None = None) -> TrainingConfig:
     """The study's `training` section, or (with `base`) an architecture's overrides of it."""
     d = base or TRAINING_DEFAULTS
-    bundle = sec.raw("bundle_size", "auto" if d.bundle_size is None else d.bundle_size)
     training = TrainingConfig(
         optimizer=sec.string("optimizer", d.optimizer, OPTIMIZERS),
         learning_rate=sec.number("learning_rate", d.learning_rate, positive=True),
@@ -183,7 +175,7 @@ def _parse_training(sec: Section, base: TrainingConfig | None = None) -> Trainin
         log_every=sec.integer("log_every", d.log_every, minimum=1),
         window_rows=sec.integer("window_rows", d.window_rows, minimum=1),
         checkpoint=sec.string("checkpoint", d.checkpoint, ("last", "best_val")),
-        bundle_size=None if bundle == "auto" else as_int(bundle, sec.key("bundle_size"), minimum=1),
+        bundle_size=sec.auto_or("bundle_size", d.bundle_size, lambda v, key: as_int(v, key, minimum=1)),
         epsilon=sec.number("epsilon", d.epsilon, positive=True),
     )
     sec.done()
@@ -272,10 +264,9 @@ def _parse_evaluation(sec: Section, target: TargetSpec) -> EvaluationConfig:
 
 
 def _parse_resources(sec: Section) -> ResourcesConfig:
-    gpus = sec.raw("train_gpus", "auto")
     resources = ResourcesConfig(
         train_cpus=sec.integer("train_cpus", 1, minimum=1),
-        train_gpus=None if gpus == "auto" else as_float(gpus, sec.key("train_gpus"), minimum=0.0),
+        train_gpus=sec.auto_or("train_gpus", None, lambda v, key: as_float(v, key, minimum=0.0)),
     )
     if resources.train_gpus is not None and resources.train_gpus > 1 and not resources.train_gpus.is_integer():
         raise ConfigError(sec.key("train_gpus"), f"use a fraction ≤ 1 or a whole number, got {resources.train_gpus:g}")

@@ -12,19 +12,13 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from tasks.core.ids import NUMERICS_VERSION, canonical_json, content_id, seed_from
+from tasks.core.ids import canonical_json, content_id, seed_from
 from tasks.core.ranges import Ranges, coverage
 from tasks.data.spec import DatasetSpec
+from tasks.evaluation.job import EvalModel, EvalRange
 from tasks.model import registry
+from tasks.model.settings import TRAIN_VERSION
 from tasks.study.config import ArchSpec, Config, evaluation_ranges
-
-
-@dataclass(frozen=True)
-class EvalRange:
-    kind: str  # "square": a, b ~ D(range) independently
-    ranges: Ranges
-    dataset_id: str
-    coverage: float
 
 
 @dataclass(frozen=True)
@@ -37,6 +31,10 @@ class ModelSpec:
     val_dataset: str
     evals: tuple[EvalRange, ...]
     first_window: int = 0  # where this model starts in its dataset's windows (from its seed)
+
+    def evaluated(self) -> EvalModel:
+        """What its evaluation needs to know of it."""
+        return EvalModel(self.model_id, self.seed, self.train_range, self.evals)
 
     def row(self) -> dict[str, Any]:
         """The model's identifying columns for result tables."""
@@ -111,7 +109,7 @@ def make_plan(config: Config) -> Plan:
             training = arch.training_or(config.training)
             n_windows = len(datasets[train_ds].shard_windows(training.window_rows))
             identity = {
-                "v": NUMERICS_VERSION,
+                "v": TRAIN_VERSION,
                 "arch": arch.arch,
                 "params": arch.params,
                 "training": training.identity(),

@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from tasks.core.ranges import Ranges
+from tasks.core.schema import auto
 from tasks.study.config import ArchSpec, Config
 
 
@@ -22,7 +23,7 @@ def _ranges(r: Ranges) -> list:
 
 def _training(t) -> dict[str, Any]:
     d = asdict(t)
-    d["bundle_size"] = "auto" if d["bundle_size"] is None else d["bundle_size"]
+    d["bundle_size"] = auto(d["bundle_size"])
     return d
 
 
@@ -70,7 +71,7 @@ def config_to_raw(config: Config) -> dict[str, Any]:
         },
         "resources": {
             "train_cpus": config.resources.train_cpus,
-            "train_gpus": "auto" if config.resources.train_gpus is None else config.resources.train_gpus,
+            "train_gpus": auto(config.resources.train_gpus),
         },
     }
     if config.reproduces:
