@@ -36,7 +36,9 @@ from tasks.store.catalog import EvalManifest
 from tasks.store.storage import FileInfo, Store
 
 # 1: the first release (a results id with it since its first version).
-COLLECT_VERSION = 1
+# 2: the papers' own summary (stable-nalu's _compute_summary.r ported: beta on the errors, the
+# gamma fit and profile as bbmle gives them, Wilson as R's binom computes it).
+COLLECT_VERSION = 2
 
 IDENTITY = ["model_id", "arch", "arch_label", "seed", "train_range"]  # carried by every table
 
