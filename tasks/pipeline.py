@@ -28,8 +28,12 @@ from tasks.store.storage import Store
 from tasks.study.plan import Plan
 from tasks.study.render import config_yaml
 
-COLLECT_VERSION = 1  # bump when collection or the aggregates change what they write
-REPORT_VERSION = 1  # bump when the report's content changes for the same results
+# bump when collection or the aggregates change what they write. 2: rows name their operation
+# and unit (`operation`, `unit_label`), and the success table carries them.
+COLLECT_VERSION = 2
+# bump when the report's content changes for the same results. 2: titles, notes and the
+# diagonal name the study's operations; the operation × architecture table and figure.
+REPORT_VERSION = 2
 
 
 @dataclass

@@ -47,11 +47,13 @@ def submit(remote_function, *args: Any, **options: Any) -> ray.ObjectRef:
 
 @ray.remote(num_cpus=1, max_retries=RETRIES)
 def generate_shard(store: Store, spec: DatasetSpec, index: int) -> ShardEntry:
+    plugins.load_from_environment()  # a plugin's operation computes the stored y
     info, node = write_shard(store, spec, index), where()
     return ShardEntry(info.path, info.size, info.sha256, node["node_id"], tuple(node["gpu_ids"]))
 
 
 def _train_bundle(store: Store, bundle: Bundle, specs: dict[str, DatasetSpec], probe_rows: int = 0) -> BundleManifest:
+    plugins.load_from_environment()  # the architecture and the operation may be a plugin's
     tf = configure_tensorflow()
     device = "gpu" if tf.config.list_logical_devices("GPU") else "cpu"
     return train_and_store(store, bundle, specs, device, probe_rows, placement=where())
@@ -66,6 +68,7 @@ train_bundle_gpu = ray.remote(max_retries=RETRIES, max_calls=1)(_train_bundle)
 @ray.remote(num_cpus=1, max_retries=RETRIES)
 def evaluate(store: Store, job: EvalJob, specs: dict[str, DatasetSpec], *after: Any) -> EvalManifest:
     """`after`: the training result refs this evaluation waits for (Ray resolves them first)."""
+    plugins.load_from_environment()
     configure_tensorflow()
     return evaluate_and_store(store, job, specs, placement=where())
 
@@ -87,6 +90,7 @@ def summarise(store: Store, parts: list[Part], reference_range: str | None) -> S
 
 
 def _calibrate(arch: str, params: dict, training: TrainingConfig, target: TargetSpec, on_gpu: bool) -> Calibration:
+    plugins.load_from_environment()
     configure_tensorflow()
     from tasks.model.calibration import calibrate
 

@@ -40,7 +40,7 @@ class PartJob:
 @dataclass(frozen=True)
 class Part:
     eval_id: str
-    arch_label: str
+    arch_label: str  # its architecture's own label (unit_label): the reduce it goes to
     files: dict[str, FileInfo]  # table → the part file
 
 
@@ -56,7 +56,7 @@ def collect_part(store: Store, job: PartJob) -> Part:
         from tasks.jobs.tensorboard import write_events
 
         write_events(store, tables["curves"])
-    return Part(job.evaluation.eval_id, str(job.rows[0]["arch_label"]), files)
+    return Part(job.evaluation.eval_id, str(job.rows[0]["unit_label"]), files)
 
 
 def part_tables(store: Store, job: PartJob) -> dict[str, pd.DataFrame]:

@@ -1,5 +1,6 @@
 """Published results beside this run's: the papers' numbers (tasks/report/published.csv, one
-row per model and range pair, each with its source) matched with this run's success table.
+row per operation, model and range pair, each with its source) matched with this run's
+success table.
 
 A row *agrees* when the two 95% intervals overlap and *differs* when they are disjoint; where
 the paper gives no number the row says so and names what it did publish. The protocol decides
@@ -49,14 +50,14 @@ def verdict(published: tuple[float, float], run: tuple[float, float]) -> str:
 
 
 def comparison(successes: pd.DataFrame, keys: dict[str, str], paper: str) -> pd.DataFrame:
-    """One row per model and extrapolation range pair of this run."""
+    """One row per model (and operation) and extrapolation range pair of this run."""
     published = load_published(paper)
-    exact = {(r.model, r.train_range, r.eval_range): r for r in published.itertuples(index=False)}
+    exact = {(r.operation, r.model, r.train_range, r.eval_range): r for r in published.itertuples(index=False)}
     general = next((r for r in published.itertuples(index=False) if r.model == "*"), None)
     rows = []
     for s in successes[successes["eval_range"] != successes["train_range"]].itertuples(index=False):
         key = keys.get(s.arch_label, s.arch_label)
-        p = exact.get((key, s.train_range, s.eval_range))
+        p = exact.get((getattr(s, "operation", "mul"), key, s.train_range, s.eval_range))
         row = {"model": s.arch_label, "range pair": f"{s.train_range} → {s.eval_range}", "seeds": s.seeds}
         for name, pub_cols, run_cols in MEASURES:
             run = tuple(float(getattr(s, c)) for c in run_cols)

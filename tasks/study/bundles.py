@@ -47,7 +47,6 @@ class EvalJob:
     models: tuple[ModelSpec, ...]
     diagonal: DiagonalConfig | None
     success: SuccessConfig
-    target: TargetSpec
     distribution: str  # how test inputs are drawn (success rules that sample draw the same way)
 
 
@@ -70,9 +69,15 @@ def make_eval_job(bundle_id: str, models: tuple[ModelSpec, ...], config: Config)
         models,
         diagonal,
         evaluation.success,
-        config.target,
         config.data.distribution,
     )
+
+
+def step_target(target: TargetSpec) -> TargetSpec | None:
+    """What the training step computes of a target: nothing where the shards store y (members
+    of several operations then share a bundle, each reading its own dataset's y), the target
+    itself where y is computed in the step from the member's layout."""
+    return target if target.target.per_model(target.params) else None
 
 
 GPU_ACTIVATION_BUDGET = 1 << 26  # float32 activations per step: 256 MB, fits a quarter of a 16 GB GPU
@@ -119,14 +124,15 @@ def make_bundles(
     on_gpu: bool = False,
     measured: dict[ArchSpec, int] | None = None,
 ) -> list[Bundle]:
-    """Group models that share architecture, training settings (and so shapes) and window
-    order into bundles of near-equal size. `bundle_size` overrides every group's own
+    """Group models that share architecture, training settings (and so shapes), what the
+    training step computes of their target (`step_target`) and window order into bundles of
+    near-equal size. `bundle_size` overrides every group's own
     (`training.bundle_size`, else chosen automatically: from `measured` best sizes when given)."""
-    groups: dict[tuple[ArchSpec, int], list[ModelSpec]] = {}
+    groups: dict[tuple[ArchSpec, TargetSpec | None, int], list[ModelSpec]] = {}
     for m in todo:
-        groups.setdefault((m.arch, m.first_window), []).append(m)
+        groups.setdefault((m.arch, step_target(m.target), m.first_window), []).append(m)
     bundles = []
-    for (arch, _), members in groups.items():
+    for (arch, _, _), members in groups.items():
         training = arch.training_or(plan.config.training)
         size = bundle_size or training.bundle_size
         width = registry.get(arch.arch).width(arch.params) + plan.config.target.n_inputs  # activations + inputs
