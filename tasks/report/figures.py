@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import textwrap
 
 import matplotlib
 
@@ -61,7 +62,7 @@ def diagonal_figure(
             ax.plot(part["median"]["x"], part["median"]["y"], color="tab:orange", lw=1.6, label="median (all seeds)")
         if "truth" in part:
             ax.plot(part["truth"]["x"], part["truth"]["y"], color="black", lw=2.2, ls="--", label=truth)
-        ax.set_title(arch, fontsize=9)
+        ax.set_title(textwrap.fill(arch, 48), fontsize=9 if nrows == 1 else 8)
         ax.set_xlabel("x  (a = b = x)")
         ax.set_ylabel("model(x, x)")
         ax.axvspan(lo, hi, color="tab:green", alpha=0.08, label="training range")
@@ -70,6 +71,8 @@ def diagonal_figure(
         f"{title} — trained on {reference}², thin lines: up to {MAX_LINES} seeds (the lowest), band: quartiles",
         fontsize=10,
     )
+    if nrows > 1:  # keep the title close to the panels, and the panels' titles clear of each other
+        fig.tight_layout(rect=(0, 0, 1, 1 - 0.4 / fig.get_figheight()))
     return png(fig)
 
 
@@ -138,9 +141,9 @@ def operation_figure(cells: pd.DataFrame) -> bytes:
                 continue
             c = grid.loc[(arch, op)]
             rate[i, j] = c["rate"]
-            label = f"{c['rate']:.2f}\n[{c['ci_low']:.2f}, {c['ci_high']:.2f}]\n{c['successes']}/{c['seeds']}"
+            label = f"{c['rate']:.2f}\n[{c['ci_low']:.2f}, {c['ci_high']:.2f}]\n{int(c['successes'])}/{int(c['seeds'])}"
             ax.text(j, i, label, ha="center", va="center", fontsize=7)
-    image = ax.imshow(rate, cmap="RdYlGn", vmin=0, vmax=1, aspect="auto")
+    image = ax.imshow(rate, cmap="RdYlGn", vmin=0, vmax=1, aspect="auto", alpha=0.6)  # light: the text stays legible
     ax.set_xticks(np.arange(len(ops)), ops, fontsize=8)
     ax.set_yticks(np.arange(len(archs)), archs, fontsize=7)
     ax.set_xlabel("operation (success on its extrapolation range)")
