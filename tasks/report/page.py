@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +16,7 @@ import pandas as pd
 
 from tasks.data.operations import REGISTRY as OPERATIONS
 from tasks.data.operations import symbol_of
+from tasks.data.targets import DEFAULT_OPERATION, TargetSpec
 from tasks.report import published
 from tasks.report.aggregates import Summary
 from tasks.report.figures import coverage_figure, curves_figure, diagonal_figure, operation_figure, success_figure
@@ -65,8 +65,8 @@ def operations_of(info: dict[str, Any]) -> list[str]:
     """The names of the study's operations, from its resolved config (a·b for studies
     resolved before operations existed)."""
     config = info.get("config_resolved", {})
-    targets = config.get("targets") or [config.get("target") or {}]
-    return [json.loads((t or {}).get("params_json") or "{}").get("operation", "mul") for t in targets]
+    targets = config.get("targets") or [config.get("target") or {"name": "product"}]
+    return [TargetSpec(**t).params.get("operation", DEFAULT_OPERATION) for t in targets]
 
 
 def report_sections(summary: Summary, info: dict[str, Any]) -> list[Section]:

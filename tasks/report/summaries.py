@@ -38,7 +38,7 @@ def fit_table(models: pd.DataFrame) -> pd.DataFrame:
 def headline(metrics: pd.DataFrame) -> pd.DataFrame:
     """Per architecture and training range: how many seeds fit, the median in-range RMSE over
     seeds, and each diagonal segment's median RMSE with its ratio to the in-range RMSE (∞ when
-    the in-range RMSE is exactly 0: an exact multiplier)."""
+    the in-range RMSE is exactly 0: a unit exact on its operation)."""
     keys = ["arch_label", "train_range"]
     base = (
         in_range(metrics)
