@@ -99,7 +99,7 @@ class Phases:
 
 
 def reference_of(plan: Plan) -> list[Any] | None:
-    """[label, lo, hi] of the training range the article's figures show (2-input product)."""
+    """[label, lo, hi] of the training range the article's figures show (operands = inputs)."""
     if plan.config.evaluation.diagonal is None:
         return None
     ranges = [(tr.range.label(), tr.range.lo, tr.range.hi) for tr in plan.config.train_ranges]

@@ -1,4 +1,5 @@
 import pytest
+from support import DELETE
 
 from tasks.core.errors import ConfigError, UserError
 from tasks.study.config import parse_config
@@ -56,6 +57,16 @@ BAD = [
     ({"train_ranges": [[[0, 2], [1, 3]]]}, "train_ranges[0]", "overlap"),
     ({"training.bundle_size": 0}, "training.bundle_size", "≥ 1"),
     ({"evaluation.diagonal": {"lo": 5, "hi": 1}}, "evaluation.diagonal.lo", "lo < hi"),
+    ({"target": {"operation": "pow"}}, "target.operation", "unknown value 'pow'"),
+    ({"target": {"operation": ["mul", "mod"]}}, "target.operation[1]", "unknown value 'mod'"),
+    ({"target": {"operation": ["div", "div"]}}, "target.operation", "listed twice"),
+    ({"target": {"operation": []}}, "target.operation", "non-empty list"),
+    ({"target": {"name": "product", "operation": "div"}}, "target.operation", "{name: inputs, operation: …}"),
+    ({"target": {"operation": "div"}, "evaluation.diagonal": DELETE}, "train_ranges[0]", "divisor b away from 0"),
+    ({"target": {"operation": "div"}}, "evaluation.diagonal", "b ranges over [0,10]"),
+    ({"target": {"operation": "root"}, "train_ranges": [[-1, 1]]}, "train_ranges[0]", "root needs a ≥ 0"),
+    ({"target": {"operation": ["mul", "mul3"]}}, "target.operation", "same number of inputs (mul: 2, mul3: 3)"),
+    ({"target": {"operation": "mul3"}, "architectures": [{"arch": "nmu"}]}, "architectures[0]", "takes 2 inputs"),
 ]
 
 

@@ -230,8 +230,8 @@ def test_subset_study_end_to_end_with_published_comparison(ray_session, tmp_path
     config = write_study(
         tmp_path,
         {
-            "target": {"name": "subset", "input_size": 10},
-            "evaluation.diagonal": DELETE,  # a = b = x is the 2-input product's
+            "target": {"name": "subset", "input_size": 10, "operation": ["mul", "square"]},
+            "evaluation.diagonal": DELETE,  # a = b = x needs operands that are inputs
             "reproduces": "madsen2020",
             "deviations": ["a tiny version of the protocol, for the test suite"],
             "train_ranges": [{"range": [1, 2], "eval": [[2, 6]]}],
@@ -248,6 +248,11 @@ def test_subset_study_end_to_end_with_published_comparison(ray_session, tmp_path
     metrics = read_results(out, "metrics")
     assert set(metrics["eval_range"]) == {"[1,2]", "[2,6]"} and (metrics["eval_kind"] == "square").all()
     assert metrics["sparsity_error"].notna().all()
+    assert set(metrics["operation"]) == {"mul", "square"}
     summary = (out / "report" / "summary.md").read_text()
     assert "Published vs this run — madsen2020" in summary and "a tiny version of the protocol" in summary
     assert (out / "report" / "published_vs_run.png").exists()
+    published = summary.split("Published vs this run — madsen2020")[1].split("\n## ")[0]
+    rows = [line for line in published.splitlines() if line.startswith("| nau→nmu")]
+    assert len(rows) == 2 and all("| not published |" not in r for r in rows)  # a·b's and a²'s published rows
+    assert any(" on a² |" in r and "| 1 | [0.96, 1] |" in r for r in rows)  # the appendix: NMU squares 100%

@@ -39,8 +39,9 @@ def describe_plan(plan: Plan, out: str, cpus: int | None = None) -> str:
     for role, specs in by_role.items():
         rows = sum(s.rows for s in specs)
         lines.append(f"  {role:5s}: {len(specs)} datasets, {rows:,} rows, {sum(s.n_shards for s in specs)} shards")
+    ops = f"{len(config.targets)} operations × " if len(config.targets) > 1 else ""
     lines.append(
-        f"models: {len(plan.models)} = {len(config.train_ranges)} training ranges × "
+        f"models: {len(plan.models)} = {len(config.train_ranges)} training ranges × {ops}"
         f"{len(config.architectures)} architectures × {len(config.seeds)} seeds"
     )
     calibrations = {

@@ -157,7 +157,8 @@ def train_evaluate_collect(
         "collect": Progress("collect", len(jobs), "parts"),
     }
     specs = {m.model_id: m for m in plan.models}
-    parts_of = collections.Counter(specs[job.models[0].model_id].row()["arch_label"] for job in jobs.values())
+    parts_of = collections.Counter(specs[job.models[0].model_id].row()["unit_label"] for job in jobs.values())
+    order = {job.eval_id: i for i, job in enumerate(jobs.values())}
     progress["summarise"] = Progress("summarise", len(parts_of), "architectures")
     arch_parts: dict[str, list[Part]] = {}
     wanted = {m.model_id for m in plan.models}
@@ -209,6 +210,7 @@ def train_evaluate_collect(
             group = arch_parts.setdefault(result.arch_label, [])
             group.append(result)
             if len(group) == parts_of[result.arch_label]:  # the reduce of this architecture can start
+                group.sort(key=lambda p: order[p.eval_id])  # the plan's order, not completion's (its operations')
                 ref = remote.submit(remote.summarise, store, group, reference_range, **spread["collect"].options())
                 stream.add(ref, "summarise", result.arch_label)
         else:

@@ -48,6 +48,7 @@ def submit(remote_function, *args: Any, **options: Any) -> ray.ObjectRef:
 
 @ray.remote(num_cpus=1, max_retries=RETRIES)
 def generate_shard(store: Store, spec: DatasetSpec, index: int) -> ShardEntry:
+    plugins.load_from_environment()  # a plugin's operation computes the stored y
     info, node = write_shard(store, spec, index), where()
     return ShardEntry(info.path, info.size, info.sha256, node["node_id"], tuple(node["gpu_ids"]))
 

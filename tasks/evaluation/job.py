@@ -54,6 +54,7 @@ class EvalModel:
     seed: int  # chooses the model's layout of the target (tasks.data.targets)
     train_range: Ranges
     evals: tuple[EvalRange, ...]
+    target: TargetSpec  # its operand layout and operation: what y is
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,6 @@ class EvalJob:
     models: tuple[EvalModel, ...]
     diagonal: DiagonalConfig | None
     success: SuccessConfig
-    target: TargetSpec
     distribution: str  # how test inputs are drawn (success rules that sample draw the same way)
 
     @staticmethod
@@ -72,7 +72,6 @@ class EvalJob:
         models: tuple[EvalModel, ...],
         diagonal: DiagonalConfig | None,
         success: SuccessConfig,
-        target: TargetSpec,
         distribution: str,
     ) -> EvalJob:
         """The evaluation of `models` (all trained in bundle `bundle_id`), named by its inputs."""
@@ -85,4 +84,4 @@ class EvalJob:
             else [diagonal.lo, diagonal.hi, diagonal.points, [s.to_json() for s in diagonal.segments]],
             "success": success.identity(),
         }
-        return EvalJob(content_id("ev", identity), bundle_id, models, diagonal, success, target, distribution)
+        return EvalJob(content_id("ev", identity), bundle_id, models, diagonal, success, distribution)

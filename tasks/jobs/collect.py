@@ -38,7 +38,8 @@ from tasks.store.storage import FileInfo, Store
 # 1: the first release (a results id with it since its first version).
 # 2: the papers' own summary (stable-nalu's _compute_summary.r ported: beta on the errors, the
 # gamma fit and profile as bbmle gives them, Wilson as R's binom computes it).
-COLLECT_VERSION = 2
+# 3: rows name their operation and unit (`operation`, `unit_label`), and the success table carries them.
+COLLECT_VERSION = 3
 
 IDENTITY = ["model_id", "arch", "arch_label", "seed", "train_range"]  # carried by every table
 
@@ -56,7 +57,7 @@ class PartJob:
 @dataclass(frozen=True)
 class Part:
     eval_id: str
-    arch_label: str
+    arch_label: str  # its architecture's own label (unit_label): the reduce it goes to
     files: dict[str, FileInfo]  # table → the part file
 
 
@@ -72,7 +73,7 @@ def collect_part(store: Store, job: PartJob) -> Part:
         from tasks.jobs.tensorboard import write_events
 
         write_events(store, tables, catalog.require_bundle(store, job.evaluation.bundle_id).training)
-    return Part(job.evaluation.eval_id, str(job.rows[0]["arch_label"]), files)
+    return Part(job.evaluation.eval_id, str(job.rows[0]["unit_label"]), files)
 
 
 def part_tables(store: Store, job: PartJob) -> dict[str, pd.DataFrame]:

@@ -98,7 +98,7 @@ def bundle_data(store: Store, bundle: Bundle, specs: dict[str, DatasetSpec], cac
     # validation sets in the order of the training datasets: val[d] belongs to datasets[d]
     val_of = {m.train_dataset: m.val_dataset for m in bundle.models}
     val = np.stack([catalog.read_dataset(store, specs[val_of[d]], with_y=True) for d in bundle.datasets])
-    target = train_specs[0].target
+    target = bundle.models[0].target  # computes y in the step only where every member shares it (step_target)
     return BundleData(
         dataset_index=[bundle.datasets.index(m.train_dataset) for m in bundle.models],
         window_rows=[train_specs[0].rows_in(a, b) for a, b in windows],

@@ -1,10 +1,12 @@
-"""Bring your own architecture: user modules that register units into the one registry.
+"""Bring your own architecture or operation: user modules that register into the registries.
 
 A plugin is a module or package name importable here (`--plugin mypkg.units`), a path to a
 `.py` file (`--plugin ./my_units.py`), or a module named by an installed distribution's
 entry point in the group `multiplication_lab.plugins`. Importing it runs its `register(...)`
-calls. The loaded plugins are recorded in an environment variable (MLAB_PLUGINS) that every
-task of ours carries, so a worker that meets an unknown architecture loads the same plugins:
+calls (tasks.model.registry for architectures, tasks.data.operations for operations). The
+loaded plugins are recorded in an environment variable (MLAB_PLUGINS) that every task of ours
+carries, so a worker loads the same plugins (our tasks do on start; the architecture registry
+also on meeting an unknown name):
 by name where they are importable (installed, or shipped by the Ray connection the lab
 starts, as `py_modules`), else from the driver's file path (a cluster on one machine).
 Configs never import anything: only the command line or an installed entry point does.
@@ -59,9 +61,12 @@ def load_from_environment() -> None:
 
 
 def reset() -> None:
-    """Forget every loaded plugin and the architectures they registered (tests, notebooks)."""
+    """Forget every loaded plugin and the architectures and operations they registered (tests, notebooks)."""
+    from tasks.data import operations
+
     for name in set(registry.names()) - set(registry.shipped_names()):
         registry.unregister(name)
+    operations.unregister_plugins()
     for p in _loaded.values():
         sys.modules.pop(p.module, None)
     _loaded.clear()

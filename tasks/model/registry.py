@@ -10,12 +10,10 @@ its models' ids, so editing a plugin never reuses models trained by its earlier 
 
 from __future__ import annotations
 
-import hashlib
-import inspect
 import re
-import sys
 from typing import Any
 
+from tasks.core import code_identity as plugin_code
 from tasks.core.errors import UserError
 from tasks.core.schema import Section
 from tasks.model.architecture import Architecture
@@ -24,7 +22,6 @@ from tasks.model.units.mlp import MLP, LogMLP, ProductFeatureMLP
 from tasks.model.units.product_unit import ProductUnit
 from tasks.model.units.stack import OneLayer, Stack
 
-SHIPPED_PACKAGE = "tasks."
 REGISTRY: dict[str, Architecture] = {}
 
 
@@ -72,7 +69,7 @@ def names() -> tuple[str, ...]:
 
 def shipped_names() -> tuple[str, ...]:
     """The architectures this project ships (not those a plugin added)."""
-    return tuple(n for n, a in REGISTRY.items() if type(a).__module__.startswith(SHIPPED_PACKAGE))
+    return tuple(n for n, a in REGISTRY.items() if plugin_code.is_shipped(a))
 
 
 def unregister(name: str) -> None:
@@ -84,15 +81,7 @@ def unregister(name: str) -> None:
 def code_identity(name: str) -> str | None:
     """A hash of the source of a plugin architecture's module; None for shipped ones (a change
     to them bumps TRAIN_VERSION, tasks.model.settings)."""
-    module_name = type(get(name)).__module__
-    if module_name.startswith(SHIPPED_PACKAGE):
-        return None
-    module = sys.modules[module_name]
-    try:
-        source = inspect.getsource(module)
-    except (OSError, TypeError):
-        source = repr(module)
-    return hashlib.sha256(source.encode()).hexdigest()[:16]
+    return plugin_code.code_identity(get(name))
 
 
 def parse_architecture(raw: Any, key: str) -> tuple[str, dict[str, Any]]:

@@ -116,7 +116,8 @@ def median_curves(curves: pd.DataFrame) -> pd.DataFrame:
 
 def diagonal_lines(diagonal: pd.DataFrame, reference_range: str | None) -> pd.DataFrame:
     """For models trained on the reference range: up to MAX_LINES seeds' curves (the lowest
-    seeds) and, over every seed, the median and quartiles of model(x, x); and x² itself."""
+    seeds) and, over every seed, the median and quartiles of model(x, x); and the operation's
+    y there (x² for a·b)."""
     if reference_range is None or not len(diagonal):
         return pd.DataFrame(columns=["arch_label", "kind", "seed", "x", "y"])
     d = diagonal[diagonal["train_range"] == reference_range]

@@ -62,15 +62,16 @@ class Comparison:
 
 def compare(successes: pd.DataFrame, keys: dict[str, str], paper: str, operation: str = "mul") -> Comparison:
     """This run's extrapolation rows against every published row of the same model, range pair
-    and operation."""
+    and operation (each row's own, in a study of several operations; else `operation`)."""
     published = load_published(paper)
-    published = published[published["operation"] == operation]
     general = published[published["model"] == "*"]
     rows = []
     for s in successes[successes["eval_range"] != successes["train_range"]].itertuples(index=False):
         key = keys.get(s.arch_label, s.arch_label)
+        op = getattr(s, "operation", None) or operation
         same = published[
-            (published["model"] == key)
+            (published["operation"] == op)
+            & (published["model"] == key)
             & (published["train_range"] == s.train_range)
             & (published["eval_range"] == s.eval_range)
         ]

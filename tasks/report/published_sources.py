@@ -64,12 +64,12 @@ MODELS = {  # sft-short.csv's model → how this lab names the stack (the second
     "NAU": "nau→nau",
     "NMU": "nau→nmu",
 }
-OPERATIONS = {  # stable-nalu's op-* names
+OPERATIONS = {  # stable-nalu's op-* names, as this lab's operation registry names them
     "$\\bm{+}$": "add",
     "$\\bm{-}$": "sub",
     "$\\bm{\\times}$": "mul",
     "$\\bm{\\mathbin{/}}$": "div",
-    "$z^2$": "squared",
+    "$z^2$": "square",  # stable-nalu: squared
     "$\\sqrt{z}$": "root",
 }
 STATIC_SEEDS = 100

@@ -38,7 +38,7 @@ def fit_table(models: pd.DataFrame) -> pd.DataFrame:
 def headline(metrics: pd.DataFrame) -> pd.DataFrame:
     """Per architecture and training range: how many seeds fit, the median in-range RMSE over
     seeds, and each diagonal segment's median RMSE with its ratio to the in-range RMSE (∞ when
-    the in-range RMSE is exactly 0: an exact multiplier)."""
+    the in-range RMSE is exactly 0: a unit exact on its operation)."""
     keys = ["arch_label", "train_range"]
     base = (
         in_range(metrics)
@@ -128,7 +128,50 @@ def success(metrics: pd.DataFrame, probes: pd.DataFrame | None = None, summary: 
                 "fitted_seeds": nf,
                 "successes_fitted": kf,
                 "success_rate_fitted": kf / nf if nf else np.nan,
+                **{c: g[c].iloc[0] for c in SERIES_COLUMNS if c in g},
             }
             | {k: v for k, v in stats.items() if k not in ("success_rate", "ci_low", "ci_high")}
         )
     return pd.DataFrame(rows)
+
+
+SERIES_COLUMNS = ("operation", "unit_label")  # what a series label (arch_label) is made of
+
+
+def operation_cells(successes: pd.DataFrame, symbols: dict[str, str]) -> pd.DataFrame:
+    """Which unit extrapolates which operation, long: per architecture and operation (named
+    by `symbols`, in its order; with the range pair where an operation has several), the
+    success rate on extrapolation with its Wilson 95% interval and successes/seeds."""
+    far = successes[successes["eval_range"] != successes["train_range"]]
+    if not len(far) or "operation" not in far:
+        return pd.DataFrame(columns=["architecture", "operation", "rate", "ci_low", "ci_high", "successes", "seeds"])
+    unit = "unit_label" if "unit_label" in far else "arch_label"
+    n_pairs = far.drop_duplicates(["operation", "train_range", "eval_range"]).groupby("operation").size()
+    rank = {o: i for i, o in enumerate(symbols)}  # the study's order of operations
+    far = far.iloc[far["operation"].map(lambda o: rank.get(o, len(rank))).argsort(kind="stable")]
+    symbol = far["operation"].map(lambda o: symbols.get(o, o))
+    pair = far["train_range"] + " → " + far["eval_range"]
+    return pd.DataFrame(
+        {
+            "architecture": far[unit],
+            "operation": symbol.where(far["operation"].map(n_pairs) == 1, symbol + " " + pair),
+            "rate": far["success_rate"],
+            "ci_low": far["ci_low"],
+            "ci_high": far["ci_high"],
+            "successes": far["successes"],
+            "seeds": far["seeds"],
+        }
+    ).reset_index(drop=True)
+
+
+def operation_table(cells: pd.DataFrame) -> pd.DataFrame:
+    """`operation_cells` as a grid: an architecture per row, an operation per column, each
+    cell "rate [low, high] (successes/seeds)"."""
+    text = [
+        f"{r:.2f} [{lo:.2f}, {hi:.2f}] ({k}/{n})"
+        for r, lo, hi, k, n in zip(cells["rate"], cells["ci_low"], cells["ci_high"], cells["successes"], cells["seeds"])
+    ]
+    grid = cells.assign(cell=text).pivot_table(
+        index="architecture", columns="operation", values="cell", aggfunc="first", sort=False
+    )
+    return grid.reset_index().rename_axis(columns=None)

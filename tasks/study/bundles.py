@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from tasks.core.hardware import l2_cache_bytes
 from tasks.core.ids import content_id
+from tasks.data.targets import TargetSpec
 from tasks.evaluation.job import EvalJob
 from tasks.model import registry
 from tasks.model.settings import TrainingConfig
@@ -44,9 +45,14 @@ def make_eval_job(bundle_id: str, models: tuple[ModelSpec, ...], config: Config)
     """Evaluation of `models` (all trained in bundle `bundle_id`) as `config` asks for it."""
     evaluation = config.evaluation
     evaluated = tuple(m.evaluated() for m in models)
-    return EvalJob.of(
-        bundle_id, evaluated, evaluation.diagonal, evaluation.success, config.target, config.data.distribution
-    )
+    return EvalJob.of(bundle_id, evaluated, evaluation.diagonal, evaluation.success, config.data.distribution)
+
+
+def step_target(target: TargetSpec) -> TargetSpec | None:
+    """What the training step computes of a target: nothing where the shards store y (members
+    of several operations then share a bundle, each reading its own dataset's y), the target
+    itself where y is computed in the step from the member's layout."""
+    return target if target.target.per_model(target.params) else None
 
 
 GPU_ACTIVATION_BUDGET = 1 << 26  # float32 activations per step: 256 MB, fits a quarter of a 16 GB GPU
@@ -92,14 +98,15 @@ def make_bundles(
     on_gpu: bool = False,
     measured: dict[ArchSpec, int] | None = None,
 ) -> list[Bundle]:
-    """Group models that share architecture, training settings (and so shapes) and window
-    order into bundles of near-equal size: each group's `training.bundle_size`, else chosen
-    automatically (from `measured` best sizes when given)."""
-    groups: dict[tuple[ArchSpec, int], list[ModelSpec]] = {}
+    """Group models that share architecture, training settings (and so shapes), what the
+    training step computes of their target (`step_target`) and window order into bundles of
+    near-equal size: each group's `training.bundle_size`, else chosen automatically (from
+    `measured` best sizes when given)."""
+    groups: dict[tuple[ArchSpec, TargetSpec | None, int], list[ModelSpec]] = {}
     for m in todo:
-        groups.setdefault((m.arch, m.first_window), []).append(m)
+        groups.setdefault((m.arch, step_target(m.target), m.first_window), []).append(m)
     bundles = []
-    for (arch, _), members in groups.items():
+    for (arch, _, _), members in groups.items():
         training = arch.training_or(plan.config.training)
         size = training.bundle_size
         if size is None:

@@ -34,15 +34,23 @@ def _architecture(a: ArchSpec) -> dict[str, Any]:
     return entry
 
 
+def _target(config: Config) -> Any:
+    """`product` for the article's task; else the layout, its keys and the operation(s)."""
+    first = config.target
+    if first.identity() == "product" and len(config.targets) == 1:
+        return "product"
+    names = [t.operation.name for t in config.targets]
+    shown = {k: v for k, v in first.params.items() if k != "operation"}
+    return {"name": first.name, **shown, "operation": names[0] if len(names) == 1 else names}
+
+
 def config_to_raw(config: Config) -> dict[str, Any]:
     """The config as a mapping of the file format (parse_config gives the same Config back)."""
     ev = config.evaluation
     raw: dict[str, Any] = {
         "name": config.name,
         "description": config.description,
-        "target": config.target.name
-        if not config.target.params
-        else {"name": config.target.name, **config.target.params},
+        "target": _target(config),
         "output": config.output,
         "seeds": list(config.seeds),
         "data": asdict(config.data),
