@@ -162,11 +162,11 @@ def evaluate_fingerprint(_: Path) -> dict[str, Any]:
         "union": rng.choice([-1, 1], (300, 2)) * rng.uniform(1, 2, (300, 2)),
     }
     evals = tuple(EvalRange("square", r, name, coverage(train, r)) for name, r in ranges.items())
-    models = tuple(EvalModel(f"m-{k}", k, train, evals) for k in range(3))
+    models = tuple(EvalModel(f"m-{k}", k, train, evals, PRODUCT) for k in range(3))
     diagonal = DiagonalConfig(0.0, 4.0, 40, (Ranges.of((0, 2)), Ranges.of((2, 4))))
     tables = {}
     for rule in sorted(RULES):
-        job = EvalJob.of("b-fingerprint", models, diagonal, SuccessConfig(rule, 1e-3, 20_000), PRODUCT, "uniform")
+        job = EvalJob.of("b-fingerprint", models, diagonal, SuccessConfig(rule, 1e-3, 20_000), "uniform")
         metrics, diag = evaluate_models(Bilinear("bilinear"), {}, weights, job, test_sets)
         tables[f"metrics_{rule}"] = metrics.to_pandas()
         tables["diagonal"] = diag.to_pandas()
@@ -228,7 +228,8 @@ def collected(directory: Path) -> tuple[dict[str, pd.DataFrame], Summary]:
     summaries = []
     for a, (arch, (label, params)) in enumerate(ARCHS.items()):
         ident = tuple(
-            {"model_id": f"m-{arch}-{train}-{seed}", "arch": arch, "arch_label": label, "seed": seed}
+            {"model_id": f"m-{arch}-{train}-{seed}", "arch": arch, "arch_label": label, "unit_label": label}
+            | {"operation": "mul", "seed": seed}
             | {"train_range": train, "train_lo": _bounds(train)[0], "train_hi": _bounds(train)[1], **params}
             for train in SQUARES
             for seed in range(3)
