@@ -11,8 +11,8 @@ import pytest
 from support import write_study
 
 from tasks.nightly.compare import compare
-from tasks.nightly.headlines import Headline, headline_frame
 from tasks.nightly.history import read_history
+from tasks.report.headlines import Headline, headline_frame
 from tasks.store.storage import Store
 from workflows.nightly import main
 
@@ -141,7 +141,7 @@ def test_compare_needs_tolerance_and_seed_noise():
 
 def test_success_intervals_count_seeds_not_rows():
     """Per architecture and training → evaluation range, over seeds; in-range rows are left out."""
-    from tasks.nightly.headlines import headlines
+    from tasks.report.headlines import headlines
 
     rows = []
     for seed in range(10):

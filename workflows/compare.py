@@ -2,7 +2,7 @@
 
     python workflows/compare.py OUT_A OUT_B [--out DIR] [--tolerance 0.1] [--no-fail-on-regression]
 
-B is judged against A like a night against the previous one (tasks.nightly.compare): matched
+B is judged against A like a night against the previous one (tasks.report.judgement): matched
 by architecture and range; what only one study has is listed. Writes summary.md and
 index.html (default: OUT_B/comparison/). Exit codes: 0 fine, 1 a regression of B against A
 (unless --no-fail-on-regression), 2 bad input — so it can gate CI.

@@ -43,7 +43,7 @@ def add_ray_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_judgement_arguments(parser: argparse.ArgumentParser) -> None:
-    """How a change is judged (tasks.nightly.compare.verdict): the nightly and compare.py alike."""
+    """How a change is judged (tasks.report.judgement.verdict): the nightly and compare.py alike."""
     parser.add_argument(
         "--tolerance", type=float, default=0.10, help="relative change that can be flagged (default 0.1)"
     )

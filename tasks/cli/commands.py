@@ -7,7 +7,7 @@ import sys
 import time
 
 from tasks.cli.describe import describe_plan
-from tasks.cli.guard import guarded
+from tasks.cli.guard import gate, guarded
 from tasks.model.plugins import load_plugins
 from tasks.nightly.night import NightSettings, night_date, open_nightly_root, run_nightly
 from tasks.store.outputs import open_output
@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-@guarded
+@gate
 def nightly(args: argparse.Namespace) -> int:
     """workflows/nightly.py: exit 0 fine, 1 a regression (unless disabled), 2 a failed night."""
     load_plugins(args.plugins)
@@ -83,7 +83,7 @@ def export(args: argparse.Namespace) -> int:
     return 0
 
 
-@guarded
+@gate
 def compare(args: argparse.Namespace) -> int:
     """workflows/compare.py: exit 0 fine, 1 a regression of B against A (unless disabled)."""
     from tasks.api import open_study

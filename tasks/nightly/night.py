@@ -16,7 +16,7 @@ from tasks.core.errors import UserError
 from tasks.nightly import history, page
 from tasks.nightly.compare import compare
 from tasks.nightly.environment import describe_environment
-from tasks.nightly.headlines import Headline, headline_frame, speed_headlines
+from tasks.report.headlines import Headline, headline_frame, speed_headlines
 from tasks.store import catalog
 from tasks.store.catalog import NightRecord
 from tasks.store.outputs import open_output

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from tasks.evaluation.intervals import median_ci
-from tasks.nightly.headlines import quality_headlines
+from tasks.report.headlines import quality_headlines
 from tasks.report.summaries import by_range, fit_table, headline, success
 
 MAX_LINES = 8  # individual seeds drawn per panel of the diagonal figure

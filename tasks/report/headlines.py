@@ -1,5 +1,5 @@
 """A study's headline metrics, each with a 95% interval (pure pandas): what a night records
-in its history and what comparisons (tasks.nightly.compare) hold against each other."""
+in its history and what comparisons (tasks.report.judgement) hold against each other."""
 
 from __future__ import annotations
 
