@@ -191,7 +191,7 @@ def test_plan_warns_when_models_draw_little_of_their_data(write_config):
 def test_dry_run_estimate_counts_the_rows_each_model_watches(write_config):
     """The ICLR preset watches 10,000 validation and 2 × 10,000 probe rows every 1,000 steps
     of batch 128: the estimate adds that (the calibration times training steps alone)."""
-    from tasks.cli.describe import watch_overhead
+    from tasks.study.estimate import watch_overhead
 
     plan = make_plan(load_config("iclr2020_mul_range"))
     training = plan.config.training

@@ -20,7 +20,7 @@ from tasks.cli.startup import stop_quietly_until_started
 stop_quietly_until_started()  # before the heavy imports below
 
 from tasks.cli import commands
-from tasks.cli.arguments import add_config_arguments, add_ray_arguments
+from tasks.cli.arguments import add_config_arguments, add_ray_arguments, add_run_confirmations
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -28,6 +28,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add_config_arguments(p, default="quick")
     p.add_argument("--out", help="output directory or URI (default: the config's `output`)")
     add_ray_arguments(p)
+    add_run_confirmations(p)
     p.add_argument("--dry-run", action="store_true", help="print the plan and exit without writing anything")
     p.add_argument("--verbose", action="store_true", help="show Ray and worker logs")
     p.add_argument(

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pandas as pd
 
 from tasks.report.aggregates import Summary
-from tasks.report.headlines import speed_headlines
+from tasks.report.headlines import throughput
 from tasks.report.judgement import tolerance_for, verdict
 from tasks.report.page import Section, render_html, render_markdown
 
@@ -18,8 +17,9 @@ MAX_LISTED = 20  # model ids listed per side when the studies' models differ
 
 
 def headline_table(summary: Summary) -> pd.DataFrame:
-    speeds = summary.speeds["bundle_model_steps_per_s"].to_numpy() if len(summary.speeds) else np.zeros(0)
-    speed = pd.DataFrame([vars(h) for h in speed_headlines(speeds)])
+    """The study's headline metrics: quality, and throughput where its bundles trained long
+    enough to time it (tasks.report.headlines.throughput)."""
+    speed = pd.DataFrame([vars(h) for h in throughput(summary.speeds)[0]])
     return pd.concat([summary.headlines, speed], ignore_index=True)
 
 

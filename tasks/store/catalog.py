@@ -399,6 +399,11 @@ class NightRecord:
     improvements: int = 0
     environment: dict[str, str] = field(default_factory=dict)
     last_attempt: dict[str, Any] | None = None  # a failed rerun of a good night
+    config_resolved: dict[str, Any] = field(default_factory=dict)  # what ran: the file with every --set applied
+    config_changed: str = ""  # how it differs from the previous night's ("" when it does not)
+    outcome: str = ""  # ok | regression | config changed | failed: what the summary says and the exit code means
+    exit_code: int = 0
+    notes: list[str] = field(default_factory=list)  # e.g. why throughput was not judged
 
     def to_json(self) -> dict[str, Any]:
         return {k: v for k, v in vars(self).items() if v is not None}

@@ -6,7 +6,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tasks.model.architecture import Architecture, TwoInputs, linear_ramp, parse_sparsity_schedule, sparsity, tf_module
+from tasks.model.architecture import (
+    Architecture,
+    TwoInputs,
+    linear_ramp,
+    parse_sparsity_schedule,
+    sparsity,
+    sparsity_schedule,
+    tf_module,
+)
 
 
 @dataclass(frozen=True)
@@ -44,3 +52,6 @@ class NMU(TwoInputs, Architecture):
 
     def width(self, params):
         return 3
+
+    def schedule(self, params):
+        return sparsity_schedule(params)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tasks.core.schema import as_str, listed
-from tasks.model.architecture import Architecture, linear_ramp, parse_sparsity_schedule, sparsity
+from tasks.model.architecture import Architecture, linear_ramp, parse_sparsity_schedule, sparsity, sparsity_schedule
 from tasks.model.units.layers import LAYERS
 
 
@@ -79,6 +79,9 @@ class Stack(Architecture):
 
     def width(self, params):
         return params["hidden"] * len(params["layers"])
+
+    def schedule(self, params):
+        return sparsity_schedule(params, any(LAYERS[n].regularised for n in params["layers"]))
 
     def label(self, params):
         text = "→".join(params["layers"])
