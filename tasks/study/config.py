@@ -187,6 +187,12 @@ def _parse_training(sec: Section, base: TrainingConfig | None = None) -> Trainin
         epsilon=sec.number("epsilon", d.epsilon, positive=True),
     )
     sec.done()
+    if "log_every" in sec.data and training.log_every > training.steps:  # asked for, and it never comes
+        raise ConfigError(
+            sec.key("log_every"),
+            f"a curve point every {training.log_every:,} steps never comes in {training.steps:,} steps of "
+            f"training; set it to at most {training.steps:,}",
+        )
     return training
 
 
@@ -324,12 +330,6 @@ def _check_consistency(config: Config) -> None:
             raise ConfigError(
                 f"{key}.batch_size",
                 f"batch of {training.batch_size} is larger than the dataset (data.train_size={config.data.train_size})",
-            )
-        if training.log_every > training.steps:
-            raise ConfigError(
-                f"{key}.log_every",
-                f"a curve point every {training.log_every:,} steps never comes in {training.steps:,} steps of "
-                f"training; set it to at most {training.steps:,} (its default is {TRAINING_DEFAULTS.log_every:,})",
             )
     if len({tr.range for tr in config.train_ranges}) != len(config.train_ranges):
         raise ConfigError("train_ranges", "the same training range is listed twice")
