@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from support import read_results, skip_unless_ci, write_study
 
 from tasks.store.storage import Store, file_info, listed_files
@@ -239,3 +241,38 @@ def test_weights_never_unpickled(tmp_path):
 
     with pytest.raises(CorruptArtifactError, match="unreadable weights"):
         store.read_npz("weights.npz")
+
+
+def snapshot(out: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+
+
+def test_an_output_folder_holds_one_study(reference, tmp_path, capsys):
+    """Another study (another name, or a setting that changes results) is refused in one line
+    naming both, and the folder is left as it was; the same study with only packing, words or
+    a key an earlier version did not write is the same study; --replace takes the folder over."""
+    out = tmp_path / "out"
+    shutil.copytree(reference, out)
+    before = snapshot(out)
+    config = str(study(tmp_path))
+    capsys.readouterr()
+    for args, words in [
+        (["--config", "smoke"], "holds the study 'resume'; this run is the study 'smoke', which differs (name"),
+        (["--config", config, "--set", "training.steps=1000"], "which differs (training.steps 2000 → 1000)"),
+        (["--config", config, "--set", "seeds=[0, 1, 2, 3]"], "which differs (seeds [0, 1, 2] → [0, 1, 2, 3])"),
+    ]:
+        assert main([*args, "--out", str(out)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and words in err and "pass --replace to replace it" in err, err
+        assert snapshot(out) == before  # nothing written
+    stored = yaml.safe_load((out / "config.yaml").read_text())
+    del stored["evaluation"]["probe_rows"], stored["training"]["epsilon"]  # as an earlier version wrote it
+    (out / "config.yaml").write_text(yaml.safe_dump(stored))
+    same = ["--set", "training.bundle_size=2", "--set", "description=reworded", "--set", "training.steps=2e3"]
+    assert main(["--config", config, *same, "--out", str(out)]) == 0
+    assert "results and report are current" in capsys.readouterr().out  # the same study: nothing to do
+    assert main(["--config", "smoke", "--out", str(out), "--replace"]) == 0
+    said = capsys.readouterr().out
+    assert "[out] replacing the study 'resume'" in said and "with 'smoke' (--replace)" in said
+    assert yaml.safe_load((out / "config.yaml").read_text())["name"] == "smoke"
+    assert set(read_results(out, "models")["seed"]) == {0, 1}  # the folder now holds smoke's results
