@@ -23,7 +23,7 @@ def results(in_range_rmse: list[float], far_rmse: list[float]) -> dict[str, pd.D
         rows.append({**common, "eval_kind": "diagonal", "eval_range": "[5,10]", "coverage": 0.0, "rmse": far})
         models.append(
             {**common, "train_lo": 1.0, "train_hi": 2.0, "diverged": False, "diverged_step": -1}
-            | {"bundle_id": "b", "bundle_model_steps_per_s": 1.0}
+            | {"bundle_id": "b", "bundle_model_steps_per_s": 1.0, "bundle_seconds": 1.0}
         )
     metrics = pd.DataFrame(rows).assign(nrmse=lambda d: d["rmse"] / 2.0, mse=lambda d: d["rmse"] ** 2)
     metrics = metrics.assign(success=metrics["rmse"] < 1e-3, threshold=1e-6, sparsity_error=0.0, diverged=False)
@@ -59,3 +59,16 @@ def test_exact_units_show_infinite_ratios_explained():
     summary = build_report(summarise(t, "[1,2]"), {**info, "reference_range": ["[1,2]", 1.0, 2.0]})["summary.md"]
     summary = summary.decode()
     assert INFINITE_RATIO_NOTE in summary and "2 of 2 models fit their training range" in summary
+
+
+def test_the_report_package_never_imports_the_nightly():
+    """Layering: the nightly uses the report's headlines and judgement, never the reverse."""
+    import ast
+
+    from support import ROOT
+
+    for path in sorted((ROOT / "tasks" / "report").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            names += [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            assert not [n for n in names if n.startswith("tasks.nightly")], f"{path.name} imports {names}"

@@ -37,10 +37,10 @@ def run(args: argparse.Namespace) -> int:
     for warning in plan.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     ray_cpus = connected_cpus(args.address, args.num_cpus, args.verbose)  # a cluster that does not answer: here
-    if not args.yes:
+    if not getattr(args, "yes", False):
         refuse_long_run(plan, *ray_cpus)
     store = open_output(out)
-    replacing = folder.claim(store, plan.config, args.replace)  # before the study writes anything there
+    replacing = folder.claim(store, plan.config, getattr(args, "replace", False))  # before the study writes
     if replacing:
         print(replacing)
     result = run_study(plan, store, args.address, args.num_cpus, args.verbose, args.tensorboard)
