@@ -434,3 +434,39 @@ def test_truncated_part_or_bundle_file_is_detected_and_rebuilt(reference, tmp_pa
     assert f"{retrained} of 6 models to train" in capsys.readouterr().out
     assert_nothing_half_written(out)  # every listed file whole again, checksums verified
     assert_same_results(reference, out)
+
+
+def flip_a_byte(path: Path) -> None:
+    raw = bytearray(path.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF  # same size: only the checksum can tell
+    path.write_bytes(bytes(raw))
+
+
+def test_a_damaged_summary_is_detected_by_its_checksum_and_rebuilt_by_the_rerun(reference, tmp_path, capsys):
+    out = tmp_path / "out"
+    shutil.copytree(reference, out)
+    victim = sorted(out.glob("results/summary/*.parquet"))[0]
+    flip_a_byte(victim)
+    assert main(["--config", str(study(tmp_path)), "--out", str(out)]) == 0  # not an error forever after
+    said = capsys.readouterr().out
+    assert f"[reuse] corrupted file {victim}" in said and "the results are rebuilt" in said
+    assert "0 of 6 models to train" in said
+    assert_nothing_half_written(out)
+    assert_same_results(reference, out)
+
+
+def test_a_damaged_part_found_by_a_reader_is_rebuilt_by_the_next_run(reference, tmp_path, capsys):
+    from tasks.api import open_study
+    from tasks.core.errors import CorruptArtifactError
+
+    out = tmp_path / "out"
+    shutil.copytree(reference, out)
+    victim = sorted(out.glob("results/metrics/part-*.parquet"))[0]
+    flip_a_byte(victim)
+    with pytest.raises(CorruptArtifactError, match=r"corrupted file .*marked .*/results incomplete — rerun"):
+        open_study(str(out)).metrics()
+    assert not (out / "results" / "_manifest.json").exists()  # the next run cannot take it for current
+    assert main(["--config", str(study(tmp_path)), "--out", str(out)]) == 0
+    assert "0 of 6 models to train" in capsys.readouterr().out
+    assert_nothing_half_written(out)
+    assert_same_results(reference, out)

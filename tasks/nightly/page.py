@@ -158,7 +158,8 @@ def index_page(history: pd.DataFrame, nights: dict[str, NightRecord], comparison
         link = f'<a href="{html.escape(rec.report_link)}">report</a>' if rec.report_link else ""
         ok = rec.status == "ok"
         rows.append(
-            f"<tr><td>{date}</td><td class={html.escape(rec.status)}>{html.escape(rec.outcome or rec.status)}"
+            f"<tr><td>{date}</td><td class={'failed' if rec.exit_code else html.escape(rec.status)}>"
+            f"{html.escape(rec.outcome or rec.status)}"
             f"</td><td>{rec.regressions if ok else ''}</td><td>{rec.improvements if ok else ''}</td><td>{link}</td>"
             f"<td>{html.escape(rec.error)}</td></tr>"
         )

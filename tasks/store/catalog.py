@@ -14,6 +14,8 @@ driver find, read and invalidate artifacts only through this module, never by pa
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -304,7 +306,32 @@ def read_weights(store: Store, manifest: BundleManifest) -> dict[str, np.ndarray
 
 
 def read_table(store: Store, info: FileInfo) -> pa.Table:
-    return store.read_parquet(info.path, expected=info)
+    try:
+        return store.read_parquet(info.path, expected=info)
+    except CorruptArtifactError as exc:  # a results part or summary belongs to results/, not its subfolder
+        raise CorruptArtifactError(str(exc), artifact_directory(info.path)) from None
+
+
+def artifact_directory(path: str) -> str:
+    """The artifact a stored file belongs to: the directory whose manifest lists it."""
+    top, _, rest = path.partition("/")
+    if top in (RESULTS.folder, REPORT_DIR):
+        return top
+    return posixpath.join(top, rest.split("/", 1)[0])
+
+
+@contextmanager
+def invalidating_corrupt(store: Store) -> Iterator[None]:
+    """A corrupted artifact found by any reader loses its manifest, so the next run regenerates
+    it; the user is told which file and what happens next."""
+    try:
+        yield
+    except CorruptArtifactError as exc:
+        if exc.directory and store.invalidate(exc.directory):
+            raise CorruptArtifactError(
+                f"{exc}; marked {store.display(exc.directory)} incomplete — rerun to regenerate it", exc.directory
+            ) from None
+        raise
 
 
 @dataclass(frozen=True)
