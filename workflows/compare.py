@@ -5,7 +5,8 @@
 B is judged against A like a night against the previous one (tasks.report.judgement): matched
 by architecture and range; what only one study has is listed. Writes summary.md and
 index.html (default: OUT_B/comparison/). Exit codes: 0 fine, 1 a regression of B against A
-(unless --no-fail-on-regression), 2 bad input — so it can gate CI.
+(unless --no-fail-on-regression), 2 an error, in one line (a crash too: never read as a
+regression) — so it can gate CI. The studies may differ in architectures, ranges and seeds.
 """
 
 from __future__ import annotations

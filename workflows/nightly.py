@@ -6,7 +6,8 @@
 Lock the date → read the history → run the study into ROOT/DATE/<run>/ → headline metrics
 with 95% intervals → compare with the previous night and the rolling median → record the
 night → rebuild ROOT/index.html (tasks.nightly.night). A failed night is recorded with its
-error. Exit codes: 0 fine, 1 a regression (unless --no-fail-on-regression), 2 the night failed.
+error. Exit codes: 0 fine (or config changed: not judged), 1 a regression (unless
+--no-fail-on-regression), 2 the night failed; the summary states the same status.
 """
 
 from __future__ import annotations
