@@ -77,7 +77,8 @@ class Study:
         """A whole study table (all its parts)."""
         if name not in catalog.RESULT_TABLES:
             raise UserError(f"unknown table '{name}' (tables: {', '.join(catalog.RESULT_TABLES)})")
-        frames = [catalog.read_table(self.store, p).to_pandas() for p in self.results.parts(name)]
+        with catalog.invalidating_corrupt(self.store):  # a damaged part: the next run of the study rebuilds it
+            frames = [catalog.read_table(self.store, p).to_pandas() for p in self.results.parts(name)]
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
     def metrics(self) -> pd.DataFrame:
@@ -132,7 +133,8 @@ class Study:
         row = rows.iloc[0].to_dict()
         bundle = catalog.require_bundle(self.store, row["bundle_id"])
         index = [m.model_id for m in bundle.members].index(model_id)
-        stacked = catalog.read_weights(self.store, bundle)
+        with catalog.invalidating_corrupt(self.store):  # damaged weights: the next run retrains the bundle
+            stacked = catalog.read_weights(self.store, bundle)
         weights = {name: value[index] for name, value in stacked.items()}
         return TrainedModel(model_id, bundle.arch, bundle.params, weights, self.config.target.n_inputs, row)
 

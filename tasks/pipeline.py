@@ -22,6 +22,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
+from tasks.core.errors import CorruptArtifactError
 from tasks.core.ids import content_id
 from tasks.evaluation.job import EVALUATION_VERSION
 from tasks.jobs.collect import COLLECT_VERSION
@@ -65,7 +66,7 @@ def run_study(
         print(f"[ray] {runtime.connect(address, num_cpus, verbose)}")
         where = placement(plan.config.resources, runtime.cluster_resources())
     catalog.RESULTS.invalidate(store)  # from here until the new manifest, the tables are being rebuilt
-    with orchestrate.invalidating_corrupt(store):  # a corrupted input is reported and regenerated next run
+    with catalog.invalidating_corrupt(store):  # a corrupted input is reported and regenerated next run
         with phases("data"):
             orchestrate.ensure_datasets(store, plan.datasets)
         with phases("train, evaluate, collect"):  # streamed: each bundle goes on as soon as it can
@@ -139,7 +140,12 @@ def reuse_current(
         return None
     if results.results_id != results_id(plan, [j.eval_id for j in jobs], reference, tensorboard):
         return None
-    summary = load_summary(store, results)
+    try:
+        summary = load_summary(store, results)  # read checksum-verified
+    except CorruptArtifactError as exc:  # rebuilt by this run: every part is collected again
+        store.invalidate(exc.directory or catalog.RESULTS.directory())
+        print(f"[reuse] {exc}: the results are rebuilt")
+        return None
     info = dict(results.info)
     info["report"], redrawn = write_report(store, results.results_id, summary, info)
     said = "results are current, the report is redrawn" if redrawn else "results and report are current"

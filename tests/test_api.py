@@ -57,7 +57,7 @@ def studies(ray_session, tmp_path_factory):
     }
     out_a, out_b = tmp / "a", tmp / "b"
     assert run(["--config", str(write_study(tmp, overrides, "zooish")), "--out", str(out_a), "--tensorboard"]) == 0
-    worse = write_study(tmp, {**overrides, "training.steps": 20}, "worse")
+    worse = write_study(tmp, {**overrides, "training.steps": 20, "training.log_every": 20}, "worse")
     assert run(["--config", str(worse), "--out", str(out_b)]) == 0
     return out_a, out_b, tmp
 

@@ -155,7 +155,9 @@ def test_a_smaller_study_in_the_same_output_keeps_only_its_rows(smoke_out, tmp_p
     out = tmp_path / "copy"
     shutil.copytree(smoke_out, out)
     fewer = write_study(tmp_path, {"name": "smoke", "seeds": [0]}, "fewer")
-    assert main(["--config", str(fewer), "--out", str(out)]) == 0
+    assert main(["--config", str(fewer), "--out", str(out)]) == 2  # another study: only when told
+    assert "which differs (seeds [0, 1] → [0])" in capsys.readouterr().err
+    assert main(["--config", str(fewer), "--out", str(out), "--replace"]) == 0
     assert "0 of 2 models to train" in capsys.readouterr().out  # reused, collected again
     metrics = read_results(out, "metrics")
     assert set(metrics["seed"]) == {0} and len(set(metrics["model_id"])) == 2

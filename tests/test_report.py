@@ -23,7 +23,7 @@ def results(in_range_rmse: list[float], far_rmse: list[float]) -> dict[str, pd.D
         rows.append({**common, "eval_kind": "diagonal", "eval_range": "[5,10]", "coverage": 0.0, "rmse": far})
         models.append(
             {**common, "train_lo": 1.0, "train_hi": 2.0, "diverged": False, "diverged_step": -1}
-            | {"bundle_id": "b", "bundle_model_steps_per_s": 1.0}
+            | {"bundle_id": "b", "bundle_model_steps_per_s": 1.0, "bundle_seconds": 1.0}
         )
     metrics = pd.DataFrame(rows).assign(nrmse=lambda d: d["rmse"] / 2.0, mse=lambda d: d["rmse"] ** 2)
     metrics = metrics.assign(success=metrics["rmse"] < 1e-3, threshold=1e-6, sparsity_error=0.0, diverged=False)

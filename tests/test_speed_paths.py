@@ -222,7 +222,7 @@ def test_a_study_sizes_its_bundles_from_the_calibration_of_the_node_kind(tmp_pat
     from workflows.run import main
 
     out = tmp_path / "out"
-    overrides = ["--set", "seeds={count: 40}", "--set", "training.steps=20"]
+    overrides = ["--set", "seeds={count: 40}", "--set", "training.steps=20", "--set", "training.log_every=20"]
     assert main(["--config", "smoke", *overrides, "--out", str(out)]) == 0
     info = json.loads((out / "results" / "_manifest.json").read_text())
     assert info["calibration"][arch.label()]["best_size"] == 5 and info["n_bundles"] >= len(plan.models) // 5

@@ -60,8 +60,22 @@ def add_ray_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--num-cpus", type=int, help="CPUs for a local Ray instance (default: all)")
 
 
+def add_run_confirmations(parser: argparse.ArgumentParser) -> None:
+    """What a run does only when told: replace another study's output, run longer than a day."""
+    parser.add_argument(
+        "--replace",
+        action="store_true",
+        help="let this study replace a different study held in --out (default: refuse)",
+    )
+    parser.add_argument(
+        "--yes",
+        action="store_true",
+        help="run even when the estimate exceeds 24 h on the Ray used (default: refuse, with the estimate)",
+    )
+
+
 def add_judgement_arguments(parser: argparse.ArgumentParser) -> None:
-    """How a change is judged (tasks.nightly.compare.verdict): the nightly and compare.py alike."""
+    """How a change is judged (tasks.report.judgement.verdict): the nightly and compare.py alike."""
     parser.add_argument(
         "--tolerance", type=float, default=0.10, help="relative change that can be flagged (default 0.1)"
     )

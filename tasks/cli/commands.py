@@ -8,11 +8,12 @@ import importlib.util
 import sys
 import time
 
-from tasks.cli.describe import describe_plan
-from tasks.cli.guard import guarded
+from tasks.cli.describe import describe_plan, refuse_long_run
+from tasks.cli.guard import gate, guarded
 from tasks.core.errors import UserError
 from tasks.model.plugins import load_plugins
 from tasks.nightly.night import NightSettings, night_date, open_nightly_root, run_nightly
+from tasks.store import folder
 from tasks.store.outputs import open_output
 from tasks.study.loading import load_config
 from tasks.study.plan import make_plan
@@ -34,22 +35,40 @@ def run(args: argparse.Namespace) -> int:
         open_output(out, create=False)
         print(describe_plan(plan, out))
         return 0
-    from tasks.cluster.runtime import resolve_address
     from tasks.pipeline import run_study
 
     if args.tensorboard and importlib.util.find_spec("tensorboard") is None:
         raise UserError("--tensorboard needs the tensorboard package: pip install tensorboard")
-    resolve_address(args.address)  # a named cluster that does not answer fails before anything is written
+    for warning in plan.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    ray_cpus = connected_cpus(args.address, args.num_cpus, args.verbose)  # a cluster that does not answer: here
+    if not getattr(args, "yes", False):
+        refuse_long_run(plan, *ray_cpus)
     store = open_output(out)
-
+    replacing = folder.claim(store, plan.config, getattr(args, "replace", False))  # before the study writes
+    if replacing:
+        print(replacing)
     result = run_study(plan, store, args.address, args.num_cpus, args.verbose, args.tensorboard)
     print(f"[done] {len(plan.models)} models in {time.time() - started:.0f}s. Report: {result.info['report']}")
     return 0
 
 
-@guarded
+def connected_cpus(address: str | None, num_cpus: int | None, verbose: bool) -> tuple[int, str]:
+    """(CPUs, which Ray) the study will run on: a named cluster is connected to now (and must
+    answer); a Ray of the study's own is sized by --num-cpus or this machine."""
+    import os
+
+    from tasks.cluster import runtime
+
+    if runtime.resolve_address(address) is None:
+        return num_cpus or os.cpu_count() or 1, "a Ray of its own on this machine"
+    runtime.connect(address, num_cpus, verbose)
+    return int(runtime.cluster_resources().get("CPU", 1)) or 1, "the Ray cluster it is connected to"
+
+
+@gate
 def nightly(args: argparse.Namespace) -> int:
-    """Exit 0 fine, 1 a regression (unless disabled), 2 a failed night."""
+    """Exit 0 fine (or config changed), 1 a regression (unless disabled), 2 a failed night."""
     load_plugins(args.plugins)
     if args.print_config:
         print(config_yaml(load_config(args.config, args.overrides)), end="")
@@ -65,16 +84,16 @@ def nightly(args: argparse.Namespace) -> int:
         address=args.address,
         num_cpus=args.num_cpus,
         plugins=tuple(args.plugins),
+        fail_on_regression=args.fail_on_regression,
     )
     record = run_nightly(root, date, settings)
     print(
-        f"[nightly] {date}: {record.status}; regressions {record.regressions}, "
+        f"[nightly] {date}: {record.outcome}; regressions {record.regressions}, "
         f"improvements {record.improvements}. Index: {root.display('index.html')}"
     )
     if record.status == "failed":
         print(f"error: night {date} failed: {record.error}", file=sys.stderr)
-        return 2
-    return 1 if record.regressions and args.fail_on_regression else 0
+    return record.exit_code  # the code the night's summary states
 
 
 @guarded
@@ -116,7 +135,7 @@ def bench(args: argparse.Namespace) -> int:
     return run_bench(args)
 
 
-@guarded
+@gate
 def compare(args: argparse.Namespace) -> int:
     """Exit 0 fine, 1 a regression of B against A (unless disabled)."""
     from tasks.api import open_study

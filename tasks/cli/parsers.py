@@ -14,6 +14,7 @@ from tasks.cli.arguments import (
     add_judgement_arguments,
     add_plugin_argument,
     add_ray_arguments,
+    add_run_confirmations,
     add_selection_arguments,
     completes,
 )
@@ -35,6 +36,7 @@ def run_arguments(p: argparse.ArgumentParser) -> None:
     add_config_arguments(p, default="quick")
     completes(p.add_argument("--out", help="output directory or URI (default: the config's `output`)"), "dir")
     add_ray_arguments(p)
+    add_run_confirmations(p)
     p.add_argument("--dry-run", action="store_true", help="print the plan and exit without writing anything")
     p.add_argument("--verbose", action="store_true", help="show Ray and worker logs")
     p.add_argument(

@@ -7,8 +7,6 @@ finished datasets, bundles and evaluations and never trusts partial ones.
 from __future__ import annotations
 
 import collections
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -17,7 +15,7 @@ import ray
 from tasks.cluster import remote
 from tasks.cluster.placement import NodeSpreader, Placement
 from tasks.cluster.progress import Progress
-from tasks.core.errors import CorruptArtifactError, UserError
+from tasks.core.errors import UserError
 from tasks.data.spec import DatasetSpec
 from tasks.evaluation.job import EVALUATION_VERSION, EvalJob
 from tasks.jobs.collect import Part, PartJob
@@ -31,20 +29,6 @@ from tasks.store.storage import Store
 from tasks.study.bundles import Bundle, make_bundles, make_eval_job, worth_calibrating
 from tasks.study.config import ArchSpec
 from tasks.study.plan import ModelSpec, Plan
-
-
-@contextmanager
-def invalidating_corrupt(store: Store) -> Iterator[None]:
-    """A corrupted artifact found by any stage loses its manifest, so a rerun regenerates it;
-    the user is told which file and what happens next."""
-    try:
-        yield
-    except CorruptArtifactError as exc:
-        if exc.directory and store.invalidate(exc.directory):
-            raise CorruptArtifactError(
-                f"{exc}; marked {store.display(exc.directory)} incomplete — rerun to regenerate it", exc.directory
-            ) from None
-        raise
 
 
 def wait_all(refs: dict[Any, ray.ObjectRef], progress: Progress) -> dict[Any, Any]:

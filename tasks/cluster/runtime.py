@@ -18,6 +18,7 @@ from tasks.model import plugins
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
 _owned = False  # True when this process called ray.init (and so must shut down / disconnect)
+_said = ""  # what `connect` connected to, said again when asked twice in one run
 
 
 def worker_env() -> dict[str, str]:
@@ -43,8 +44,14 @@ def connect(address: str | None = None, num_cpus: int | None = None, verbose: bo
     stale address file in Ray's temp directory names. An existing cluster is used only when the
     user says so: `--address HOST:PORT`, `--address auto` (a `ray start` cluster on this
     machine) or $RAY_ADDRESS (set by `ray job submit`, and by the cluster configs on the head)."""
+    global _said
     if ray.is_initialized():
-        return "existing Ray session"
+        return _said or "existing Ray session"
+    _said = _connect(address, num_cpus, verbose)
+    return _said
+
+
+def _connect(address: str | None, num_cpus: int | None, verbose: bool) -> str:
     common = {
         "logging_level": logging.INFO if verbose else logging.WARNING,
         "log_to_driver": verbose,
@@ -184,7 +191,7 @@ def cluster_resources() -> dict[str, float]:
 
 def shutdown() -> None:
     """Stop the Ray instance this process started; leave one owned by a caller alone."""
-    global _owned
+    global _owned, _said
     if _owned and ray.is_initialized():
         ray.shutdown()
-    _owned = False
+    _owned, _said = False, ""

@@ -7,7 +7,9 @@ rejected so typos never pass silently.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from tasks.core.errors import ConfigError
@@ -80,6 +82,10 @@ class Section:
 
 
 def as_int(value: Any, key: str, minimum: int | None = None) -> int:
+    """Integers in any spelling YAML or TOML allows: 1000, 1_000, 1.0e+6, and 1e3 (which YAML
+    1.1 reads as a string); a number with a fraction is refused."""
+    if isinstance(value, str):
+        value = _integral_text(value)
     if isinstance(value, bool) or not isinstance(value, int):
         if isinstance(value, float) and value.is_integer():
             value = int(value)
@@ -88,6 +94,20 @@ def as_int(value: Any, key: str, minimum: int | None = None) -> int:
     if minimum is not None and value < minimum:
         raise ConfigError(key, f"must be ≥ {minimum}, got {value}")
     return value
+
+
+def _integral_text(text: str) -> int | str:
+    """'1e3', '1_000', '2.5E+6' as the integer they spell; any other text unchanged."""
+    compact = text.strip().replace("_", "")
+    if not re.fullmatch(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?", compact):
+        return text
+    try:
+        exact = Decimal(compact)
+    except InvalidOperation:
+        return text
+    if abs(exact.adjusted()) > 30:  # no config counts that high; never build a huge integer
+        return text
+    return int(exact) if exact == exact.to_integral_value() else text
 
 
 def as_float(value: Any, key: str, minimum: float | None = None, positive: bool = False) -> float:

@@ -16,6 +16,8 @@ read and invalidate artifacts only through this module, never by path.
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -334,7 +336,32 @@ def read_weights(store: Store, manifest: BundleManifest) -> dict[str, np.ndarray
 
 
 def read_table(store: Store, info: FileInfo) -> pa.Table:
-    return store.read_parquet(info.path, expected=info)
+    try:
+        return store.read_parquet(info.path, expected=info)
+    except CorruptArtifactError as exc:  # a results part or summary belongs to results/, not its subfolder
+        raise CorruptArtifactError(str(exc), artifact_directory(info.path)) from None
+
+
+def artifact_directory(path: str) -> str:
+    """The artifact a stored file belongs to: the directory whose manifest lists it."""
+    top, _, rest = path.partition("/")
+    if top in (RESULTS.folder, REPORT_DIR):
+        return top
+    return posixpath.join(top, rest.split("/", 1)[0])
+
+
+@contextmanager
+def invalidating_corrupt(store: Store) -> Iterator[None]:
+    """A corrupted artifact found by any reader loses its manifest, so the next run regenerates
+    it; the user is told which file and what happens next."""
+    try:
+        yield
+    except CorruptArtifactError as exc:
+        if exc.directory and store.invalidate(exc.directory):
+            raise CorruptArtifactError(
+                f"{exc}; marked {store.display(exc.directory)} incomplete — rerun to regenerate it", exc.directory
+            ) from None
+        raise
 
 
 @dataclass(frozen=True)
@@ -429,6 +456,11 @@ class NightRecord:
     improvements: int = 0
     environment: dict[str, str] = field(default_factory=dict)
     last_attempt: dict[str, Any] | None = None  # a failed rerun of a good night
+    config_resolved: dict[str, Any] = field(default_factory=dict)  # what ran: the file with every --set applied
+    config_changed: str = ""  # how it differs from the previous night's ("" when it does not)
+    outcome: str = ""  # ok | regression | config changed | failed: what the summary says and the exit code means
+    exit_code: int = 0
+    notes: list[str] = field(default_factory=list)  # e.g. why throughput was not judged
 
     def to_json(self) -> dict[str, Any]:
         return {k: v for k, v in vars(self).items() if v is not None}

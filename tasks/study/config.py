@@ -184,6 +184,12 @@ def _parse_training(sec: Section, base: TrainingConfig | None = None) -> Trainin
         epsilon=sec.number("epsilon", d.epsilon, positive=True),
     )
     sec.done()
+    if "log_every" in sec.data and training.log_every > training.steps:  # asked for, and it never comes
+        raise ConfigError(
+            sec.key("log_every"),
+            f"a curve point every {training.log_every:,} steps never comes in {training.steps:,} steps of "
+            f"training; set it to at most {training.steps:,}",
+        )
     return training
 
 

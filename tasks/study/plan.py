@@ -137,7 +137,7 @@ def make_plan(config: Config) -> Plan:
                     first = window_offset(seed, n_windows)
                     spec = ModelSpec(model_id, arch, seed, tr.range, train_ds, val_ds, evals, first, target, several)
                     models.append(spec)
-    return Plan(config, datasets, tuple(models), data_use_warnings(config))
+    return Plan(config, datasets, tuple(models), data_use_warnings(config) + schedule_warnings(config))
 
 
 def window_offset(seed: int, n_windows: int) -> int:
@@ -162,4 +162,21 @@ def data_use_warnings(config: Config) -> tuple[str, ...]:
                 f"training set of {config.data.train_size:,} ({drawn / config.data.train_size:.0%}); "
                 "lower data.train_size or raise training.steps to use the data you generate"
             )
+    return tuple(out)
+
+
+def schedule_warnings(config: Config) -> tuple[str, ...]:
+    """A part of a unit scheduled to start at or after the last step (the NMU's sparsity
+    regulariser with its default start of 20,000 in a 3,000-step study, say) never acts."""
+    out = []
+    for i, arch in enumerate(config.architectures):
+        training = arch.training_or(config.training)
+        steps_key = f"architectures[{i}].training.steps" if arch.training else "training.steps"
+        for key, start in registry.get(arch.arch).schedule(arch.params).items():
+            if start >= training.steps:
+                out.append(
+                    f"architectures[{i}].{key} = {start:,} ≥ {steps_key} = {training.steps:,}: "
+                    f"{arch.label()}'s schedule starts after training ends and never acts; "
+                    f"set {key} below {training.steps:,} or train longer"
+                )
     return tuple(out)

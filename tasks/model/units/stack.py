@@ -22,7 +22,14 @@ import numpy as np
 
 from tasks.core.errors import ConfigError
 from tasks.core.schema import Section, as_str, listed
-from tasks.model.architecture import Architecture, TwoInputs, linear_ramp, parse_sparsity_schedule, sparsity
+from tasks.model.architecture import (
+    Architecture,
+    TwoInputs,
+    linear_ramp,
+    parse_sparsity_schedule,
+    sparsity,
+    sparsity_schedule,
+)
 from tasks.model.units.layers import EPSILON, INITS, LAYERS, STABLE_NALU
 
 
@@ -107,6 +114,9 @@ class Stack(Architecture):
 
     def width(self, params):
         return params["hidden"] * len(params["layers"])
+
+    def schedule(self, params):
+        return sparsity_schedule(params, any(LAYERS[n].regularised for n in self.layer_names(params)))
 
     def label(self, params):
         text = "→".join(params["layers"])
