@@ -23,9 +23,10 @@ def compare(
     rolling median of the last `window` successful nights (context), with a verdict per
     metric. Timings get their own `speed_tolerance`: machine noise, not seed noise, limits them."""
     earlier = history[(history["status"] == "ok") & (history["date"] < tonight["date"].iloc[0])]
+    nights = dict(list(earlier.sort_values("date", kind="stable").groupby(["metric", "arch"], sort=False)))
     rows, pairs = [], {}
     for i, h in enumerate(tonight.to_dict("records")):
-        past = earlier[(earlier["metric"] == h["metric"]) & (earlier["arch"] == h["arch"])].sort_values("date")
+        past = nights.get((h["metric"], h["arch"]), earlier.iloc[0:0])
         row = {key: h[key] for key in ("metric", "arch", "value", "ci_low", "ci_high", "n", "better")}
         row |= {
             "prev_date": None,
