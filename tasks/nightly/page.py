@@ -120,8 +120,9 @@ def verdict_counts(comparison: pd.DataFrame) -> str:
 def judged_how(record: NightRecord, comparison: pd.DataFrame) -> str:
     family = int(comparison["p_holm"].notna().sum()) if "p_holm" in comparison else 0
     return (
-        "Each headline is tested against the previous night's seeds; the rolling median is shown beside it. "
-        + describe_rule(record.tolerance, record.speed_tolerance, family)
+        describe_rule(record.tolerance, record.speed_tolerance, family)
+        + " The reference is the previous night that ran this config; the rolling median is shown beside it, "
+        "not tested (nights run the same seeds: pooling them would count each seed several times)."
     )
 
 

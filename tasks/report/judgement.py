@@ -191,10 +191,11 @@ def _cannot_reject(pair: Pair, t: _Tested, alpha: float) -> Judgement:
         why = "every seed on both sides agrees (all succeed or all fail): Fisher's test cannot reject"
     elif pair.metric in RATE_METRICS:
         k = round(pair.reference.value * pair.reference.n) + round(pair.current.value * pair.current.n)
-        why = f"{n}, {k} successes in all (Fisher's test conditions on them): its smallest p is {t.smallest_p:.2g} ≥ α"
+        why = f"{n}, {k} successes in all (Fisher's test conditions on them): its smallest p is {t.smallest_p:.2g}"
+        why += f" ≥ α = {alpha:g}"
     else:
-        why = f"{n}: the smallest p-value this test can give is {t.smallest_p:.2g} ≥ α"
-    return Judgement("underpowered", t.test, t.p_value, math.nan, 0.0, t.change, why + f" = {alpha:g}")
+        why = f"{n}: the smallest p-value this test can give is {t.smallest_p:.2g} ≥ α = {alpha:g}"
+    return Judgement("underpowered", t.test, t.p_value, math.nan, 0.0, t.change, why)
 
 
 def _decide(pair: Pair, t: _Tested, p_holm: float, level: float, alpha: float) -> Judgement:
