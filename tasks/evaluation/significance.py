@@ -207,7 +207,7 @@ def rank_sum_test(x: np.ndarray, y: np.ndarray) -> RankSum:
     if not ties and max(len(x), len(y)) <= RANK_EXACT_MAX:
         method, name = "exact", "exact"
     elif ties and math.comb(len(both), len(x)) <= RANK_SPLITS_MAX:
-        method, name = stats.PermutationMethod(n_resamples=np.inf), "exact (ties)"
+        method, name = stats.PermutationMethod(n_resamples=np.inf), "exact, ties"
     else:
         method, name = "asymptotic", "normal approximation"
     result = stats.mannwhitneyu(x, y, alternative="two-sided", method=method)
