@@ -120,9 +120,10 @@ def verdict_counts(comparison: pd.DataFrame) -> str:
 def judged_how(record: NightRecord, comparison: pd.DataFrame) -> str:
     family = int(comparison["p_holm"].notna().sum()) if "p_holm" in comparison else 0
     return (
-        describe_rule(record.tolerance, record.speed_tolerance, family)
-        + " The reference is the previous night that ran this config; the rolling median is shown beside it, "
-        "not tested (nights run the same seeds: pooling them would count each seed several times)."
+        "Each headline is tested against the previous night that ran this config. "
+        + describe_rule(record.tolerance, record.speed_tolerance, family)
+        + " The rolling median is shown beside it, not tested (nights run the same seeds: pooling them would "
+        "count each seed several times)."
     )
 
 

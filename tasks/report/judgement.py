@@ -225,8 +225,8 @@ def describe_rule(tolerance: float, speed_tolerance: float | None, family: int) 
     """One paragraph for a page: how its verdicts were reached."""
     speed = f" ({speed_tolerance:.0%} for throughput)" if speed_tolerance is not None else ""
     return (
-        f"Each headline is tested against its reference: success rates by Fisher's exact test, medians and "
-        f"throughput by the Wilcoxon rank-sum (Mann–Whitney) test on the per-seed values; Holm's step-down across "
+        f"Success rates are tested by Fisher's exact test, medians and throughput by the Wilcoxon rank-sum "
+        f"(Mann–Whitney) test on the per-seed values; Holm's step-down across "
         f"the {family} headlines that can reach significance holds the chance of any false flag at α = {ALPHA:g}. "
         f"A regression or improvement is significant after Holm and larger than the tolerance: {tolerance:.0%}"
         f"{speed}, success rates {tolerance * 100:.0f} rate points. No change: not significant, with power ≥ "
