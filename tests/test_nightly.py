@@ -128,6 +128,9 @@ def test_planted_regression_is_flagged_with_nonzero_exit(nights):
     assert "Wilcoxon rank-sum" in summary and "Holm" in summary  # the page states its test
     index = (root / "index.html").read_text()
     assert "2026-11-03" in index
+    # the latest night (11-08, config changed) shows every headline's test on the index too
+    assert "Every headline&#x27;s test" in index or "Every headline's test" in index
+    assert "<th>p_holm</th>" in index and "rank-sum (exact" in index and "<th>underpowered</th>" in index
 
 
 def test_failed_night_is_recorded_and_history_kept(nights):

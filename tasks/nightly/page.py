@@ -173,6 +173,7 @@ def index_page(history: pd.DataFrame, nights: dict[str, NightRecord], comparison
             none = "<p>No significant change beyond the tolerance.</p>"
             head += "<h2>Flags for the latest night</h2>" + (html_table(flags_table(flagged)) if len(flagged) else none)
             head += f"<p>{html.escape(verdict_counts(comp))}.</p><p>{html.escape(judged_how(rec, comp))}</p>"
+            head += f"<details><summary>Every headline's test</summary>{html_table(flags_table(comp))}</details>"
     rows = []
     for date in sorted(nights, reverse=True):
         rec = nights[date]
