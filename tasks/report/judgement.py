@@ -30,6 +30,7 @@ at α = 0.05. Then each headline is
                               large as the tolerance at level α/m (m: the family's size,
                               Holm's first step); or rejected but within the tolerance
     underpowered              not rejected, with less power than that: the data cannot decide
+                              (also: rejected, but the seeds and the median moved opposite ways)
     not comparable            a side keeps no per-seed values (results collected before
                               COLLECT_VERSION 4, nights recorded before they were kept)
 
@@ -115,7 +116,7 @@ class _Tested:
 def sample_of(value: object) -> np.ndarray | None:
     """A stored per-seed sample as an array; None where a row keeps none (an older night or
     study: the column is missing or the cell empty)."""
-    if value is None or isinstance(value, float):
+    if value is None or np.ndim(value) == 0:  # missing: None, NaN or NA
         return None
     return np.asarray(value, np.float64)
 
@@ -204,11 +205,12 @@ def _decide(pair: Pair, t: _Tested, p_holm: float, level: float, alpha: float) -
     if p_holm < alpha and beyond and agrees:
         worse = t.change > 0 if pair.better == "lower" else t.change < 0
         return Judgement("regression" if worse else "improvement", t.test, t.p_value, p_holm, math.nan, t.change)
-    if p_holm < alpha:
-        note = "significant, but " + (
-            "within the tolerance" if not beyond else "the seeds shift against the headline's change"
-        )
+    if p_holm < alpha and not beyond:
+        note = "significant, but within the tolerance"
         return Judgement("no change", t.test, t.p_value, p_holm, math.nan, t.change, note)
+    if p_holm < alpha:  # the seeds moved one way, the median the other: no direction to call
+        note = "significant, but the seeds shift against the headline's change"
+        return Judgement("underpowered", t.test, t.p_value, p_holm, math.nan, t.change, note)
     power = _power(pair, t, level)
     size = _size(pair.metric, t.tolerance)
     if power >= POWER:
