@@ -129,3 +129,14 @@ def test_studies_collected_before_samples_were_kept_are_not_comparable():
     verdict = compare_headlines(table(False), table(True), 0.1)
     assert verdict["verdict"].tolist() == ["not comparable"] and "the reference keeps no" in verdict["note"].iloc[0]
     assert compare_headlines(table(True), table(True), 0.1)["p_value"].iloc[0] == 1.0
+
+
+def test_seeds_and_median_moving_opposite_ways_cannot_be_called():
+    """Most of B's seeds are worse (the rank test says so), yet its median is 10% better: no
+    direction to call, so neither a regression nor no change."""
+    jitter = np.linspace(0, 0.001, 50)
+    ref = side(list(np.r_[np.full(26, 1.0), np.full(24, 0.1)] + jitter))
+    cur = side(list(np.r_[np.full(26, 0.9), np.full(24, 5.0)] + jitter))
+    judged = judge([Pair("in_range_rmse", "lower", ref, cur)], 0.05)[0]
+    assert judged.p_holm < ALPHA and judged.change == pytest.approx(-0.1, abs=0.01)
+    assert judged.verdict == "underpowered" and "against the headline's change" in judged.note
