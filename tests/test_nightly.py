@@ -1,5 +1,8 @@
-"""Several simulated nights with --date: steady nights, a planted regression (non-zero exit),
-a failed night, a gap, a rerun of the same date, a held lock and a damaged history."""
+"""Several simulated nights with --date: steady nights (one after a night recorded by an
+earlier version, without per-seed values), a planted regression (non-zero exit), a failed
+night, a gap, a rerun of the same date, a held lock and a damaged history; the same study with
+other seeds (not flagged). The statistics of the verdicts on many simulated nights:
+tests/test_judgement.py."""
 
 from __future__ import annotations
 
@@ -27,14 +30,24 @@ ROOT = Path(__file__).resolve().parent.parent
 QUIET_SPEED = ["--speed-tolerance", "100"]  # timings on a shared test machine are not under test here
 
 
+SEEDS = {"seeds": {"start": 0, "count": 8}, "train_ranges": [[0, 1]]}  # 8 seeds: a rank test can decide
+
+
 def plant_better_past(root: Path, date: str) -> None:
     """A planted regression with the config unchanged (as a code change would make one):
-    the in-range RMSE of an earlier night rewritten 10× lower, intervals and all."""
+    the in-range RMSE of an earlier night rewritten 10× lower, intervals and seeds and all."""
     part = root / "history" / f"date={date}" / "part-0.parquet"
     frame = pd.read_parquet(part)
     rows = frame["metric"] == "in_range_rmse"
     frame.loc[rows, ["value", "ci_low", "ci_high"]] = frame.loc[rows, ["value", "ci_low", "ci_high"]] / 10
+    frame["sample"] = [v / 10 if planted else v for v, planted in zip(frame["sample"], rows)]
     frame.to_parquet(part, index=False)
+
+
+def record_as_an_earlier_version(root: Path, date: str) -> None:
+    """A night's history as versions before per-seed values were kept wrote it."""
+    part = root / "history" / f"date={date}" / "part-0.parquet"
+    pd.read_parquet(part).drop(columns="sample").to_parquet(part, index=False)
 
 
 def dead_pid() -> int:
@@ -46,18 +59,22 @@ def dead_pid() -> int:
 
 @pytest.fixture(scope="module")
 def nights(ray_session, tmp_path_factory):
-    """Root after: 11-01 ok, 11-02 ok, 11-03 a planted regression (same config), 11-05 failed
-    (11-04 missing), 11-08 config changed (--set) over the lock of a run killed on this host."""
+    """Root after: 11-01 ok (its history then rewritten as an earlier version wrote it), 11-02
+    ok, 11-03 a planted regression (same config), 11-05 failed (11-04 missing), 11-08 config
+    changed (--set) over the lock of a run killed on this host. The study: smoke, 8 seeds."""
     tmp = tmp_path_factory.mktemp("nightly")
     root = tmp / "root"
+    study = str(write_study(tmp, SEEDS, "nightly8"))
     codes, said = {}, {}
     for date, config, extra in [
-        ("2026-11-01", "smoke", []),
-        ("2026-11-02", "smoke", []),
-        ("2026-11-03", "smoke", []),
+        ("2026-11-01", study, []),
+        ("2026-11-02", study, []),
+        ("2026-11-03", study, []),
         ("2026-11-05", str(tmp / "missing.yaml"), []),
-        ("2026-11-08", "smoke", ["--set", "training.steps=5", "--set", "training.log_every=5"]),  # far less training
+        ("2026-11-08", study, ["--set", "training.steps=5", "--set", "training.log_every=5"]),  # far less training
     ]:
+        if date == "2026-11-02":
+            record_as_an_earlier_version(root, "2026-11-01")
         if date == "2026-11-03":
             plant_better_past(root, "2026-11-02")
         if date == "2026-11-08":  # what `kill -9` of a night leaves (the lock format of earlier versions)
@@ -82,14 +99,38 @@ def test_steady_nights_pass(nights):
     assert {"git_commit", "ray", "tensorflow", "cpu", "cpus", "cluster"} <= set(env)
 
 
+def test_a_night_after_one_without_seeds_reads_it_and_marks_its_medians_not_comparable(nights):
+    """11-01's history has the schema of earlier versions (no per-seed values): 11-02 reads it,
+    tests the success rates (k/n and n suffice) and leaves the medians not comparable."""
+    root, _, _, _ = nights
+    summary = (root / "2026-11-02" / "summary.md").read_text()
+    rows = [line for line in summary.splitlines() if line.startswith("| in_range_rmse")]
+    assert rows and all("| not comparable |" in line and "no per-seed values" in line for line in rows)
+    rates = [line for line in summary.splitlines() if line.startswith("| success_rate")]
+    assert rates and all("Fisher exact" in line for line in rates)
+    assert "not comparable" in summary.split("## All headline metrics")[0]  # counted in the summary's line
+
+
 def test_planted_regression_is_flagged_with_nonzero_exit(nights):
     root, codes, _, _ = nights
     assert codes["2026-11-03"] == 1
     summary = (root / "2026-11-03" / "summary.md").read_text()
     assert "## Flagged" in summary and "in_range_rmse" in summary and "regression" in summary
     assert "Status: **regression** (exit code 1)" in summary  # the summary says what the exit code means
+    flagged = summary.split("## Flagged", 1)[1].split("##", 1)[0]
+    row = next(line for line in flagged.splitlines() if line.startswith("| in_range_rmse"))
+    cells = [c.strip() for c in row.split("|")[1:-1]]
+    header = [c.strip() for c in flagged.strip().splitlines()[0].split("|")[1:-1]]
+    got = dict(zip(header, cells))
+    assert got["verdict"] == "regression" and got["test"] == "rank-sum (exact)"
+    assert float(got["p_value"]) == pytest.approx(2 / 12870, rel=1e-3)  # 8 seeds against 8, fully apart
+    assert float(got["p_holm"]) < 0.05 and float(got["change_vs_prev"]) == pytest.approx(9.0)
+    assert "Wilcoxon rank-sum" in summary and "Holm" in summary  # the page states its test
     index = (root / "index.html").read_text()
     assert "2026-11-03" in index
+    # the latest night (11-08, config changed) shows every headline's test on the index too
+    assert "Every headline&#x27;s test" in index or "Every headline's test" in index
+    assert "<th>p_holm</th>" in index and "rank-sum (exact" in index and "<th>underpowered</th>" in index
 
 
 def test_failed_night_is_recorded_and_history_kept(nights):
@@ -104,9 +145,10 @@ def test_failed_night_is_recorded_and_history_kept(nights):
 
 
 def test_rerun_of_a_date_replaces_it(nights):
-    root, _, _, _ = nights
+    root, _, tmp, _ = nights
     before = pd.read_parquet(root / "history" / "date=2026-11-01" / "part-0.parquet")
-    assert main(["--config", "smoke", "--root", str(root), "--date", "2026-11-01", *QUIET_SPEED]) == 0
+    study = str(tmp / "nightly8.yaml")
+    assert main(["--config", study, "--root", str(root), "--date", "2026-11-01", *QUIET_SPEED]) == 0
     runs = [p.name for p in (root / "2026-11-01").iterdir() if p.name.startswith("r-")]
     assert len(runs) == 1  # the earlier run of that date is gone, the new one is current
     after = pd.read_parquet(root / "history" / "date=2026-11-01" / "part-0.parquet")
@@ -253,22 +295,20 @@ def test_bad_date_is_a_user_error(tmp_path, capsys):
     assert "--date must be YYYY-MM-DD" in capsys.readouterr().err
 
 
-def _night(date: str, value: float, lo: float, hi: float, metric: str = "in_range_rmse", better: str = "lower"):
-    frame = headline_frame([Headline(metric, "mlp", value, lo, hi, 10, better)], date)
-    return frame.assign(status="ok")
+def test_compare_tests_the_previous_night_and_shows_the_rolling_median():
+    def night(date: str, scale: float) -> pd.DataFrame:
+        seeds = [scale * (1 + i / 100) for i in range(8)]
+        return headline_frame([Headline("in_range_rmse", "mlp", scale, 0, 0, 8, "lower", seeds)], date).assign(
+            status="ok"
+        )
 
-
-def test_compare_needs_tolerance_and_seed_noise():
-    history = pd.concat([_night("2026-01-01", 1.0, 0.9, 1.1), _night("2026-01-02", 1.0, 0.9, 1.1)])
-    verdict = lambda v, lo, hi: compare(_night("2026-01-03", v, lo, hi), history, 0.1, 7)["verdict"].iloc[0]  # noqa: E731
-    assert verdict(1.05, 0.95, 1.15) == "ok"  # within tolerance
-    assert verdict(1.5, 1.0, 2.0) == "ok"  # beyond tolerance, but within seed noise
-    assert verdict(1.5, 1.3, 1.7) == "regression"  # beyond both, lower is better
-    assert verdict(0.5, 0.4, 0.6) == "improvement"
-    success = pd.concat([_night("2026-01-01", 0.2, 0.1, 0.3, "success_rate", "higher")])
-    dropped = compare(_night("2026-01-02", 0.0, 0.0, 0.05, "success_rate", "higher"), success, 0.1, 7)
-    assert dropped["verdict"].iloc[0] == "regression"
-    first = compare(_night("2026-01-01", 1.0, 0.9, 1.1), history.iloc[0:0], 0.1, 7)
+    history = pd.concat([night("2026-01-01", 1.0), night("2026-01-02", 2.0), night("2026-01-03", 1.0)])
+    row = compare(night("2026-01-04", 1.0), history, 0.1, 2).iloc[0]
+    assert row["prev_date"] == "2026-01-03" and row["verdict"] == "no change" and row["p_value"] == 1.0
+    assert row["rolling_median"] == 1.5 and row["change_vs_median"] == pytest.approx(-1 / 3)  # shown, not tested
+    worse = compare(night("2026-01-04", 3.0), history, 0.1, 2).iloc[0]
+    assert worse["verdict"] == "regression" and worse["change_vs_prev"] == pytest.approx(2.0)
+    first = compare(night("2026-01-01", 1.0), history.iloc[0:0], 0.1, 7)
     assert first["verdict"].iloc[0] == "new"
 
 
@@ -332,3 +372,7 @@ def test_identical_nights_with_other_seeds_are_not_flagged(ray_session, tmp_path
     record = json.loads((root / "nights" / "2026-02-02.json").read_text())
     assert record["regressions"] == 0 and record["improvements"] == 0
     assert record["config_changed"] == "" and record["outcome"] == "ok"  # other seeds: judged, as seed noise
+    summary = (root / "2026-02-02" / "summary.md").read_text()
+    table = summary.split("## All headline metrics", 1)[1]
+    tested = [line for line in table.splitlines() if "rank-sum" in line or "Fisher exact" in line]
+    assert len(tested) >= 5  # every headline was tested, with its p-value, none flagged

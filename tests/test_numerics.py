@@ -76,6 +76,9 @@ def _frame(df: pd.DataFrame) -> tuple[dict[str, Any], dict[str, Any]]:
         column = df[name]
         if pd.api.types.is_float_dtype(column):
             close[name] = column.to_numpy(np.float64).tolist()
+        elif len(column) and isinstance(column.iloc[0], (list, tuple, np.ndarray)):  # per-seed samples
+            exact[f"{name}.lengths"] = [len(v) for v in column]
+            close[name] = [float(x) for v in column for x in v]
         else:
             exact[name] = [None if pd.isna(v) else v.item() if hasattr(v, "item") else v for v in column]
     return exact, close

@@ -1,4 +1,5 @@
-"""The tests behind every verdict: Fisher's exact p-values, their power, and Holm's step-down."""
+"""The tests behind every verdict: Fisher's exact p-values, the rank-sum test, their power,
+and Holm's step-down with its adjusted p-values."""
 
 from __future__ import annotations
 
@@ -11,8 +12,14 @@ from tasks.evaluation.significance import (
     compare_rates,
     estimate_power,
     fisher_p_value,
+    fisher_smallest_p,
     holm,
+    holm_adjusted,
+    log_spread,
     mover_difference,
+    rank_sum_power,
+    rank_sum_smallest_p,
+    rank_sum_test,
     rate_power,
     seeds_needed,
 )
@@ -99,3 +106,63 @@ def test_seeds_needed_for_an_estimate_brings_the_power_to_80_percent():
         return estimate_power(se, 0.2 * published[0])
 
     assert power_at(need) >= 0.8 > power_at(need - 1)
+
+
+def test_holm_adjusted_p_values_reject_exactly_what_holm_rejects():
+    assert holm_adjusted([0.01, 0.04, 0.03, 0.5]) == pytest.approx([0.04, 0.09, 0.09, 0.5])
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        p = (rng.uniform(0, 0.1, rng.integers(1, 12)) ** 2).tolist()
+        assert [a < 0.05 for a in holm_adjusted(p)] == holm(p)
+
+
+def test_rank_sum_p_values_are_scipys_exact_or_the_enumerated_ones_with_ties():
+    rng = np.random.default_rng(4)
+    x, y = rng.normal(size=9), rng.normal(1, 1, size=7)
+    assert rank_sum_test(x, y).p_value == pytest.approx(stats.mannwhitneyu(x, y, method="exact").pvalue)
+    assert rank_sum_test(x, y).method == "exact"
+    x, y = np.array([1.0, 2.0, 3.0, 3.0]), np.array([3.0, 5.0, 6.0])  # ties: every split of the 7 values
+    splits = [list(c) for c in __import__("itertools").combinations(range(7), 4)]
+    pooled = np.concatenate([x, y])
+    ranks = stats.rankdata(pooled)
+    sums = np.array([ranks[c].sum() for c in splits])
+    observed, centre = ranks[:4].sum(), 4 * 8 / 2
+    expected = np.mean(np.abs(sums - centre) >= abs(observed - centre) - 1e-9)
+    result = rank_sum_test(x, y)
+    assert result.method == "exact, ties" and result.p_value == pytest.approx(expected)
+    assert rank_sum_test(y, y[::-1]).p_value == 1.0  # the same seeds, unchanged: no evidence at all
+
+
+def test_the_smallest_p_values_are_those_of_samples_fully_apart():
+    assert rank_sum_smallest_p(2, 2) == pytest.approx(1 / 3) and rank_sum_smallest_p(1, 9) == pytest.approx(0.2)
+    apart = rank_sum_test(np.arange(5.0), np.arange(5.0) + 10)
+    assert apart.p_value == pytest.approx(rank_sum_smallest_p(5, 5)) and apart.dominance == 0.0
+    grid = [[fisher_p_value(k1, 6, k - k1, 9) for k1 in range(max(0, k - 9), min(6, k) + 1)] for k in range(16)]
+    assert [fisher_smallest_p(6, 9, k) for k in range(16)] == pytest.approx([min(row) for row in grid])
+    assert fisher_smallest_p(10, 10, 0) == pytest.approx(1.0) and fisher_smallest_p(10, 10, 20) == pytest.approx(1.0)
+
+
+def test_the_rank_sum_test_errs_at_alpha_when_nothing_changed():
+    """Same distribution on both sides, 10 seeds each: the exact test rejects at most α of the
+    time (its size, 0.043: its null distribution is discrete)."""
+    rng = np.random.default_rng(5)
+    p = [rank_sum_test(rng.lognormal(0, 1, 10), rng.lognormal(0, 1, 10)).p_value for _ in range(4000)]
+    assert 0.035 <= np.mean(np.array(p) < 0.05) <= 0.05
+
+
+def test_rank_sum_power_matches_a_fresh_simulation_and_grows_with_seeds():
+    rng = np.random.default_rng(6)
+    x = rng.lognormal(np.log(1.2), 0.15, (2000, 10))
+    y = rng.lognormal(0.0, 0.15, (2000, 10))
+    simulated = np.mean(stats.mannwhitneyu(x, y, method="exact", axis=1).pvalue < 0.01)
+    assert rank_sum_power(10, 10, 1.2, 0.15, 0.01) == pytest.approx(simulated, abs=0.04)
+    assert rank_sum_power(5, 5, 1.2, 0.15, 0.01) < rank_sum_power(20, 20, 1.2, 0.15, 0.01)
+    assert rank_sum_power(3, 3, 100.0, 0.01, 0.05) == 0.0  # 3 against 3 can never reach p < 0.05
+    assert rank_sum_power(8, 8, 1.1, 0.0, 0.01) == 1.0  # seeds that agree exactly: any change shows
+
+
+def test_log_spread_is_the_seeds_spread_not_the_shift_between_samples():
+    rng = np.random.default_rng(8)
+    a, b = rng.lognormal(0, 0.4, 400), rng.lognormal(3, 0.4, 400)
+    assert log_spread(a, b) == pytest.approx(0.4, rel=0.1)
+    assert log_spread(np.ones(5), np.ones(5) * 2) == 0.0

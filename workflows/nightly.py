@@ -4,10 +4,11 @@
                                 [--tolerance 0.1] [--window 7] [--no-fail-on-regression]
 
 Lock the date → read the history → run the study into ROOT/DATE/<run>/ → headline metrics
-with 95% intervals → compare with the previous night and the rolling median → record the
-night → rebuild ROOT/index.html (tasks.nightly.night). A failed night is recorded with its
-error. Exit codes: 0 fine (or config changed: not judged), 1 a regression (unless
---no-fail-on-regression), 2 the night failed; the summary states the same status.
+with 95% intervals → each tested against the previous night's seeds, Holm across the night
+(tasks.report.judgement; the rolling median shown beside it) → record the night → rebuild
+ROOT/index.html (tasks.nightly.night). A failed night is recorded with its error. Exit
+codes: 0 fine (or config changed: not judged), 1 a regression (unless --no-fail-on-regression),
+2 the night failed; the summary states the same status.
 The arguments and what they do: `--help`, or tasks/cli/parsers.py (shared with `mlab nightly`).
 What cron, the systemd timer and `ray job submit … python workflows/nightly.py` run (workflows/schedule/).
 """

@@ -75,15 +75,19 @@ def add_run_confirmations(parser: argparse.ArgumentParser) -> None:
 
 
 def add_judgement_arguments(parser: argparse.ArgumentParser) -> None:
-    """How a change is judged (tasks.report.judgement.verdict): the nightly and compare.py alike."""
+    """How a change is judged (tasks.report.judgement): the nightly and compare.py alike."""
     parser.add_argument(
-        "--tolerance", type=float, default=0.10, help="relative change that can be flagged (default 0.1)"
+        "--tolerance",
+        type=float,
+        default=0.10,
+        help="the change that matters: a significant change is flagged only beyond it (relative; success rates: "
+        "rate points; default 0.1)",
     )
     parser.add_argument(
         "--speed-tolerance",
         type=float,
         default=0.25,
-        help="relative change of training throughput that can be flagged (default 0.25)",
+        help="the same for training throughput (relative, default 0.25)",
     )
     parser.add_argument(
         "--no-fail-on-regression",

@@ -147,11 +147,14 @@ def compare(args: argparse.Namespace) -> int:
     table = compare_headlines(*(headline_table(s) for s in summaries), args.tolerance, args.speed_tolerance)
     names = tuple(s.store.display() for s in studies)
     models = tuple(set(s.table("models")["model_id"]) for s in studies)
-    md, page = comparison_pages(names, table, (summaries[0].fit, summaries[1].fit), models, args.tolerance)
+    fits = (summaries[0].fit, summaries[1].fit)
+    md, page = comparison_pages(names, table, fits, models, args.tolerance, args.speed_tolerance)
     target = Store(args.out) if args.out else studies[1].store.child("comparison")
     target.write_bytes("summary.md", md.encode())
     target.write_bytes("index.html", page.encode())
-    regressions = int((table["verdict"] == "regression").sum())
-    improvements = int((table["verdict"] == "improvement").sum())
-    print(f"[compare] regressions {regressions}, improvements {improvements}. Report: {target.display('index.html')}")
+    counts = table["verdict"].value_counts()
+    regressions = int(counts.get("regression", 0))
+    labels = {"improvements": "improvement", "no change": "no change", "underpowered": "underpowered"}
+    said = ", ".join(f"{word} {int(counts.get(verdict, 0))}" for word, verdict in labels.items())
+    print(f"[compare] regressions {regressions}, {said}. Report: {target.display('index.html')}")
     return 1 if regressions and args.fail_on_regression else 0

@@ -57,7 +57,7 @@ def nightly_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--date", help="the night to run, YYYY-MM-DD (default: today, UTC)")
     add_judgement_arguments(p)
-    p.add_argument("--window", type=int, default=7, help="nights in the rolling median (default 7)")
+    p.add_argument("--window", type=int, default=7, help="nights in the rolling median shown beside it (default 7)")
     add_ray_arguments(p)
 
 
@@ -129,8 +129,8 @@ reused, so rerunning resumes.""",
         """Scheduled nightly study: run, compare with earlier nights, publish.
 
 Lock the date → read the history → run the study into ROOT/DATE/<run>/ → headline metrics with
-95% intervals → compare with the previous night and the rolling median → record the night →
-rebuild ROOT/index.html (tasks.nightly.night). A failed night is recorded with its error.
+95% intervals → each tested against the previous night's seeds (the rolling median beside it) →
+record the night → rebuild ROOT/index.html (tasks.nightly.night). A failed night is recorded with its error.
 Exit codes: 0 fine, 1 a regression (unless --no-fail-on-regression), 2 the night failed.""",
         nightly_arguments,
         presets=True,
@@ -149,10 +149,12 @@ new: a reused one would time cached work.""",
         bench_arguments,
     ),
     "compare": Command(
-        "compare two studies' headline metrics, flagged beyond tolerance and seed noise",
-        """Compare two studies: headline metrics side by side, flagged beyond tolerance and seed noise.
+        "compare two studies' headline metrics: a test per headline, Holm, the tolerance",
+        """Compare two studies: headline metrics side by side, each tested (Fisher's exact test for
+success rates, the rank-sum test for medians and throughput), Holm across them all; flagged
+when significant and beyond the tolerance, "underpowered" where the seeds cannot decide.
 
-B is judged against A like a night against the previous one (tasks.nightly.compare): matched by
+B is judged against A like a night against the previous one (tasks.report.judgement): matched by
 architecture and range; what only one study has is listed. Writes summary.md and index.html
 (default: OUT_B/comparison/). Exit codes: 0 fine, 1 a regression of B against A (unless
 --no-fail-on-regression), 2 bad input — so it can gate CI.""",

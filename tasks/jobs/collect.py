@@ -39,7 +39,9 @@ from tasks.store.storage import FileInfo, Store
 # 2: the papers' own summary (stable-nalu's _compute_summary.r ported: beta on the errors, the
 # gamma fit and profile as bbmle gives them, Wilson as R's binom computes it).
 # 3: rows name their operation and unit (`operation`, `unit_label`), and the success table carries them.
-# 4: the speeds table keeps each bundle's seconds (throughput is judged only from long bundles).
+# 4: each headline keeps its per-seed values (`sample`): the rank test behind compare's and the
+# nightly's verdicts needs them, not only the median and its interval (tasks.report.judgement).
+# The speeds table's `bundle_seconds` (added under 3 without a bump) is recorded with it.
 COLLECT_VERSION = 4
 
 IDENTITY = ["model_id", "arch", "arch_label", "seed", "train_range"]  # carried by every table

@@ -26,7 +26,23 @@ class HistoryError(UserError):
     """The history cannot be read; it is left untouched."""
 
 
-HISTORY_COLUMNS = ("date", "metric", "arch", "value", "ci_low", "ci_high", "n", "better", "status", "error", "run")
+# `sample`: a headline's per-seed values (the rank test's input). Nights recorded before it was
+# kept lack the column; they read as before and their medians are "not comparable".
+HISTORY_COLUMNS = (
+    "date",
+    "metric",
+    "arch",
+    "value",
+    "ci_low",
+    "ci_high",
+    "n",
+    "better",
+    "sample",
+    "status",
+    "error",
+    "run",
+)
+SAMPLE_TYPE = pa.list_(pa.float64())
 
 
 def read_history(store: Store) -> pd.DataFrame:
@@ -52,13 +68,16 @@ def read_history(store: Store) -> pd.DataFrame:
 
 def write_history(store: Store, date: str, rows: pd.DataFrame) -> None:
     table = pa.Table.from_pandas(rows.drop(columns=["date"], errors="ignore"), preserve_index=False)
+    if "sample" in table.column_names:  # one type in every partition, empty samples (rates) included
+        table = table.set_column(table.column_names.index("sample"), "sample", table["sample"].cast(SAMPLE_TYPE))
     store.write_parquet(catalog.history_partition(date), table)
 
 
 def failed_night_rows(date: str, error: str, run: str) -> pd.DataFrame:
     """The history partition of a failed night: one marker row, same columns as a good night's."""
     row = dict.fromkeys(HISTORY_COLUMNS, float("nan"))
-    row.update(date=date, metric="__night__", arch="all", n=0, better="", status="failed", error=error, run=run)
+    row.update(date=date, metric="__night__", arch="all", n=0, better="", sample=[], status="failed")
+    row.update(error=error, run=run)
     return pd.DataFrame([row], columns=list(HISTORY_COLUMNS))
 
 

@@ -1,6 +1,7 @@
 """One night, as a library function: lock the date → read the history (a damaged history
 stops here, untouched) → run the study into ROOT/DATE/<run>/ → headline metrics with 95%
-intervals → compare with the previous night and the rolling median → record the night
+intervals → each tested against the previous night's seeds (Holm across the night's
+headlines; tasks.report.judgement), the rolling median beside it → record the night
 (history partition, summary.md, night record last) → rebuild ROOT/index.html.
 A failed night is recorded with its error; history is never dropped."""
 
@@ -99,6 +100,7 @@ def run_night(
         run=f"r-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}",
         config=settings.config,
         tolerance=settings.tolerance,
+        speed_tolerance=settings.speed_tolerance,
         started=time.time(),
     )
     try:
@@ -130,6 +132,7 @@ def run_night(
     record.report_link = f"{catalog.night_dir(date, record.run)}/{catalog.report_file('index.html')}"
     record.regressions = int(verdicts.get("regression", 0))
     record.improvements = int(verdicts.get("improvement", 0))
+    record.underpowered = int(verdicts.get("underpowered", 0))
     record.notes = [throughput(summary.speeds)[1]]
     record.environment = describe_environment()
     record.outcome, record.exit_code = outcome(record, settings.fail_on_regression)
@@ -140,7 +143,7 @@ def run_night(
 def config_change(previous: NightRecord | None, resolved: dict) -> str:
     """How tonight's resolved config differs from an earlier night's in what changes results
     ("" when it does not, or that night did not record its config). Seeds are not a change:
-    the seed is the unit of replication, which the verdict's seed-noise test accounts for."""
+    the seed is the unit of replication, which the verdict's test accounts for."""
     if previous is None or not previous.config_resolved:
         return ""
     old = identity.settings(previous.config_resolved, keep=())

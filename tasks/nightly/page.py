@@ -1,6 +1,6 @@
 """The nightly index page (ROOT/index.html) and a night's summary.md: trends of the headline
-metrics over the nights (gaps for missing nights, failed nights marked), the latest flags,
-and the list of nights with links. Pure: tables in, bytes out."""
+metrics over the nights (gaps for missing nights, failed nights marked), the latest flags with
+each headline's test and p-values, and the list of nights with links. Pure: tables in, bytes out."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import matplotlib.dates as mdates
 import pandas as pd
 
 from tasks.report.figures import plt, png, sns
+from tasks.report.judgement import VERDICTS, describe_rule
 from tasks.report.tables import html_table, to_markdown
 from tasks.store.catalog import NightRecord
 
@@ -82,21 +83,48 @@ def _mark_failed(ax, nights: dict[str, NightRecord]) -> None:
             )
 
 
+FLAG_COLUMNS = [
+    "metric",
+    "arch",
+    "verdict",
+    "value",
+    "n",
+    "prev_date",
+    "prev_value",
+    "prev_n",
+    "change_vs_prev",
+    "test",
+    "p_value",
+    "p_holm",
+    "power",
+    "rolling_median",
+    "change_vs_median",
+    "ci_low",
+    "ci_high",
+    "note",
+]
+
+
 def flags_table(comparison: pd.DataFrame) -> pd.DataFrame:
-    cols = [
-        "metric",
-        "arch",
-        "verdict",
-        "value",
-        "prev_date",
-        "prev_value",
-        "change_vs_prev",
-        "rolling_median",
-        "change_vs_median",
-        "ci_low",
-        "ci_high",
-    ]
-    return comparison[cols] if len(comparison) else pd.DataFrame(columns=cols)
+    cols = [c for c in FLAG_COLUMNS if c in comparison]  # nights compared by an earlier version lack some
+    return comparison[cols] if len(comparison) else pd.DataFrame(columns=FLAG_COLUMNS)
+
+
+def verdict_counts(comparison: pd.DataFrame) -> str:
+    """'regressions 1, improvements 0, no change 5, underpowered 3, not comparable 0'."""
+    counts = comparison["verdict"].value_counts().to_dict()
+    words = {"regression": "regressions", "improvement": "improvements"}
+    return ", ".join(f"{words.get(v, v)} {counts.get(v, 0)}" for v in VERDICTS)
+
+
+def judged_how(record: NightRecord, comparison: pd.DataFrame) -> str:
+    family = int(comparison["p_holm"].notna().sum()) if "p_holm" in comparison else 0
+    return (
+        "Each headline is tested against the previous night that ran this config. "
+        + describe_rule(record.tolerance, record.speed_tolerance, family)
+        + " The rolling median is shown beside it, not tested (nights run the same seeds: pooling them would "
+        "count each seed several times)."
+    )
 
 
 def night_summary(record: NightRecord, comparison: pd.DataFrame | None) -> str:
@@ -112,13 +140,8 @@ def night_summary(record: NightRecord, comparison: pd.DataFrame | None) -> str:
         ]
     parts += [line for note in record.notes for line in ("", note[:1].upper() + note[1:] + ".")]
     if comparison is not None and len(comparison):
-        counts = comparison["verdict"].value_counts().to_dict()
-        parts += [
-            "",
-            f"Regressions: {counts.get('regression', 0)}, improvements: {counts.get('improvement', 0)} "
-            f"(tolerance {record.tolerance:.0%}, beyond seed noise: non-overlapping 95% intervals).",
-            "",
-        ]
+        parts += ["", verdict_counts(comparison)[:1].upper() + verdict_counts(comparison)[1:] + ".", ""]
+        parts += [judged_how(record, comparison), ""]
         flagged = comparison[comparison["verdict"].isin(["regression", "improvement"])]
         if len(flagged):
             parts += ["## Flagged", "", to_markdown(flags_table(flagged)), ""]
@@ -147,11 +170,10 @@ def index_page(history: pd.DataFrame, nights: dict[str, NightRecord], comparison
         comp = comparisons.get(latest)
         if comp is not None and len(comp):
             flagged = comp[comp["verdict"].isin(["regression", "improvement"])]
-            head += "<h2>Flags for the latest night</h2>" + (
-                html_table(flags_table(flagged))
-                if len(flagged)
-                else "<p>No change beyond tolerance and seed noise.</p>"
-            )
+            none = "<p>No significant change beyond the tolerance.</p>"
+            head += "<h2>Flags for the latest night</h2>" + (html_table(flags_table(flagged)) if len(flagged) else none)
+            head += f"<p>{html.escape(verdict_counts(comp))}.</p><p>{html.escape(judged_how(rec, comp))}</p>"
+            head += f"<details><summary>Every headline's test</summary>{html_table(flags_table(comp))}</details>"
     rows = []
     for date in sorted(nights, reverse=True):
         rec = nights[date]
@@ -160,12 +182,13 @@ def index_page(history: pd.DataFrame, nights: dict[str, NightRecord], comparison
         rows.append(
             f"<tr><td>{date}</td><td class={'failed' if rec.exit_code else html.escape(rec.status)}>"
             f"{html.escape(rec.outcome or rec.status)}"
-            f"</td><td>{rec.regressions if ok else ''}</td><td>{rec.improvements if ok else ''}</td><td>{link}</td>"
+            f"</td><td>{rec.regressions if ok else ''}</td><td>{rec.improvements if ok else ''}</td>"
+            f"<td>{rec.underpowered if ok else ''}</td><td>{link}</td>"
             f"<td>{html.escape(rec.error)}</td></tr>"
         )
     table = (
         "<table class=t><tr><th>date</th><th>status</th><th>regressions</th><th>improvements</th>"
-        "<th>report</th><th>error</th></tr>" + "".join(rows) + "</table>"
+        "<th>underpowered</th><th>report</th><th>error</th></tr>" + "".join(rows) + "</table>"
     )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Nightly multiplication-extrapolation reports</title>

@@ -1,6 +1,7 @@
-"""One study against another: their headline metrics side by side, each judged like a night
-against the previous one (beyond tolerance and beyond seed noise; tasks.report.judgement), the
-groups and models only one of them has, as a Markdown and HTML page (pure)."""
+"""One study against another: their headline metrics side by side, each tested like a night
+against the previous one (a stated test per headline, Holm across them all, the tolerance as
+the change that matters; tasks.report.judgement), the groups and models only one of them has,
+as a Markdown and HTML page (pure)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pandas as pd
 
 from tasks.report.aggregates import Summary
 from tasks.report.headlines import throughput
-from tasks.report.judgement import tolerance_for, verdict
+from tasks.report.judgement import Pair, Side, describe_rule, judge, sample_of
 from tasks.report.page import Section, render_html, render_markdown
 
 MAX_LISTED = 20  # model ids listed per side when the studies' models differ
@@ -26,28 +27,30 @@ def headline_table(summary: Summary) -> pd.DataFrame:
 def compare_headlines(
     a: pd.DataFrame, b: pd.DataFrame, tolerance: float, speed_tolerance: float | None = None
 ) -> pd.DataFrame:
-    """Matched by metric and architecture (and range): B judged against A."""
+    """Matched by metric and architecture (and range): B judged against A, every matched
+    headline in one family. A study collected before headlines kept their per-seed values
+    (no `sample` column) leaves its medians not comparable."""
+    a, b = (side if "sample" in side else side.assign(sample=None) for side in (a, b))
     merged = a.merge(b, on=["metric", "arch"], how="outer", suffixes=("_a", "_b"))
-    rows = []
-    for r in merged.itertuples(index=False):
-        has_a, has_b = not math.isnan(r.value_a), not math.isnan(r.value_b)
-        row = {"metric": r.metric, "arch": r.arch}
-        row |= {
-            "A": r.value_a,
-            "A 95%": _ci(r.ci_low_a, r.ci_high_a),
-            "B": r.value_b,
-            "B 95%": _ci(r.ci_low_b, r.ci_high_b),
-        }
+    rows, pairs = [], {}
+    for i, r in enumerate(merged.to_dict("records")):
+        has_a, has_b = not math.isnan(r["value_a"]), not math.isnan(r["value_b"])
+        row = {"metric": r["metric"], "arch": r["arch"]}
+        row |= {"A": r["value_a"], "A 95%": _ci(r["ci_low_a"], r["ci_high_a"]), "n A": r["n_a"]}
+        row |= {"B": r["value_b"], "B 95%": _ci(r["ci_low_b"], r["ci_high_b"]), "n B": r["n_b"]}
+        row |= {"change": math.nan, "test": "", "p_value": math.nan, "p_holm": math.nan, "power": math.nan}
+        row |= {"verdict": "only in A" if has_a else "only in B", "note": ""}
         if has_a and has_b:
-            better = r.better_a if isinstance(r.better_a, str) else r.better_b
-            tol = tolerance_for(r.metric, tolerance, speed_tolerance)
-            current, previous = (r.value_b, r.ci_low_b, r.ci_high_b), (r.value_a, r.ci_low_a, r.ci_high_a)
-            row["change"] = (r.value_b - r.value_a) / abs(r.value_a) if r.value_a else math.nan
-            row["verdict"] = verdict(current, previous, None, tol, better)
-        else:
-            row["change"], row["verdict"] = math.nan, "only in A" if has_a else "only in B"
+            better = r["better_a"] if isinstance(r["better_a"], str) else r["better_b"]
+            pairs[i] = Pair(r["metric"], better, _side(r, "a"), _side(r, "b"))
         rows.append(row)
+    for i, judged in zip(pairs, judge(list(pairs.values()), tolerance, speed_tolerance)):
+        rows[i] |= judged.columns() | {"change": judged.change}  # success rates: in rate points
     return pd.DataFrame(rows)
+
+
+def _side(row: dict, suffix: str) -> Side:
+    return Side(float(row[f"value_{suffix}"]), int(row[f"n_{suffix}"]), sample_of(row[f"sample_{suffix}"]))
 
 
 def groups_in_one(fit_a: pd.DataFrame, fit_b: pd.DataFrame, labels: tuple[str, str]) -> pd.DataFrame:
@@ -66,7 +69,7 @@ def groups_in_one(fit_a: pd.DataFrame, fit_b: pd.DataFrame, labels: tuple[str, s
 def _flagged(table: pd.DataFrame) -> Section:
     flagged = table[table["verdict"].isin(["regression", "improvement"])]
     if not len(flagged):
-        return Section("Flagged", ["No change beyond tolerance and seed noise."])
+        return Section("Flagged", ["No significant change beyond the tolerance."])
     return Section("Flagged", [], flagged)
 
 
@@ -80,6 +83,7 @@ def comparison_pages(
     fit: tuple[pd.DataFrame, pd.DataFrame],
     models: tuple[set, set],
     tolerance: float,
+    speed_tolerance: float | None = None,
 ) -> tuple[str, str]:
     """(summary.md, index.html) of the comparison."""
     a, b = names
@@ -90,11 +94,13 @@ def comparison_pages(
         Section(
             "",
             [
-                f"A = {a}, B = {b}. Each headline metric of B is judged against A's: a regression or improvement "
-                f"only beyond {tolerance:.0%} and beyond seed noise (the two 95% intervals disjoint).",
+                f"A = {a}, B = {b}. Each headline metric of B is tested against A's. "
+                + describe_rule(tolerance, speed_tolerance, int(table["p_holm"].notna().sum())),
                 f"Regressions: {counts.get('regression', 0)}, improvements: {counts.get('improvement', 0)}, "
-                f"unchanged: {counts.get('ok', 0)}; metrics in one study only: "
-                f"{counts.get('only in A', 0) + counts.get('only in B', 0)}.",
+                f"no change: {counts.get('no change', 0)}, underpowered: {counts.get('underpowered', 0)}, "
+                f"not comparable: {counts.get('not comparable', 0)}; metrics in one study only: "
+                f"{counts.get('only in A', 0) + counts.get('only in B', 0)}. Success rates' change is in rate points, "
+                "the others' relative; p is each test's own, p_holm Holm-adjusted over the family.",
             ],
         ),
         _flagged(table),

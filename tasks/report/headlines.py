@@ -1,10 +1,12 @@
 """A study's headline metrics, each with a 95% interval (pure pandas): what a night records
-in its history and what comparisons (tasks.report.judgement) hold against each other."""
+in its history and what comparisons (tasks.report.judgement) hold against each other. Each
+keeps what its test needs: a median its per-seed values (`sample`), throughput its bundles'
+speeds, a success rate k/n and n (all Fisher's test needs)."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -24,6 +26,13 @@ class Headline:
     ci_high: float
     n: int
     better: str  # "lower" or "higher"
+    sample: list[float] = field(default_factory=list)  # the finite per-seed values a median is over
+
+
+def _median(metric: str, arch: str, values: pd.Series) -> Headline:
+    """A median over seeds with its bootstrap interval and the values themselves."""
+    v = values.to_numpy(np.float64)
+    return Headline(metric, arch, *median_ci(v), len(v), "lower", v[np.isfinite(v)].tolist())
 
 
 MIN_TIMED_SECONDS = 30.0  # a bundle that trains for less times mostly compilation, start-up and momentary load
@@ -41,13 +50,13 @@ def quality_headlines(metrics: pd.DataFrame) -> list[Headline]:
     squares = metrics[metrics["eval_kind"] == "square"]
     inside = in_range(metrics)
     for (arch, train), g in inside.groupby(["arch_label", "train_range"], sort=True):  # RMSE has the range's scale
-        out.append(Headline("in_range_rmse", f"{arch} @ {train}", *median_ci(g["rmse"].to_numpy()), len(g), "lower"))
+        out.append(_median("in_range_rmse", f"{arch} @ {train}", g["rmse"]))
     for arch, g in inside.groupby("arch_label", sort=True):  # scale-free: pooled over training ranges
-        out.append(Headline("in_range_nrmse", arch, *median_ci(g["nrmse"].to_numpy()), len(g), "lower"))
+        out.append(_median("in_range_nrmse", arch, g["nrmse"]))
     for cov in HEADLINE_COVERAGES:
         at = squares[np.isclose(squares["coverage"], cov)]
         for arch, g in at.groupby("arch_label", sort=True):
-            out.append(Headline(f"nrmse_at_coverage_{cov:g}", arch, *median_ci(g["nrmse"].to_numpy()), len(g), "lower"))
+            out.append(_median(f"nrmse_at_coverage_{cov:g}", arch, g["nrmse"]))
     # success: the seed is the unit of replication — per architecture and training → evaluation
     # range, the share of seeds that succeed (Wilson interval over seeds); in-range rows left out
     outside = squares[squares["eval_range"] != squares["train_range"]]
@@ -77,12 +86,16 @@ def throughput(bundles: pd.DataFrame) -> tuple[list[Headline], str]:
 
 
 def speed_headlines(speeds: np.ndarray) -> list[Headline]:
-    """Training throughput: the mean over bundles (model-steps/s) with a normal 95% interval."""
+    """Training throughput: the mean over bundles (model-steps/s) with a normal 95% interval,
+    and each bundle's speed (the rank test's sample)."""
     out: list[Headline] = []
     if len(speeds):
         mean = float(np.mean(speeds))
         half = 1.96 * float(np.std(speeds, ddof=1)) / math.sqrt(len(speeds)) if len(speeds) > 1 else 0.0
-        out.append(Headline("train_model_steps_per_s", "all", mean, mean - half, mean + half, len(speeds), "higher"))
+        sample = np.asarray(speeds, np.float64).tolist()
+        out.append(
+            Headline("train_model_steps_per_s", "all", mean, mean - half, mean + half, len(speeds), "higher", sample)
+        )
     return out
 
 

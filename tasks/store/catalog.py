@@ -447,6 +447,7 @@ class NightRecord:
     run: str = ""
     config: str = ""
     tolerance: float = 0.0
+    speed_tolerance: float | None = None  # throughput's tolerance (None: nights of earlier versions)
     started: float = 0.0
     finished: float = 0.0
     error: str = ""
@@ -454,6 +455,7 @@ class NightRecord:
     report_link: str = ""  # the same, relative to the root (links on the index)
     regressions: int = 0
     improvements: int = 0
+    underpowered: int = 0  # headlines whose test could not decide (tasks.report.judgement)
     environment: dict[str, str] = field(default_factory=dict)
     last_attempt: dict[str, Any] | None = None  # a failed rerun of a good night
     config_resolved: dict[str, Any] = field(default_factory=dict)  # what ran: the file with every --set applied
