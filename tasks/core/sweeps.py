@@ -61,7 +61,7 @@ def sweep_values(value: Any, takes: int, key: str) -> list[Any] | None:
         return None  # one value (or too shallow a one: the parser says what it expected)
     if found > takes + 1:
         shape = "a single value" if takes == 0 else f"a list{' of lists' * (takes - 1)}"
-        raise ConfigError(key, f"{found - takes} lists deeper than the key takes: give {shape}, or a list of them")
+        raise ConfigError(key, f"lists nested {found} deep where the key takes {shape}: give one, or a list of them")
     if not value:
         raise ConfigError(key, "an empty list sweeps no values: give one value, or a list of at least one")
     for i, v in enumerate(value):
