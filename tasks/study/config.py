@@ -2,8 +2,9 @@
 
 Every problem is a ConfigError naming the key and the reason. Architecture-specific rules
 (parameters, the input domain a unit needs) are asked of the architecture registry; nothing
-here names an architecture. Reading files and presets: tasks.study.loading.
-See README.md, "Config reference".
+here names an architecture. A list where a key of an architecture or a `training` section takes
+one value is a sweep (the rule: tasks.core.sweeps; the variants: tasks.study.variants). Reading
+files and presets: tasks.study.loading. See README.md, "Config reference".
 """
 
 from __future__ import annotations
@@ -230,8 +231,8 @@ def _parse_architectures(root: Section, study: list[Variant[TrainingConfig]]) ->
                 arch_name, params = unit.parsed
                 swept = swept_training | {k: params.get(k, v) for k, v in unit.values.items()}  # as parsed
                 own = "{}" if overrides is None else canonical_json(overrides)
-                spec = ArchSpec(arch_name, canonical_json(params), training, own, json.dumps(list(swept.items())))
-                archs.append(replace(spec, entry=i))
+                swept_json = json.dumps(list(swept.items()))
+                archs.append(ArchSpec(arch_name, canonical_json(params), training, own, swept_json, entry=i))
     archs = [replace(a, variant=label) for a, label in zip(archs, variant_labels(archs))]
     _check_distinct(archs, study[0].parsed)
     return tuple(archs)
