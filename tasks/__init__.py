@@ -5,11 +5,11 @@ and no imports form a cycle (tests/test_layering.py holds every import to it):
 
     core → data → model → evaluation → study → store → report → jobs → cluster → pipeline → nightly → api → bench → cli
 
-core/         shared vocabulary (errors, ids, ranges, config reader, machine facts)
+core/         shared vocabulary (errors, ids, ranges, config reader and sweeps, logs, machine facts)
 data/         sampling, dataset specs, shard contents, targets
 model/        architectures (registry, units, plugins), trainer, optimizers, batches, inference
 evaluation/   metrics, success rules, intervals, evaluation jobs and the evaluation of trained models
-study/        config format, plan, bundles
+study/        config format and its variants, plan, bundles
 store/        storage, output directories, the artifact catalog
 report/       aggregates and summaries (the reduce's pure core), figures, tables, the report page
 jobs/         thin IO jobs run inside Ray tasks (they wrap data, model, evaluation and report)

@@ -22,6 +22,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
+from tasks.core import logs
 from tasks.core.errors import CorruptArtifactError
 from tasks.core.ids import content_id
 from tasks.evaluation.job import EVALUATION_VERSION
@@ -33,6 +34,8 @@ from tasks.store.catalog import BundleManifest, ResultsManifest
 from tasks.store.storage import Store
 from tasks.study.plan import Plan
 from tasks.study.render import config_yaml
+
+LOG = logs.get("pipeline")
 
 
 @dataclass
@@ -63,7 +66,7 @@ def run_study(
         current.info["phases"] = phases.seconds
         return current
     with phases("ray"):  # an existing cluster when asked for (or running here), else a local instance
-        print(f"[ray] {runtime.connect(address, num_cpus, verbose)}")
+        LOG.info(f"[ray] {runtime.connect(address, num_cpus, verbose)}")
         where = placement(plan.config.resources, runtime.cluster_resources())
     catalog.RESULTS.invalidate(store)  # from here until the new manifest, the tables are being rebuilt
     with catalog.invalidating_corrupt(store):  # a corrupted input is reported and regenerated next run
@@ -144,12 +147,12 @@ def reuse_current(
         summary = load_summary(store, results)  # read checksum-verified
     except CorruptArtifactError as exc:  # rebuilt by this run: every part is collected again
         store.invalidate(exc.directory or catalog.RESULTS.directory())
-        print(f"[reuse] {exc}: the results are rebuilt")
+        LOG.warning(f"[reuse] {exc}: the results are rebuilt")
         return None
     info = dict(results.info)
     info["report"], redrawn = write_report(store, results.results_id, summary, info)
     said = "results are current, the report is redrawn" if redrawn else "results and report are current"
-    print(
+    LOG.info(
         f"[reuse] 0 of {len(plan.models)} models to train, 0 of {len(jobs)} evaluations to run: "
         f"{said} ({store.display(catalog.RESULTS.directory())})"
     )

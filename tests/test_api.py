@@ -239,19 +239,23 @@ def test_set_and_print_config_and_the_stored_config(studies, capsys):
     assert stored["name"] == "zooish" and len(stored["architectures"]) == len(ARCHITECTURES)
     rerun = ["--config", str(out / "config.yaml"), "--out", str(out), "--tensorboard"]
     assert run(rerun) == 0  # the stored config reruns it: nothing to do
-    assert "results and report are current" in capsys.readouterr().out
+    assert "results and report are current" in capsys.readouterr().err
 
 
 def test_live_progress_bars_on_a_terminal():
-    """Real pseudo-terminal: a bar per stage, redrawn in place; plain lines when not a terminal."""
+    """Real pseudo-terminal: rich draws a bar per stage, redrawn in place, with the log's lines
+    above them; elsewhere plain timestamped lines, in order, without escape codes."""
     code = (
-        "import sys\nfrom tasks.cluster.progress import Progress\n"
+        "import sys\nfrom tasks.core import logs\nfrom tasks.cluster.progress import Progress\n"
+        "logs.configure(stream=sys.stdout)\n"
         "a = Progress('train', 4, 'bundles', stream=sys.stdout)\n"
         "b = Progress('evaluate', 4, 'evaluations', stream=sys.stdout)\n"
-        "for _ in range(4):\n    a.advance(); b.advance()\na.finish(); b.finish()\n"
+        "for i in range(4):\n    a.advance(); b.advance(); logs.get('test').info(f'[step] {i} done')\n"
+        "a.finish(); b.finish()\n"
     )
+    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "120", "PYTHONPATH": str(ROOT)}
     master, slave = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=slave, stderr=slave, cwd=str(ROOT))
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=slave, stderr=slave, cwd=str(ROOT), env=env)
     os.close(slave)
     chunks = []
     while True:
@@ -264,7 +268,15 @@ def test_live_progress_bars_on_a_terminal():
         chunks.append(chunk)
     proc.wait(timeout=60)
     screen = b"".join(chunks).decode()
-    assert "\x1b[2F" in screen  # two live lines redrawn in place
-    assert "████████████████████████ 4/4 bundles" in screen and "4/4 evaluations" in screen
-    plain = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=str(ROOT))
-    assert "\x1b" not in plain.stdout and plain.stdout.strip().splitlines()[-1].startswith("[evaluate] 4/4")
+    assert proc.returncode == 0, screen
+    assert "\x1b[1A\x1b[2K" in screen  # the two live lines redrawn in place (cursor up, erase line)
+    assert "━" * 8 in screen and "4/4 bundles" in screen and "4/4 evaluations" in screen
+    assert "[step] 3 done" in screen and "INFO" in screen  # a log line drawn above the bars
+    assert screen.rindex("\x1b[?25h") > screen.rindex("4/4 evaluations")  # the cursor is given back at the end
+    plain = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=str(ROOT), env=env)
+    lines = plain.stdout.strip().splitlines()
+    assert "\x1b" not in plain.stdout
+    assert all(re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d{4} INFO \[", line) for line in lines), lines
+    said = [line.split(" INFO ", 1)[1] for line in lines]
+    done = [i for i, line in enumerate(said) if line.startswith(("[train] 4/4", "[evaluate] 4/4"))]
+    assert said.index("[step] 2 done") < done[0] < done[1] < said.index("[step] 3 done"), said  # as it happened

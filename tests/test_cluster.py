@@ -99,7 +99,7 @@ def test_gpu_placement_and_s3_storage_with_idempotent_rerun(cluster, s3_server, 
     capsys.readouterr()
 
     assert main(["--config", "smoke", "--out", out]) == 0  # rerun: everything reused
-    assert "0 of 4 models to train" in capsys.readouterr().out  # nothing changed: results and report reused
+    assert "0 of 4 models to train" in capsys.readouterr().err  # nothing changed: results and report reused
     pd.testing.assert_frame_equal(metrics, stored_metrics(store))
 
 
@@ -174,15 +174,15 @@ def test_ray_start_head_then_cli_on_s3_reuses_everything(s3_server):
         first = subprocess.run([*cmd, "--address", "auto"], env=env, capture_output=True, text=True, timeout=300)
         assert first.returncode == 0, first.stderr[-2000:]
         # the cluster this machine started (Ray may announce 127.0.0.1 as the machine's routable address)
-        assert re.search(rf"Ray cluster at [\d.]+:{port} \(given by --address", first.stdout), first.stdout
+        assert re.search(rf"Ray cluster at [\d.]+:{port} \(given by --address", first.stderr), first.stderr
         env_cli = {**env, "RAY_ADDRESS": address}  # or is told where it is
         Store(out).invalidate("results")  # so that the second run collects again (on the cluster) from what it reuses
         second = subprocess.run(cmd, env=env_cli, capture_output=True, text=True, timeout=300)
-        assert re.search(rf"Ray cluster at [\d.]+:{port} \(given by \$RAY_ADDRESS", second.stdout), second.stdout
+        assert re.search(rf"Ray cluster at [\d.]+:{port} \(given by \$RAY_ADDRESS", second.stderr), second.stderr
         assert second.returncode == 0, second.stderr[-2000:]
-        assert "0 of 4 models to train" in second.stdout and "(11 reused)" in second.stderr
+        assert "0 of 4 models to train" in second.stderr and "(11 reused)" in second.stderr
         third = subprocess.run(cmd, env=env_cli, capture_output=True, text=True, timeout=300)
-        assert third.returncode == 0 and "results and report are current" in third.stdout  # nothing to do
+        assert third.returncode == 0 and "results and report are current" in third.stderr  # nothing to do
     finally:
         stop_ray_at(port)  # only this cluster: `ray stop` would stop every Ray on the machine
 

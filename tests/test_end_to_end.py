@@ -95,7 +95,7 @@ def test_rerun_trains_nothing_and_gives_identical_metrics(smoke_out, capsys):
     before = read_results(smoke_out, "metrics")
     bundles_before = sorted(p.name for p in (smoke_out / "models").iterdir())
     assert main(["--config", "smoke", "--out", str(smoke_out)]) == 0
-    printed = capsys.readouterr().out
+    printed = capsys.readouterr().err
     assert "0 of 4 models to train" in printed and "results and report are current" in printed
     manifest = json.loads((smoke_out / "results" / "_manifest.json").read_text())
     assert manifest["n_trained"] == 4  # the results of the run that trained them, reused as they are
@@ -158,7 +158,7 @@ def test_a_smaller_study_in_the_same_output_keeps_only_its_rows(smoke_out, tmp_p
     assert main(["--config", str(fewer), "--out", str(out)]) == 2  # another study: only when told
     assert "which differs (seeds [0, 1] → [0])" in capsys.readouterr().err
     assert main(["--config", str(fewer), "--out", str(out), "--replace"]) == 0
-    assert "0 of 2 models to train" in capsys.readouterr().out  # reused, collected again
+    assert "0 of 2 models to train" in capsys.readouterr().err  # reused, collected again
     metrics = read_results(out, "metrics")
     assert set(metrics["seed"]) == {0} and len(set(metrics["model_id"])) == 2
     listed = json.loads((out / "results" / "_manifest.json").read_text())["files"]
@@ -177,7 +177,7 @@ def test_outputs_of_an_older_training_version_are_named_and_never_reused(smoke_o
         manifest = json.loads(path.read_text())
         path.write_text(json.dumps({**manifest, "train_version": 1}))
     assert main(["--config", "smoke", "--out", str(out)]) == 0
-    printed = capsys.readouterr().out
+    printed = capsys.readouterr().err
     assert "holds 4 models trained under training version 1" in printed and "4 of 4 models to train" in printed
     fresh = [json.loads(p.read_text()) for p in out.glob("models/*/_manifest.json")]
     assert sum(len(m["members"]) for m in fresh if m["train_version"] != 1) == 4
@@ -228,7 +228,7 @@ def run_with_bumped(constant: str, module: str, out: Path, workdir: Path) -> str
         timeout=900,
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
-    return proc.stdout
+    return proc.stderr + proc.stdout  # the log, then the [done] line
 
 
 def _same_metrics(before: pd.DataFrame, after: pd.DataFrame, keys: list[str]) -> None:
@@ -269,14 +269,14 @@ def test_a_new_report_version_redraws_the_report_only(smoke_out, tmp_path, monke
     results, report = (out / "results" / "_manifest.json").read_text(), _manifest(out, "report")
     monkeypatch.setattr(page, "REPORT_VERSION", REPORT_VERSION + 1)
     assert main(["--config", "smoke", "--out", str(out)]) == 0
-    printed = capsys.readouterr().out
+    printed = capsys.readouterr().err
     assert "[ray]" not in printed and "results are current, the report is redrawn" in printed
     assert {folder: _manifests(out, folder) for folder in kept} == kept
     assert (out / "results" / "_manifest.json").read_text() == results
     redrawn = _manifest(out, "report")
     assert redrawn["report_version"] == REPORT_VERSION + 1 and redrawn["report_id"] != report["report_id"]
     assert main(["--config", "smoke", "--out", str(out)]) == 0  # and then it is current
-    assert "results and report are current" in capsys.readouterr().out
+    assert "results and report are current" in capsys.readouterr().err
 
 
 def test_a_new_training_version_retrains_and_reuses_the_datasets(smoke_out, tmp_path):

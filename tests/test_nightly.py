@@ -84,7 +84,7 @@ def nights(ray_session, tmp_path_factory):
                 json.dumps({"owner": owner, "since": time.time(), "host": platform.node()})
             )
         out = io.StringIO()
-        with contextlib.redirect_stdout(out):
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):  # the [nightly] line, the log
             codes[date] = main(["--config", config, *extra, "--root", str(root), "--date", date, *QUIET_SPEED])
         said[date] = out.getvalue()
     return root, codes, tmp, said
@@ -235,7 +235,7 @@ def _lock(store: Store, date: str, **held) -> None:
 
 
 @pytest.mark.parametrize("where", ["local", "object store"])
-def test_locks_recover_only_from_runs_that_are_gone(where, tmp_path, s3_server, capsys):
+def test_locks_recover_only_from_runs_that_are_gone(where, tmp_path, s3_server, caplog):
     from tasks.core.errors import UserError
     from tasks.nightly.history import DateLock
 
@@ -249,16 +249,18 @@ def test_locks_recover_only_from_runs_that_are_gone(where, tmp_path, s3_server, 
     _lock(store, "d2", **elsewhere)  # another host, younger than its run can last: in progress
     with pytest.raises(UserError, match="in progress"):
         DateLock(store, "d2", 900).__enter__()
-    capsys.readouterr()
+    caplog.set_level("INFO", logger="mlab")
+    caplog.clear()
     _lock(store, "d3", **{**elsewhere, "since": time.time() - 601})  # older than its run can last: stale
     with DateLock(store, "d3", 900):
         assert store.read_json("locks/d3.lock")["lasts"] == 900  # the new holder's own lifetime
-    said = capsys.readouterr().out
+    said = caplog.text
+    caplog.clear()
     assert "taking over the lock of d3: it is 0.2 h old, longer than its run can last (0.2 h)" in said
     _lock(store, "d4", owner=f"{here}:{dead_pid()}:1", host=here)  # this host, process gone (earlier format)
     with DateLock(store, "d4"):
         pass
-    assert "taking over the lock of d4: its run (PID" in capsys.readouterr().out
+    assert "taking over the lock of d4: its run (PID" in caplog.text
     assert not store.exists("locks/d4.lock")
 
 

@@ -76,9 +76,9 @@ def test_three_studies_at_once_each_on_its_own_ray(ray_tmpdir, tmp_path):
     outputs = [p.communicate(timeout=600) for p in procs]
     wall = time.monotonic() - started
     addresses = set()
-    for i, (p, (out, err)) in enumerate(zip(procs, outputs)):
+    for i, (p, (_, err)) in enumerate(zip(procs, outputs)):
         assert p.returncode == 0, f"study {i}: {err[-3000:]}"
-        first = next(line for line in out.splitlines() if line.startswith("[ray]"))
+        first = next(line for line in err.splitlines() if " INFO [ray] " in line)  # the log, on stderr
         assert "local Ray of this study at" in first, first
         addresses.add(first.split(" at ")[1].split()[0])
         pd.testing.assert_frame_equal(metrics(tmp_path / f"s{i}"), metrics(solo), check_exact=True)

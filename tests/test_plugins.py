@@ -29,7 +29,7 @@ def no_plugins_left_behind():
 def assert_resumes(args: list[str], n_models: int, capsys) -> None:
     capsys.readouterr()
     assert main(args) == 0  # resumes: everything reused
-    assert f"0 of {n_models} models to train" in capsys.readouterr().out
+    assert f"0 of {n_models} models to train" in capsys.readouterr().err
 
 
 def test_plugin_unit_trains_reports_and_resumes(ray_session, tmp_path, capsys):

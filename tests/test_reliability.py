@@ -111,7 +111,7 @@ def test_driver_interrupted_then_resumed_exactly(reference, tmp_path, sig, when)
         timeout=300,
     )
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert f"{6 - done_before} of 6 models to train" in resumed.stdout  # only the unfinished ones
+    assert f"{6 - done_before} of 6 models to train" in resumed.stderr  # only the unfinished ones
     assert_same_results(reference, out)
 
 
@@ -168,7 +168,7 @@ def test_corrupted_weights_are_reported_then_retrained(reference, tmp_path, caps
     assert f"corrupted file {victim}" in err and "rerun to regenerate" in err and "Traceback" not in err
     assert not (victim.parent / "_manifest.json").exists()  # the bundle is no longer trusted
     assert main(["--config", config, "--out", str(out)]) == 0
-    assert "1 of 6 models to train" in capsys.readouterr().out
+    assert "1 of 6 models to train" in capsys.readouterr().err
     assert_same_results(reference, out)
 
 
@@ -291,9 +291,9 @@ def test_an_output_folder_holds_one_study(reference, tmp_path, capsys):
     (out / "config.yaml").write_text(yaml.safe_dump(stored))
     same = ["--set", "training.bundle_size=2", "--set", "description=reworded", "--set", "training.steps=2e3"]
     assert main(["--config", config, *same, "--out", str(out)]) == 0
-    assert "results and report are current" in capsys.readouterr().out  # the same study: nothing to do
+    assert "results and report are current" in capsys.readouterr().err  # the same study: nothing to do
     assert main(["--config", "smoke", "--out", str(out), "--replace"]) == 0
-    said = capsys.readouterr().out
+    said = capsys.readouterr().err
     assert "[out] replacing the study 'resume'" in said and "with 'smoke' (--replace)" in said
     assert yaml.safe_load((out / "config.yaml").read_text())["name"] == "smoke"
     assert set(read_results(out, "models")["seed"]) == {0, 1}  # the folder now holds smoke's results
@@ -341,7 +341,7 @@ def test_disk_full_during_training_then_rerun_exactly(reference, tmp_path, capsy
         assert 1 <= trained < 6 and not (out / "results" / "_manifest.json").exists()
         (disk / "ballast").unlink()  # space freed
         assert main(["--config", config, "--out", str(out)]) == 0
-        assert to_train(capsys.readouterr().out) <= 6 - trained  # (a task still in flight may finish meanwhile)
+        assert to_train(capsys.readouterr().err) <= 6 - trained  # (a task still in flight may finish meanwhile)
         assert_same_results(reference, out)
 
 
@@ -417,7 +417,7 @@ def test_object_store_stopped_mid_run_then_rerun_resumes_exactly(reference, tmp_
     stoppable_s3.start()
     trained = len([k for k in stoppable_s3.keys("lab/models/") if k.rsplit("/", 1)[-1] == "_manifest.json"])
     assert main(args) == 0
-    assert to_train(capsys.readouterr().out) <= 6 - trained < 6  # what was written is reused
+    assert to_train(capsys.readouterr().err) <= 6 - trained < 6  # what was written is reused
     expected = results(reference)
     for name, frame in store_results(stoppable_s3.uri).items():
         pd.testing.assert_frame_equal(expected[name], frame, check_exact=True, obj=name)
@@ -431,7 +431,7 @@ def test_truncated_part_or_bundle_file_is_detected_and_rebuilt(reference, tmp_pa
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])  # its manifest records the full size
     assert main(["--config", str(study(tmp_path)), "--out", str(out)]) == 0
     retrained = 1 if victim.startswith("models") else 0
-    assert f"{retrained} of 6 models to train" in capsys.readouterr().out
+    assert f"{retrained} of 6 models to train" in capsys.readouterr().err
     assert_nothing_half_written(out)  # every listed file whole again, checksums verified
     assert_same_results(reference, out)
 
@@ -448,7 +448,7 @@ def test_a_damaged_summary_is_detected_by_its_checksum_and_rebuilt_by_the_rerun(
     victim = sorted(out.glob("results/summary/*.parquet"))[0]
     flip_a_byte(victim)
     assert main(["--config", str(study(tmp_path)), "--out", str(out)]) == 0  # not an error forever after
-    said = capsys.readouterr().out
+    said = capsys.readouterr().err
     assert f"[reuse] corrupted file {victim}" in said and "the results are rebuilt" in said
     assert "0 of 6 models to train" in said
     assert_nothing_half_written(out)
@@ -467,6 +467,6 @@ def test_a_damaged_part_found_by_a_reader_is_rebuilt_by_the_next_run(reference, 
         open_study(str(out)).metrics()
     assert not (out / "results" / "_manifest.json").exists()  # the next run cannot take it for current
     assert main(["--config", str(study(tmp_path)), "--out", str(out)]) == 0
-    assert "0 of 6 models to train" in capsys.readouterr().out
+    assert "0 of 6 models to train" in capsys.readouterr().err
     assert_nothing_half_written(out)
     assert_same_results(reference, out)

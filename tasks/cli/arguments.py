@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+LOG_LEVELS = ("debug", "info", "warning", "error")  # tasks.core.logs.LEVELS (not imported: parsers stay light)
+
 
 def completes(action: argparse.Action, kind: str) -> argparse.Action:
     """Say what a value of `action` is, for the shell completion (tasks.cli.completion):
@@ -53,6 +55,24 @@ def add_selection_arguments(parser: argparse.ArgumentParser, title: str) -> None
     )
     group.add_argument("--train-range", metavar="RANGE", help="training range, e.g. [0,2] or 0,2 or [-6,-2]∪[2,6]")
     group.add_argument("--seed", type=int, help="seed")
+
+
+def add_log_arguments(parser: argparse.ArgumentParser) -> None:
+    """How much the command says on stderr (tasks.core.logs): its result on stdout is never hidden."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "--log-level",
+        choices=LOG_LEVELS,
+        default="info",
+        help="the least important messages shown (default: info; debug adds detail)",
+    )
+    group.add_argument(
+        "--quiet",
+        dest="log_level",
+        action="store_const",
+        const="warning",
+        help="warnings and errors only: no progress (same as --log-level warning)",
+    )
 
 
 def add_ray_arguments(parser: argparse.ArgumentParser) -> None:

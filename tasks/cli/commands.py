@@ -10,6 +10,7 @@ import time
 
 from tasks.cli.describe import describe_plan, refuse_long_run
 from tasks.cli.guard import gate, guarded
+from tasks.core import logs
 from tasks.core.errors import UserError
 from tasks.model.plugins import load_plugins
 from tasks.nightly.night import NightSettings, night_date, open_nightly_root, run_nightly
@@ -18,6 +19,8 @@ from tasks.store.outputs import open_output
 from tasks.study.loading import load_config
 from tasks.study.plan import make_plan
 from tasks.study.render import config_yaml
+
+LOG = logs.get("cli")
 
 
 @guarded
@@ -40,16 +43,17 @@ def run(args: argparse.Namespace) -> int:
     if args.tensorboard and importlib.util.find_spec("tensorboard") is None:
         raise UserError("--tensorboard needs the tensorboard package: pip install tensorboard")
     for warning in plan.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+        LOG.warning(warning)
     ray_cpus = connected_cpus(args.address, args.num_cpus, args.verbose)  # a cluster that does not answer: here
     if not getattr(args, "yes", False):
         refuse_long_run(plan, *ray_cpus)
     store = open_output(out)
     replacing = folder.claim(store, plan.config, getattr(args, "replace", False))  # before the study writes
     if replacing:
-        print(replacing)
+        LOG.info(replacing)
     result = run_study(plan, store, args.address, args.num_cpus, args.verbose, args.tensorboard)
-    print(f"[done] {len(plan.models)} models in {time.time() - started:.0f}s. Report: {result.info['report']}")
+    done = f"[done] {len(plan.models)} models in {time.time() - started:.0f}s. Report: {result.info['report']}"
+    print(done, flush=True)  # the command's answer, on stdout, after every log line
     return 0
 
 
@@ -89,7 +93,8 @@ def nightly(args: argparse.Namespace) -> int:
     record = run_nightly(root, date, settings)
     print(
         f"[nightly] {date}: {record.outcome}; regressions {record.regressions}, "
-        f"improvements {record.improvements}. Index: {root.display('index.html')}"
+        f"improvements {record.improvements}. Index: {root.display('index.html')}",
+        flush=True,
     )
     if record.status == "failed":
         print(f"error: night {date} failed: {record.error}", file=sys.stderr)

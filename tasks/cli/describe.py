@@ -30,9 +30,12 @@ def describe_plan(plan: Plan, out: str, cpus: int | None = None) -> str:
         rows = sum(s.rows for s in specs)
         lines.append(f"  {role:5s}: {len(specs)} datasets, {rows:,} rows, {sum(s.n_shards for s in specs)} shards")
     ops = f"{len(config.targets)} operations × " if len(config.targets) > 1 else ""
+    swept = sum(1 for a in config.architectures if a.swept)
+    entries = len({a.entry for a in config.architectures if a.swept})
+    variants = f" ({swept} of them variants of {entries} swept entries)" if swept else ""
     lines.append(
         f"models: {len(plan.models)} = {len(config.train_ranges)} training ranges × {ops}"
-        f"{len(config.architectures)} architectures × {len(config.seeds)} seeds"
+        f"{len(config.architectures)} architectures{variants} × {len(config.seeds)} seeds"
     )
     calibrations = calibrations_of(plan)
     measured = {arch: c.best_size for arch, c in calibrations.items() if c is not None}

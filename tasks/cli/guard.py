@@ -20,13 +20,17 @@ def guarded(main: Callable[..., int]) -> Callable[..., int]:
 
     @functools.wraps(main)
     def wrapper(*args: Any, **kwargs: Any) -> int:
+        from tasks.cluster.progress import stop_all as stop_progress
         from tasks.cluster.runtime import reclaim_signals
 
         in_main_thread = threading.current_thread() is threading.main_thread()
         previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)} if in_main_thread else {}
         reclaim_signals()
         try:
-            return main(*args, **kwargs)
+            try:
+                return main(*args, **kwargs)
+            finally:
+                stop_progress()  # live bars end before any last line (and give the cursor back)
         except UserError as exc:  # raised here or inside a Ray task (then `cause` is the original, sans traceback)
             print(f"error: {getattr(exc, 'cause', None) or exc}", file=sys.stderr)
             return 2

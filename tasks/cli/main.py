@@ -33,6 +33,9 @@ def dispatch(name: str, args: argparse.Namespace) -> int:
         shortened = {preset: one_line(text, 70) for preset, text in presets().items()}
         print(completion_script(args.shell, mlab_parser(), shortened), end="")
         return 0
+    from tasks.core import logs
+
+    logs.configure(getattr(args, "log_level", "info"))  # timestamped lines in order on stderr (rich on a terminal)
     from tasks.cli import commands
 
     return getattr(commands, name)(args)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from tasks.cli.arguments import (
     add_config_arguments,
     add_judgement_arguments,
+    add_log_arguments,
     add_plugin_argument,
     add_ray_arguments,
     add_run_confirmations,
@@ -45,6 +46,7 @@ def run_arguments(p: argparse.ArgumentParser) -> None:
         help="also write TensorBoard runs in OUT/tensorboard: training curves, the model's spec as hparams, "
         "its metrics per evaluation range (needs the tensorboard package)",
     )
+    add_log_arguments(p)
 
 
 def nightly_arguments(p: argparse.ArgumentParser) -> None:
@@ -59,6 +61,7 @@ def nightly_arguments(p: argparse.ArgumentParser) -> None:
     add_judgement_arguments(p)
     p.add_argument("--window", type=int, default=7, help="nights in the rolling median shown beside it (default 7)")
     add_ray_arguments(p)
+    add_log_arguments(p)
 
 
 def bench_arguments(p: argparse.ArgumentParser) -> None:
@@ -75,6 +78,7 @@ def bench_arguments(p: argparse.ArgumentParser) -> None:
         help="instead: the scale figures for these study sizes, e.g. 1.2k,12k,100k,1m (tasks/bench/scale.py)",
     )
     p.add_argument("--nodes", type=int, default=4, help="simulated cluster nodes for the 1m scale study (default 4)")
+    add_log_arguments(p)
 
 
 def compare_arguments(p: argparse.ArgumentParser) -> None:
@@ -83,6 +87,7 @@ def compare_arguments(p: argparse.ArgumentParser) -> None:
     completes(p.add_argument("--out", help="where the comparison goes (default: OUT_B/comparison)"), "dir")
     add_judgement_arguments(p)
     add_plugin_argument(p)
+    add_log_arguments(p)
 
 
 def export_arguments(p: argparse.ArgumentParser) -> None:

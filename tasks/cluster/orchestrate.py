@@ -15,6 +15,7 @@ import ray
 from tasks.cluster import remote
 from tasks.cluster.placement import NodeSpreader, Placement
 from tasks.cluster.progress import Progress
+from tasks.core import logs
 from tasks.core.errors import UserError
 from tasks.data.spec import DatasetSpec
 from tasks.evaluation.job import EVALUATION_VERSION, EvalJob
@@ -29,6 +30,8 @@ from tasks.store.storage import Store
 from tasks.study.bundles import Bundle, make_bundles, make_eval_job, worth_calibrating
 from tasks.study.config import ArchSpec
 from tasks.study.plan import ModelSpec, Plan
+
+LOG = logs.get("orchestrate")
 
 
 def wait_all(refs: dict[Any, ray.ObjectRef], progress: Progress) -> dict[Any, Any]:
@@ -112,14 +115,14 @@ def train_evaluate_collect(
     config = plan.config
     trained = catalog.completed_models(store, TRAIN_VERSION)
     if trained.stale_models:
-        print(
+        LOG.info(
             f"[reuse] {store.display()} holds {trained.stale_models} models trained under training version "
             f"{', '.join(map(str, trained.stale_versions))} (this lab's is {TRAIN_VERSION}): "
             "they are not reused; the models this version needs are trained anew"
         )
     evaluated = catalog.EVALUATIONS.other_versions(store, EVALUATION_VERSION)
     if evaluated:
-        print(
+        LOG.info(
             f"[reuse] {store.display()} holds {sum(evaluated.values())} evaluations of evaluation version "
             f"{', '.join(map(str, evaluated))} (this lab's is {EVALUATION_VERSION}): "
             "they are not reused; the evaluations this version needs are run anew"
@@ -131,7 +134,7 @@ def train_evaluate_collect(
     bundles = make_bundles(plan, todo, placement.slots, placement.on_gpu, measured)
     jobs = {job.bundle_id: job for job in eval_jobs(plan, done, bundles)}
     n_models = len(plan.models)
-    print(
+    LOG.info(
         f"[train] {len(todo)} of {n_models} models to train in {len(bundles)} bundles "
         f"({placement.slots} at a time, {'GPU' if placement.on_gpu else 'CPU'}); {n_models - len(todo)} reused"
     )
@@ -240,14 +243,14 @@ def calibrate_sizes(plan: Plan, todo: list[ModelSpec], placement: Placement) -> 
         if ref in ready:
             out[arch] = c = _get(ref)
             how = "cached" if c.cached else f"measured in {c.seconds:.0f} s"
-            print(
+            LOG.info(
                 f"[calibrate] {arch.label()}: {c.best_size} models per bundle, {c.best_model_steps_per_s:,.0f} "
                 f"model-steps/s on {c.device} ({how})"
             )
         else:
             ray.cancel(ref, force=True)
             out[arch] = None
-            print(f"[calibrate] {arch.label()}: no answer in {CALIBRATION_TIMEOUT_S:.0f} s; the formula's size")
+            LOG.warning(f"[calibrate] {arch.label()}: no answer in {CALIBRATION_TIMEOUT_S:.0f} s; the formula's size")
     return out
 
 

@@ -42,6 +42,11 @@ class Section:
     def key(self, name: str) -> str:
         return f"{self.path}.{name}" if self.path else name
 
+    def expects(self, name: str, depth: int) -> None:
+        """Called by each typed reader before it reads `name`: the key takes a single value
+        (`depth` 0) or a list nested `depth` deep. Nothing here; a sweep's probe (tasks.core.sweeps)
+        learns from it which lists are sweeps."""
+
     def raw(self, name: str, default: Any = _MISSING) -> Any:
         self.seen.add(name)
         if name in self.data and self.data[name] is not None:
@@ -51,23 +56,29 @@ class Section:
         return default
 
     def integer(self, name: str, default: Any = _MISSING, minimum: int | None = None) -> int:
+        self.expects(name, 0)
         return as_int(self.raw(name, default), self.key(name), minimum)
 
     def number(self, name: str, default: Any = _MISSING, minimum: float | None = None, positive: bool = False) -> float:
+        self.expects(name, 0)
         return as_float(self.raw(name, default), self.key(name), minimum, positive)
 
     def string(self, name: str, default: Any = _MISSING, choices: tuple[str, ...] | None = None) -> str:
+        self.expects(name, 0)
         return as_str(self.raw(name, default), self.key(name), choices)
 
     def auto_or(self, name: str, default: Any, convert: Callable[[Any, str], Any]) -> Any:
         """The value `convert`ed, or None (the lab chooses) where it is AUTO, or absent with no `default`."""
+        self.expects(name, 0)
         value = self.raw(name, default)
         return None if value is None or value == AUTO else convert(value, self.key(name))
 
     def section(self, name: str) -> Section:
         return Section(self.raw(name, {}), self.key(name))
 
-    def items(self, name: str, default: Any = _MISSING, allow_empty: bool = False) -> list[Any]:
+    def items(self, name: str, default: Any = _MISSING, allow_empty: bool = False, item_depth: int = 0) -> list[Any]:
+        """A list; `item_depth` says how deep its items are lists themselves (0: single values)."""
+        self.expects(name, 1 + item_depth)
         value = self.raw(name, default)
         if not isinstance(value, list):
             raise ConfigError(self.key(name), f"expected a list, got {type_name(value)}")

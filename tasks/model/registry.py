@@ -85,7 +85,11 @@ def code_identity(name: str) -> str | None:
 
 
 def parse_architecture(raw: Any, key: str) -> tuple[str, dict[str, Any]]:
-    section = Section(raw, key)
+    return read_architecture(Section(raw, key))
+
+
+def read_architecture(section: Section) -> tuple[str, dict[str, Any]]:
+    """An architecture's name and parameters from its config section (unknown keys rejected)."""
     name = section.string("arch", choices=tuple(REGISTRY))
     params = REGISTRY[name].parse(section)
     section.done()

@@ -15,9 +15,12 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
+from tasks.core import logs
 from tasks.core.errors import StorageError, UserError
 from tasks.store import catalog
 from tasks.store.storage import Store
+
+LOG = logs.get("nightly")
 
 LOCK_STALE_SECONDS = 12 * 3600  # a lock that does not say how long its run lasts is stale after this
 
@@ -106,7 +109,7 @@ class DateLock:
                     f"{age / 60:.0f} min ago; its lock counts as stale after {limit / 3600:.1f} h, how long that "
                     f"run can last); lock: {self.store.display(self.rel)}"
                 )
-            print(f"[nightly] taking over the lock of {self.date}: {why} ({self.store.display(self.rel)})")
+            LOG.warning(f"[nightly] taking over the lock of {self.date}: {why} ({self.store.display(self.rel)})")
             self.store.delete_file(self.rel)
         record = {
             "owner": self.token,

@@ -29,6 +29,7 @@ from tasks.report.aggregates import Summary
 from tasks.report.figures import coverage_figure, curves_figure, diagonal_figure, operation_figure, success_figure
 from tasks.report.summaries import SERIES_COLUMNS, operation_cells, operation_table
 from tasks.report.tables import html_table, to_markdown
+from tasks.report.variants import variant_sections
 from tasks.store import catalog
 from tasks.store.catalog import ReportManifest
 from tasks.store.storage import Store
@@ -91,6 +92,7 @@ def report_sections(summary: Summary, info: dict[str, Any]) -> list[Section]:
         Section("", [info.get("description", ""), _facts(info)]),
         Section("Headline", [INFINITE_RATIO_NOTE] if np.isinf(ratios).any() else [], head),
         Section("Fit", [_fit_sentence(n_fit, n_all, fit_nrmse)], summary.fit),
+        *(Section(*s) for s in variant_sections(summary, info)),  # a sweep's variants side by side
     ]
     if n_div:
         listed = f" (the first {len(summary.diverged)} listed)" if len(summary.diverged) < n_div else ""

@@ -2,21 +2,23 @@
 
 Every problem is a ConfigError naming the key and the reason. Architecture-specific rules
 (parameters, the input domain a unit needs) are asked of the architecture registry; nothing
-here names an architecture. Reading files and presets: tasks.study.loading.
-See docs/guide/configs.md, "Config reference".
+here names an architecture. A list where a key of an architecture or a `training` section takes
+one value is a sweep (the rule: tasks.core.sweeps; the variants: tasks.study.variants). Reading
+files and presets: tasks.study.loading. See docs/guide/configs.md, "Config reference".
 """
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from tasks.core.errors import ConfigError
 from tasks.core.ids import canonical_json
 from tasks.core.ranges import WIDEN_POLICIES, Ranges
 from tasks.core.schema import Section, as_float, as_int, as_str, listed
+from tasks.core.sweeps import Variant, expand
 from tasks.data.sampling import DISTRIBUTIONS, check_distribution
 from tasks.data.targets import TargetSpec, parse_targets
 from tasks.evaluation.job import DiagonalConfig
@@ -24,6 +26,14 @@ from tasks.evaluation.success import REGISTRY as SUCCESS_RULES
 from tasks.evaluation.success import SuccessConfig
 from tasks.model import registry
 from tasks.model.settings import TrainingConfig
+from tasks.study.variants import (
+    UNSWEPT_ARCHITECTURE,
+    UNSWEPT_TRAINING,
+    swept_values,
+    training_variants,
+    variant_labels,
+    where,
+)
 
 PAPERS = ("madsen2020", "mistry2022")  # the published results a study can declare it reproduces
 OPTIMIZERS = ("adagrad", "adam", "sgd", "rmsprop")
@@ -48,18 +58,29 @@ class TrainRange:
 class ArchSpec:
     arch: str
     params_json: str  # canonical JSON keeps the spec hashable and frozen
-    training: TrainingConfig | None = None  # the study's training with this architecture's overrides
-    overrides_json: str = "{}"  # the overridden training keys, for labels
+    training: TrainingConfig | None = None  # the study's training with this architecture's overrides (or sweep)
+    overrides_json: str = "{}"  # the entry's own `training` keys as written, for labels
+    swept_json: str = "[]"  # a sweep's variant: [[key, value], ...] of its swept keys (tasks.study.variants)
+    variant: str = ""  # a variant's label: `mlp lr=0.003 hidden=[80]`
+    entry: int = 0  # the `architectures` entry it comes from
 
     @property
     def params(self) -> dict[str, Any]:
         return json.loads(self.params_json)
 
+    @property
+    def swept(self) -> dict[str, Any]:
+        """A variant's swept keys (`training.learning_rate`, `hidden`) and values, in order; {} otherwise."""
+        return dict(json.loads(self.swept_json))
+
     def training_or(self, study: TrainingConfig) -> TrainingConfig:
         return self.training or study
 
     def label(self) -> str:
-        """The architecture's label, with its own training settings when it has some."""
+        """The architecture's label: a variant's, or the unit's with its own training settings."""
+        return self.variant or self.full_label()
+
+    def full_label(self) -> str:
         base = registry.get(self.arch).label(self.params)
         overrides = json.loads(self.overrides_json)
         if not overrides:
@@ -100,6 +121,7 @@ class Config:
     resources: ResourcesConfig
     reproduces: str | None = None  # a paper whose published results the report holds this run against
     deviations: tuple[str, ...] = ()  # where this study departs from that paper's protocol (shown in the report)
+    training_sweep_json: str = "{}"  # the `training` section's swept keys and their values ({} : none)
 
     @property
     def target(self) -> TargetSpec:
@@ -193,8 +215,9 @@ def _parse_training(sec: Section, base: TrainingConfig | None = None) -> Trainin
     return training
 
 
-def _parse_architectures(root: Section, training: TrainingConfig) -> tuple[ArchSpec, ...]:
-    """Each entry: `arch`, the unit's own parameters, and optional `training` overrides."""
+def _parse_architectures(root: Section, study: list[Variant[TrainingConfig]]) -> tuple[ArchSpec, ...]:
+    """Each entry: `arch`, the unit's own parameters, and optional `training` overrides; an entry
+    with a sweep (its own, or the study's `training`) becomes its variants (tasks.study.variants)."""
     archs = []
     for i, raw_arch in enumerate(root.items("architectures")):
         key = f"architectures[{i}]"
@@ -202,15 +225,30 @@ def _parse_architectures(root: Section, training: TrainingConfig) -> tuple[ArchS
         if isinstance(raw_arch, dict) and "training" in raw_arch:
             raw_arch = dict(raw_arch)
             overrides = raw_arch.pop("training")
-        arch_name, params = registry.parse_architecture(raw_arch, key)
-        spec = ArchSpec(arch_name, canonical_json(params))
-        if overrides is not None:
-            own = _parse_training(Section(overrides, f"{key}.training"), base=training)
-            spec = ArchSpec(arch_name, spec.params_json, own, canonical_json(overrides))
-        archs.append(spec)
-    if len(set(archs)) != len(archs):
-        raise ConfigError("architectures", "the same architecture is listed twice")
+        units = expand(raw_arch, key, registry.read_architecture, UNSWEPT_ARCHITECTURE)
+        for swept_training, training in training_variants(study, overrides, f"{key}.training", _parse_training):
+            for unit in units:
+                arch_name, params = unit.parsed
+                swept = swept_training | {k: params.get(k, v) for k, v in unit.values.items()}  # as parsed
+                own = "{}" if overrides is None else canonical_json(overrides)
+                swept_json = json.dumps(list(swept.items()))
+                archs.append(ArchSpec(arch_name, canonical_json(params), training, own, swept_json, entry=i))
+    archs = [replace(a, variant=label) for a, label in zip(archs, variant_labels(archs))]
+    _check_distinct(archs, study[0].parsed)
     return tuple(archs)
+
+
+def _check_distinct(archs: list[ArchSpec], training: TrainingConfig) -> None:
+    """Two entries (or variants) that would train the same models are one mistake."""
+    seen: dict[tuple[str, str, str], ArchSpec] = {}
+    for a in archs:
+        same = (a.arch, a.params_json, canonical_json(a.training_or(training).identity()))
+        if same in seen:
+            raise ConfigError(
+                "architectures",
+                f"the same architecture is listed twice ({where(seen[same])} and {where(a)} train the same models)",
+            )
+        seen[same] = a
 
 
 def _parse_diagonal(sec: Section, targets: tuple[TargetSpec, ...]) -> DiagonalConfig | None:
@@ -305,8 +343,9 @@ def parse_config(raw: Any, default_name: str = "config") -> Config:
     targets = parse_targets(root.raw("target", "product"), "target")
     data = _parse_data(root.section("data"))
     train_ranges = tuple(_parse_train_range(v, f"train_ranges[{i}]") for i, v in enumerate(root.items("train_ranges")))
-    training = _parse_training(root.section("training"))
-    archs = _parse_architectures(root, training)
+    study = expand(root.raw("training", {}), "training", _parse_training, UNSWEPT_TRAINING)
+    training = study[0].parsed
+    archs = _parse_architectures(root, study)
     evaluation = _parse_evaluation(root.section("evaluation"), targets)
     reproduces = root.raw("reproduces", None)
     config = Config(
@@ -323,6 +362,7 @@ def parse_config(raw: Any, default_name: str = "config") -> Config:
         resources=_parse_resources(root.section("resources")),
         reproduces=None if reproduces is None else root.string("reproduces", choices=PAPERS),
         deviations=tuple(listed(root.items("deviations", [], allow_empty=True), "deviations", as_str)),
+        training_sweep_json=swept_values(study),
     )
     root.done()
     _check_consistency(config)
@@ -332,7 +372,7 @@ def parse_config(raw: Any, default_name: str = "config") -> Config:
 def _check_consistency(config: Config) -> None:
     """Rules that relate several keys."""
     for key, training in [("training", config.training)] + [
-        (f"architectures[{i}].training", a.training) for i, a in enumerate(config.architectures) if a.training
+        (f"architectures[{a.entry}].training", a.training) for a in config.architectures if a.training
     ]:
         if training.batch_size > config.data.train_size:
             raise ConfigError(
@@ -354,8 +394,8 @@ def _check_input_domains(config: Config) -> None:
     """Every architecture is asked whether it takes the target's inputs, and whether it is
     defined on every range it will see."""
     n_inputs = config.target.n_inputs
-    for i, spec in enumerate(config.architectures):
-        arch = registry.get(spec.arch)
+    for spec in config.architectures:
+        i, arch = spec.entry, registry.get(spec.arch)
         problem = arch.accepts_inputs(spec.params, n_inputs)
         if problem:
             raise ConfigError(f"architectures[{i}]", f"{arch.name}: {problem} (the target {config.target.label()})")

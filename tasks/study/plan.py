@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -169,14 +170,14 @@ def schedule_warnings(config: Config) -> tuple[str, ...]:
     """A part of a unit scheduled to start at or after the last step (the NMU's sparsity
     regulariser with its default start of 20,000 in a 3,000-step study, say) never acts."""
     out = []
-    for i, arch in enumerate(config.architectures):
-        training = arch.training_or(config.training)
-        steps_key = f"architectures[{i}].training.steps" if arch.training else "training.steps"
+    for arch in config.architectures:
+        training, own = arch.training_or(config.training), json.loads(arch.overrides_json)
+        steps_key = f"architectures[{arch.entry}].training.steps" if "steps" in own else "training.steps"
         for key, start in registry.get(arch.arch).schedule(arch.params).items():
             if start >= training.steps:
                 out.append(
-                    f"architectures[{i}].{key} = {start:,} ≥ {steps_key} = {training.steps:,}: "
+                    f"architectures[{arch.entry}].{key} = {start:,} ≥ {steps_key} = {training.steps:,}: "
                     f"{arch.label()}'s schedule starts after training ends and never acts; "
                     f"set {key} below {training.steps:,} or train longer"
                 )
-    return tuple(out)
+    return tuple(dict.fromkeys(out))

@@ -15,23 +15,51 @@ import yaml
 from tasks.core.ranges import Ranges
 from tasks.core.schema import auto
 from tasks.study.config import ArchSpec, Config
+from tasks.study.variants import TRAINING
 
 
 def _ranges(r: Ranges) -> list:
     return r.to_json()[0] if len(r.intervals) == 1 else r.to_json()
 
 
-def _training(t) -> dict[str, Any]:
-    d = asdict(t)
+def _training(t, sweep: dict[str, list] | None = None) -> dict[str, Any]:
+    d = {**asdict(t), **(sweep or {})}
     d["bundle_size"] = auto(d["bundle_size"])
     return d
 
 
-def _architecture(a: ArchSpec) -> dict[str, Any]:
-    entry: dict[str, Any] = {"arch": a.arch, **a.params}
-    if a.training is not None:
-        entry["training"] = json.loads(a.overrides_json)
+def _architectures(config: Config) -> list[dict[str, Any]]:
+    """One entry per `architectures` entry: a sweep's variants back as the lists they came from."""
+    groups: list[list[ArchSpec]] = []
+    for a in config.architectures:
+        if groups and a.swept and groups[-1][0].swept and groups[-1][0].entry == a.entry:
+            groups[-1].append(a)
+        else:
+            groups.append([a])
+    return [_architecture(group, config.training_sweep_json != "{}") for group in groups]
+
+
+def _architecture(variants: list[ArchSpec], study_sweeps: bool) -> dict[str, Any]:
+    first = variants[0]
+    entry: dict[str, Any] = {"arch": first.arch}
+    for a in variants:  # a key only some variants have (one that depends on a swept key) too
+        for key, value in a.params.items():
+            entry.setdefault(key, value)
+    for key in first.swept:
+        if not key.startswith(TRAINING):
+            entry[key] = list(_distinct(a.swept[key] for a in variants))
+    own = json.loads(first.overrides_json)
+    if own or (first.training is not None and not study_sweeps):  # the entry's own `training`, as written
+        entry["training"] = own
     return entry
+
+
+def _distinct(values) -> list:
+    out: list = []
+    for v in values:
+        if v not in out:
+            out.append(v)
+    return out
 
 
 def _target(config: Config) -> Any:
@@ -58,8 +86,8 @@ def config_to_raw(config: Config) -> dict[str, Any]:
             {"range": _ranges(tr.range), "eval": [_ranges(e) for e in tr.eval]} if tr.eval else _ranges(tr.range)
             for tr in config.train_ranges
         ],
-        "architectures": [_architecture(a) for a in config.architectures],
-        "training": _training(config.training),
+        "architectures": _architectures(config),
+        "training": _training(config.training, json.loads(config.training_sweep_json)),
         "evaluation": {
             "scales": list(ev.scales),
             "widen": ev.widen,
