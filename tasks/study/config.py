@@ -23,9 +23,10 @@ from tasks.evaluation.job import DiagonalConfig
 from tasks.evaluation.success import REGISTRY as SUCCESS_RULES
 from tasks.evaluation.success import SuccessConfig
 from tasks.model import registry
-from tasks.model.settings import TrainingConfig
+from tasks.model.settings import DATA_SOURCES, TrainingConfig
 
 PAPERS = ("madsen2020", "mistry2022")  # the published results a study can declare it reproduces
+CHECKPOINT_MINUTES = 5.0  # a training bundle saves its state this often by default (resources.checkpoint_minutes)
 OPTIMIZERS = ("adagrad", "adam", "sgd", "rmsprop")
 
 
@@ -83,6 +84,7 @@ class EvaluationConfig:
 class ResourcesConfig:
     train_cpus: int
     train_gpus: float | None  # None: "auto" — a fraction of a GPU when the cluster has GPUs
+    checkpoint_minutes: float = CHECKPOINT_MINUTES  # a training bundle saves its state this often (0: never)
 
 
 @dataclass(frozen=True)
@@ -182,6 +184,7 @@ def _parse_training(sec: Section, base: TrainingConfig | None = None) -> Trainin
         checkpoint=sec.string("checkpoint", d.checkpoint, ("last", "best_val")),
         bundle_size=sec.auto_or("bundle_size", d.bundle_size, lambda v, key: as_int(v, key, minimum=1)),
         epsilon=sec.number("epsilon", d.epsilon, positive=True),
+        data=sec.string("data", d.data, DATA_SOURCES),
     )
     sec.done()
     if "log_every" in sec.data and training.log_every > training.steps:  # asked for, and it never comes
@@ -290,6 +293,7 @@ def _parse_resources(sec: Section) -> ResourcesConfig:
     resources = ResourcesConfig(
         train_cpus=sec.integer("train_cpus", 1, minimum=1),
         train_gpus=sec.auto_or("train_gpus", None, lambda v, key: as_float(v, key, minimum=0.0)),
+        checkpoint_minutes=sec.number("checkpoint_minutes", CHECKPOINT_MINUTES, minimum=0.0),
     )
     if resources.train_gpus is not None and resources.train_gpus > 1 and not resources.train_gpus.is_integer():
         raise ConfigError(sec.key("train_gpus"), f"use a fraction ≤ 1 or a whole number, got {resources.train_gpus:g}")
@@ -334,7 +338,7 @@ def _check_consistency(config: Config) -> None:
     for key, training in [("training", config.training)] + [
         (f"architectures[{i}].training", a.training) for i, a in enumerate(config.architectures) if a.training
     ]:
-        if training.batch_size > config.data.train_size:
+        if training.batch_size > config.data.train_size and not training.fresh:
             raise ConfigError(
                 f"{key}.batch_size",
                 f"batch of {training.batch_size} is larger than the dataset (data.train_size={config.data.train_size})",

@@ -80,6 +80,7 @@ def config_to_raw(config: Config) -> dict[str, Any]:
         "resources": {
             "train_cpus": config.resources.train_cpus,
             "train_gpus": auto(config.resources.train_gpus),
+            "checkpoint_minutes": config.resources.checkpoint_minutes,
         },
     }
     if config.reproduces:
