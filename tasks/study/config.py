@@ -251,21 +251,29 @@ def _parse_diagonal(sec: Section, targets: tuple[TargetSpec, ...]) -> DiagonalCo
 
 
 def _parse_success(sec: Section, targets: tuple[TargetSpec, ...]) -> SuccessConfig:
-    """`success: {rule, epsilon, samples}`; the older `success_epsilon: ε` still reads."""
+    """`success: {rule, epsilon, samples, also}`; the older `success_epsilon: ε` still reads.
+    A rule that fixes its ε takes no other; `also` lists further rules each model is judged by."""
     legacy = sec.raw("success_epsilon", None)
     raw = sec.raw("success", {})
     s = Section(raw, sec.key("success"))
     epsilon_default = 1e-5 if legacy is None else as_float(legacy, sec.key("success_epsilon"), positive=True)
-    success = SuccessConfig(
-        rule=s.string("rule", "inputs_scaled", tuple(SUCCESS_RULES)),
-        epsilon=s.number("epsilon", epsilon_default, positive=True),
-        samples=s.integer("samples", 1_000_000, minimum=1),
+    rule = s.string("rule", "inputs_scaled", tuple(SUCCESS_RULES))
+    fixed = SUCCESS_RULES[rule].epsilon
+    epsilon = s.number("epsilon", fixed or epsilon_default, positive=True)
+    if fixed is not None and epsilon != fixed:
+        raise ConfigError(s.key("epsilon"), f"{rule} fixes ε = {fixed:g}; leave epsilon out or use a rule without one")
+    also = tuple(
+        listed(s.items("also", [], allow_empty=True), s.key("also"), lambda v, k: as_str(v, k, tuple(SUCCESS_RULES)))
     )
+    if len(set(also)) != len(also) or rule in also:
+        raise ConfigError(s.key("also"), f"each rule once, and not the main rule ({rule})")
+    success = SuccessConfig(rule=rule, epsilon=epsilon, samples=s.integer("samples", 1_000_000, minimum=1), also=also)
     s.done()
-    for target in targets:
-        problem = SUCCESS_RULES[success.rule].accepts(target)
-        if problem:
-            raise ConfigError(s.key("rule"), f"{success.rule}: {problem}, not {target.label()}")
+    for key, name in [(s.key("rule"), rule), *((f"{s.key('also')}[{i}]", n) for i, n in enumerate(also))]:
+        for target in targets:
+            problem = SUCCESS_RULES[name].accepts(target)
+            if problem:
+                raise ConfigError(key, f"{name}: {problem}, not {target.label()}")
     return success
 
 
