@@ -49,6 +49,11 @@ class SuccessConfig:
     samples: int = 1_000_000  # Monte-Carlo draws for rules that estimate on fresh samples
     also: tuple[str, ...] = ()  # further rules, each judged too (extra success columns)
 
+    def __post_init__(self) -> None:
+        fixed = REGISTRY[self.rule].epsilon if self.rule in REGISTRY else None
+        if fixed is not None and fixed != self.epsilon:
+            raise ValueError(f"the success rule {self.rule} fixes ε = {fixed:g}, not {self.epsilon:g}")
+
     def identity(self) -> dict[str, Any]:
         """Named only when asked for, so evaluations under one rule keep their ids."""
         extra = {"also": list(self.also)} if self.also else {}
