@@ -8,8 +8,9 @@ so a member trained in a bundle equals the same model trained alone (tests prove
 Data arrive in windows (a bounded number of rows per dataset at a time), so memory does
 not grow with the dataset, or are drawn fresh inside the step (tasks.model.feeds). Between
 compiled chunks the loop's state may be saved, and a saved state resumed from with a
-bit-identical outcome (tasks.model.loop_state). A member whose loss or weights become non-finite is frozen at
-its last finite weights and reported as diverged at that step; the others carry on.
+bit-identical outcome (tasks.model.loop_state). A member whose loss or weights become
+non-finite is frozen at its last finite weights and reported as diverged at that step; the
+others carry on.
 Rows are float32 inputs [n, N], followed by y where the dataset stores it (targets that do
 not depend on the model: the `inputs` layout, whatever the operation); otherwise the target
 (tasks.data.targets) computes y inside the compiled step, with each member's own layout. Stored targets are used
