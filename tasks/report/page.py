@@ -153,10 +153,8 @@ def report_sections(summary: Summary, info: dict[str, Any]) -> list[Section]:
     sections.append(Section("Success rate", [success_note(info)], shown))
     rule = info.get("config_resolved", {}).get("evaluation", {}).get("success", {})
     if rule.get("also") and len(summary.success):
-        text = [
-            "Successes/seeds [Wilson 95% interval] under each rule the study is judged by.",
-            *further_rules_notes(rule),
-        ]
+        intro = "Successes/seeds [Wilson 95% interval] under each rule the study is judged by."
+        text = [intro, *further_rules_notes(rule)[1:]]
         table = rates_by_rule(summary.success, rule["rule"], list(rule["also"]))
         sections.append(Section("Success under each rule", text, table))
     sections += paper_sections(summary, info)
@@ -166,11 +164,12 @@ def report_sections(summary: Summary, info: dict[str, Any]) -> list[Section]:
 
 def success_note(info: dict[str, Any]) -> str:
     rule = info.get("config_resolved", {}).get("evaluation", {}).get("success", {})
-    return " ".join([_main_rule_note(rule), *further_rules_notes(rule)])
+    return " ".join([_main_rule_note(rule), *further_rules_notes(rule)[:1]])
 
 
 def further_rules_notes(rule: dict[str, Any]) -> list[str]:
-    """What the extra success columns are (success.also), and what the rules used say of themselves."""
+    """What the extra success columns are (success.also), then what the rules used say of
+    themselves (the Primer's two ε: why the published one is undetermined)."""
     from tasks.evaluation.success import REGISTRY
 
     also = [REGISTRY[name] for name in rule.get("also") or []]
@@ -179,7 +178,7 @@ def further_rules_notes(rule: dict[str, Any]) -> list[str]:
     listed = "; ".join(f"'{r.name}' ({r.citation}) at ε = {r.epsilon or rule['epsilon']:g}" for r in also)
     out = [
         f"Each model is also judged by {listed}: per rule, successes_<rule>, success_rate_<rule> and its Wilson "
-        "95% interval ci_low_<rule>, ci_high_<rule>, over the same seeds."
+        "95% interval ci_low_<rule>, ci_high_<rule>, over the same seeds (see 'Success under each rule')."
     ]
     return out + list(dict.fromkeys(r.note for r in [REGISTRY[rule["rule"]], *also] if r.note))
 
