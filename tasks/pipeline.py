@@ -71,7 +71,7 @@ def run_study(
     catalog.RESULTS.invalidate(store)  # from here until the new manifest, the tables are being rebuilt
     with catalog.invalidating_corrupt(store):  # a corrupted input is reported and regenerated next run
         with phases("data"):
-            orchestrate.ensure_datasets(store, plan.datasets)
+            orchestrate.ensure_datasets(store, plan.stored_datasets)
         with phases("train, evaluate, collect"):  # streamed: each bundle goes on as soon as it can
             stages = orchestrate.train_evaluate_collect(store, plan, where, reference and reference[0], tensorboard)
         with phases("summarise"):  # the reduces ran as each architecture's parts came in

@@ -177,7 +177,8 @@ def test_config_checks_for_targets_units_and_rules(write_config):
     assert iclr.target.n_inputs == 100 and iclr.training.steps == 5_000_000 and len(iclr.seeds) == 50
     assert iclr.evaluation.success.rule == "iclr2020" and iclr.reproduces == "madsen2020"
     primer = load_config("primer2022_mul")
-    assert len(primer.train_ranges) == 9 and primer.evaluation.success.rule == "primer2022"
+    assert len(primer.train_ranges) == 9 and primer.evaluation.success.rule == "primer2022_eps1e-5"
+    assert primer.evaluation.success.epsilon == 1e-5 and primer.evaluation.success.also == ("primer2022_eps1e-4",)
 
 
 def success_row(arch: str, pair: tuple[str, str], k: int, n: int = 10, **paper_stats) -> dict:

@@ -470,3 +470,86 @@ def test_a_damaged_part_found_by_a_reader_is_rebuilt_by_the_next_run(reference, 
     assert "0 of 6 models to train" in capsys.readouterr().err
     assert_nothing_half_written(out)
     assert_same_results(reference, out)
+
+
+# ---- mid-bundle: periodic checkpoints, resumed bit for bit ----------------------------------------
+
+
+def long_study(tmp_path: Path, name: str = "long") -> Path:
+    """Two one-model bundles trained long enough (300 compiled chunks) to be killed mid-bundle,
+    each saving its state every ~0.1 s (resources.checkpoint_minutes)."""
+    overrides = {
+        "seeds": [0],
+        "training.steps": 30_000,
+        "training.log_every": 100,
+        "training.bundle_size": 1,
+        "resources.checkpoint_minutes": 0.002,
+    }
+    return write_study(tmp_path, overrides, name)
+
+
+@pytest.fixture(scope="module")
+def long_reference(ray_session, tmp_path_factory):
+    """The uninterrupted long study every mid-bundle kill must reproduce exactly."""
+    tmp = tmp_path_factory.mktemp("long-reference")
+    out = tmp / "out"
+    assert main(["--config", str(long_study(tmp)), "--out", str(out)]) == 0
+    return out
+
+
+def checkpointed(out: Path) -> list[int]:
+    """Steps of the checkpoints bundles still training have saved."""
+    steps = []
+    for record in out.glob("models/*/checkpoint/checkpoint.json"):
+        with contextlib.suppress(OSError, ValueError):
+            steps.append(json.loads(record.read_text())["step"])
+    return steps
+
+
+def assert_resumed_exactly(reference: Path, out: Path, saved_at: int) -> None:
+    """Every bundle complete without its checkpoints, one resumed at or after `saved_at`, and
+    the study's tables (probes too) equal to the uninterrupted run's."""
+    bundles = [json.loads(p.read_text()) for p in out.glob("models/*/_manifest.json")]
+    assert len(bundles) == 2 and not list(out.glob("models/*/checkpoint"))
+    assert max(b["resumed_at"] for b in bundles) >= saved_at > 0
+    assert all(b["resumed_at"] < b["training"]["steps"] for b in bundles)
+    assert_same_results(reference, out)
+    pd.testing.assert_frame_equal(read_results(reference, "probes"), read_results(out, "probes"), check_exact=True)
+
+
+def test_training_worker_sigkilled_mid_bundle_resumes_from_its_checkpoint(long_reference, tmp_path):
+    """The worker dies (SIGKILL: nothing runs) after a checkpoint; Ray retries the task, which
+    resumes from the saved state, not from step 0."""
+    out = tmp_path / "out"
+    result: dict[str, int] = {}
+    runner = threading.Thread(
+        target=lambda: result.update(rc=main(["--config", str(long_study(tmp_path)), "--out", str(out)]))
+    )
+    runner.start()
+    wait_for(lambda: checkpointed(out) and _training_worker_pids())
+    victims = _training_worker_pids()
+    for pid in victims:
+        os.kill(pid, signal.SIGKILL)
+    saved_at = min(checkpointed(out))
+    runner.join(timeout=600)
+    assert victims and result["rc"] == 0
+    assert_resumed_exactly(long_reference, out, saved_at)
+
+
+def test_driver_sigtermed_mid_bundle_then_rerun_resumes_from_the_checkpoint(long_reference, tmp_path):
+    """The working period ends (the driver is stopped, its own Ray with it) mid-bundle; the next
+    run resumes each bundle from its saved state."""
+    out = tmp_path / "out"
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    command = [*RUN, "--config", str(long_study(tmp_path)), "--out", str(out)]
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: checkpointed(out), proc=proc)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "Traceback" not in err, err[-2000:]
+    saved_at = min(checkpointed(out))
+    assert not list(out.glob("models/*/_manifest.json"))  # stopped mid-bundle
+    assert_nothing_half_written(out)
+    rerun = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert_resumed_exactly(long_reference, out, saved_at)

@@ -155,7 +155,7 @@ def bench_training(tmp: Path, size: dict, cpus: int) -> dict:
         measured = None if on_gpu else {a: peer_figures["auto_bundle_size"] for a in plan.config.architectures}
         return make_bundles(plan, list(plan.models), slots, on_gpu, measured)
 
-    orchestrate.ensure_datasets(store, plan_for(0).datasets)
+    orchestrate.ensure_datasets(store, plan_for(0).stored_datasets)
     # generation throughput on all CPUs: 8 shards of one large dataset, one task per shard,
     # after a warm-up that starts every worker (a cold worker's imports are not generation);
     # best of three datasets, like the one-core figure it is divided by

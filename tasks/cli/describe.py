@@ -23,9 +23,11 @@ def describe_plan(plan: Plan, out: str, cpus: int | None = None) -> str:
     cpus = cpus or os.cpu_count() or 1
     slots = max(1, cpus // config.resources.train_cpus)
     by_role: dict[str, list] = {}
-    for spec in plan.datasets.values():
+    for spec in plan.stored_datasets.values():
         by_role.setdefault(spec.role, []).append(spec)
     lines = [f"plan for config '{config.name}' → {out}", "datasets:"]
+    if plan.streams:
+        lines.append(f"  fresh: {len(plan.streams)} training ranges drawn in the training step (not stored)")
     for role, specs in by_role.items():
         rows = sum(s.rows for s in specs)
         lines.append(f"  {role:5s}: {len(specs)} datasets, {rows:,} rows, {sum(s.n_shards for s in specs)} shards")
@@ -59,7 +61,7 @@ def describe_plan(plan: Plan, out: str, cpus: int | None = None) -> str:
     diagonal = config.evaluation.diagonal
     n_evals = sum(len(m.evals) + (len(diagonal.segments) if diagonal else 0) for m in plan.models)
     lines.append(
-        f"tasks: {sum(s.n_shards for s in plan.datasets.values())} generation, {n_bundles} training, "
+        f"tasks: {sum(s.n_shards for s in plan.stored_datasets.values())} generation, {n_bundles} training, "
         f"{n_bundles} evaluation ({n_evals} model × range evaluations)"
     )
     lines.append(

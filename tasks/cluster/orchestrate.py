@@ -182,7 +182,8 @@ def train_evaluate_collect(
     while waiting or stream:
         while waiting and stream.count("train") < in_flight_cap:
             b = waiting.popleft()
-            ref = placement.submit(store, b, _specs_for_bundle(plan, b), config.evaluation.probe_rows)
+            specs_b = _specs_for_bundle(plan, b)
+            ref = placement.submit(store, b, specs_b, config.evaluation.probe_rows, config.resources.checkpoint_minutes)
             stream.add(ref, "train", b)
         kind, key, result = stream.next()
         progress[kind].advance()

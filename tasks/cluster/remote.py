@@ -26,6 +26,7 @@ from tasks.report.aggregates import Summary
 from tasks.store.catalog import BundleManifest, EvalManifest, ShardEntry
 from tasks.store.storage import Store
 from tasks.study.bundles import Bundle
+from tasks.study.config import CHECKPOINT_MINUTES
 
 RETRIES = 3  # Ray retries a task whose worker or node died; outputs are idempotent
 
@@ -59,10 +60,16 @@ def ready_for_models():
     return configure_tensorflow()
 
 
-def _train_bundle(store: Store, bundle: Bundle, specs: dict[str, DatasetSpec], probe_rows: int = 0) -> BundleManifest:
+def _train_bundle(
+    store: Store,
+    bundle: Bundle,
+    specs: dict[str, DatasetSpec],
+    probe_rows: int = 0,
+    checkpoint_minutes: float = CHECKPOINT_MINUTES,
+) -> BundleManifest:
     tf = ready_for_models()
     device = "gpu" if tf.config.list_logical_devices("GPU") else "cpu"
-    return train_and_store(store, bundle, specs, device, probe_rows, placement=where())
+    return train_and_store(store, bundle, specs, device, probe_rows, where(), checkpoint_minutes)
 
 
 train_bundle_cpu = ray.remote(max_retries=RETRIES)(_train_bundle)

@@ -3,7 +3,8 @@
 Each model is measured on the test set of every evaluation range of its ladder (y from its
 target and operation, with the model's own layout) and, where the operands are the inputs,
 on the article's diagonal a = b = x (y from the operation), split into segments. Success
-thresholds come from the study's rule (tasks.evaluation.success). Reading weights and test
+thresholds come from the study's rule (tasks.evaluation.success): `threshold` and `success`,
+and for each further rule it asks for (`success.also`) `threshold_<rule>` and `success_<rule>`. Reading weights and test
 sets, and writing the tables, is tasks.jobs.evaluate. A change to what this writes for the
 same weights bumps EVALUATION_VERSION (tasks.evaluation.job).
 """
@@ -65,17 +66,22 @@ def _square_rows(arch, params, weights, job: EvalJob, test_sets, layouts: np.nda
         x = test_sets[dataset_id]
         e0 = next(e for e in job.models[members[0]].evals if e.dataset_id == dataset_id)
         pred = predict(arch, params, {k: v[members] for k, v in weights.items()}, x)
-        cached: dict[Any, tuple[np.ndarray, float]] = {}  # y and threshold per target, where shared by its models
+        cached: dict[Any, tuple] = {}  # y and thresholds per target, where shared by its models
         for row, i in enumerate(members):
             m, layout = job.models[i], layouts[i]
             target = m.target
             key = target if not target.target.per_model(target.params) else (target, i)
             if key not in cached:
                 y = target.target.y(target.params, x, layout)
-                cached[key] = (y, rule.threshold(target, e0.ranges, job.distribution, job.success, x, layout))
-            y, threshold = cached[key]
+                threshold = rule.threshold(target, e0.ranges, job.distribution, job.success, x, layout)
+                also = {
+                    name: RULES[name].threshold(target, e0.ranges, job.distribution, success, x, layout)
+                    for name, success in job.success.extra()
+                }
+                cached[key] = (y, threshold, also)
+            y, threshold, also = cached[key]
             e = next(e for e in m.evals if e.dataset_id == dataset_id)
-            rows.append(_row(m, "square", e.ranges, e.coverage, y, pred[row], threshold))
+            rows.append(_row(m, "square", e.ranges, e.coverage, y, pred[row], threshold, also))
     return rows
 
 
@@ -99,8 +105,12 @@ def _diagonal(
             mask = seg.contains(x)
             if mask.any():
                 threshold = rule.nearly_perfect_mse(m.target, grid[mask], layouts[i], job.success.epsilon)
+                also = {
+                    name: RULES[name].nearly_perfect_mse(m.target, grid[mask], layouts[i], success.epsilon)
+                    for name, success in job.success.extra()
+                }
                 cov = line_coverage(m.train_range, seg)
-                rows.append(_row(m, "diagonal", seg, cov, y[i][mask], pred[i][mask], threshold))
+                rows.append(_row(m, "diagonal", seg, cov, y[i][mask], pred[i][mask], threshold, also))
     return x, y, pred, rows
 
 
@@ -110,9 +120,20 @@ def line_coverage(train: Ranges, segment: Ranges) -> float:
 
 
 def _row(
-    m: EvalModel, kind: str, ranges: Ranges, cov: float, y: np.ndarray, pred: np.ndarray, threshold: float
+    m: EvalModel,
+    kind: str,
+    ranges: Ranges,
+    cov: float,
+    y: np.ndarray,
+    pred: np.ndarray,
+    threshold: float,
+    also: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
+    """One metrics row; `also`: the thresholds of further rules, each with its own columns."""
     metrics = error_metrics(y, pred)
+    extra = {}
+    for name, t in (also or {}).items():
+        extra |= {f"threshold_{name}": t, f"success_{name}": bool(metrics["mse"] < t)}
     return {
         "model_id": m.model_id,
         "eval_kind": kind,
@@ -124,4 +145,5 @@ def _row(
         **metrics,
         "threshold": threshold,
         "success": bool(metrics["mse"] < threshold),  # NaN/inf MSE never succeeds
+        **extra,
     }

@@ -1,5 +1,6 @@
-"""One training bundle: read its data windows, train (tasks.model.trainer), write weights,
-curves and probe curves, then the bundle manifest (last)."""
+"""One training bundle: read its data windows, train (tasks.model.trainer) with periodic
+checkpoints (tasks.jobs.checkpoints), write weights, curves and probe curves, then the bundle
+manifest (last), then drop its checkpoints."""
 
 from __future__ import annotations
 
@@ -14,12 +15,14 @@ import numpy as np
 import pyarrow as pa
 
 from tasks.data.spec import DatasetSpec
+from tasks.jobs.checkpoints import StoreCheckpoints, bundle_key
 from tasks.model import registry
 from tasks.model.settings import TRAIN_VERSION
 from tasks.store import catalog
 from tasks.store.catalog import BundleManifest, Member
 from tasks.store.storage import Store
 from tasks.study.bundles import Bundle
+from tasks.study.config import CHECKPOINT_MINUTES
 
 
 def train_and_store(
@@ -29,19 +32,29 @@ def train_and_store(
     device: str = "cpu",
     probe_rows: int = 0,
     placement: dict[str, Any] | None = None,
+    checkpoint_minutes: float = CHECKPOINT_MINUTES,
 ) -> BundleManifest:
+    """`checkpoint_minutes`: how often the bundle's state is saved while it trains (0: never);
+    a saved state of this bundle is resumed from."""
+    checkpoints = StoreCheckpoints(store, bundle.bundle_id, bundle_key(bundle, probe_rows), 60 * checkpoint_minutes)
     done = catalog.BUNDLES.current(store, bundle.bundle_id, TRAIN_VERSION)
     if done is not None:
+        checkpoints.discard()  # left by a run that ended between the manifest and this
         return done  # a retried or repeated task: the work is already there
     from tasks.model import trainer  # TF import only inside the task
 
     training = bundle.training
-    with tempfile.TemporaryDirectory(prefix="mlab-windows-") as cache:
+    with tempfile.TemporaryDirectory(prefix="mlab-windows-") as cache, checkpoints.on_sigterm():
         data = bundle_data(store, bundle, specs, cache)
         data.probes, data.probe_index = probe_sets(store, bundle, specs, probe_rows)
         started = time.time()
         out = trainer.train_bundle(
-            registry.get(bundle.arch.arch), bundle.arch.params, training, [m.seed for m in bundle.models], data
+            registry.get(bundle.arch.arch),
+            bundle.arch.params,
+            training,
+            [m.seed for m in bundle.models],
+            data,
+            checkpoints=checkpoints,
         )
     files = {
         "weights": store.write_npz(catalog.bundle_file(bundle.bundle_id, "weights.npz"), out.weights),
@@ -72,8 +85,11 @@ def train_and_store(
         placement=placement or {},
         started=started,
         version=TRAIN_VERSION,
+        resumed_at=out.resumed_at,
     )
-    return catalog.BUNDLES.write(store, manifest, bundle.bundle_id)  # last: complete from here on
+    catalog.BUNDLES.write(store, manifest, bundle.bundle_id)  # last: complete from here on
+    checkpoints.discard()
+    return manifest
 
 
 def bundle_data(store: Store, bundle: Bundle, specs: dict[str, DatasetSpec], cache_dir: str):
@@ -82,6 +98,17 @@ def bundle_data(store: Store, bundle: Bundle, specs: dict[str, DatasetSpec], cac
     from tasks.model.trainer import BundleData
 
     train_specs = [specs[d] for d in bundle.datasets]
+    val = validation_sets(store, bundle, specs)
+    target = bundle.models[0].target  # computes y in the step only where every member shares it (step_target)
+    common = {
+        "dataset_index": [bundle.datasets.index(m.train_dataset) for m in bundle.models],
+        "val": val,
+        "first_window": bundle.first_window,
+        "target": target,
+        "layouts": target.layouts([m.seed for m in bundle.models]),
+    }
+    if bundle.training.fresh:  # drawn in the step from each member's range: no rows to read
+        return BundleData(window_rows=(), load_window=_no_windows, fresh=fresh_table(bundle, specs), **common)
     manifests = [catalog.require_dataset(store, s) for s in train_specs]
     windows = train_specs[0].shard_windows(bundle.training.window_rows)
 
@@ -95,19 +122,24 @@ def bundle_data(store: Store, bundle: Bundle, specs: dict[str, DatasetSpec], cac
             np.save(local, rows)
         return rows
 
-    # validation sets in the order of the training datasets: val[d] belongs to datasets[d]
+    return BundleData(window_rows=[train_specs[0].rows_in(a, b) for a, b in windows], load_window=load_window, **common)
+
+
+def validation_sets(store: Store, bundle: Bundle, specs: dict[str, DatasetSpec]) -> np.ndarray:
+    """Validation sets in the order of the training datasets: val[d] belongs to datasets[d]."""
     val_of = {m.train_dataset: m.val_dataset for m in bundle.models}
-    val = np.stack([catalog.read_dataset(store, specs[val_of[d]], with_y=True) for d in bundle.datasets])
-    target = bundle.models[0].target  # computes y in the step only where every member shares it (step_target)
-    return BundleData(
-        dataset_index=[bundle.datasets.index(m.train_dataset) for m in bundle.models],
-        window_rows=[train_specs[0].rows_in(a, b) for a, b in windows],
-        load_window=load_window,
-        val=val,
-        first_window=bundle.first_window,
-        target=target,
-        layouts=target.layouts([m.seed for m in bundle.models]),
-    )
+    return np.stack([catalog.read_dataset(store, specs[val_of[d]], with_y=True) for d in bundle.datasets])
+
+
+def fresh_table(bundle: Bundle, specs: dict[str, DatasetSpec]):
+    """Each member's training range and distribution, as its fresh stream draws them."""
+    from tasks.model.fresh import RangeTable
+
+    return RangeTable.of([m.train_range for m in bundle.models], specs[bundle.models[0].train_dataset].distribution)
+
+
+def _no_windows(window: int) -> np.ndarray:
+    raise AssertionError("a bundle with fresh data reads no training windows")
 
 
 def probe_sets(

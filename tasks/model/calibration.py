@@ -59,11 +59,15 @@ def device_name(on_gpu: bool) -> str:
     return f"CPU {cpu_identity()} ({platform.machine()})"
 
 
-def shape_key(arch: str, params: dict[str, Any], n_inputs: int, batch: int, optimizer: str, on_gpu: bool) -> str:
+def shape_key(
+    arch: str, params: dict[str, Any], n_inputs: int, batch: int, optimizer: str, on_gpu: bool, fresh: bool = False
+) -> str:
+    """What a calibration holds for; fresh data (drawn in the step) is a step of its own."""
     from importlib.metadata import version
 
     shape = json.dumps({"arch": arch, "params": params, "inputs": n_inputs}, sort_keys=True)
-    return f"{device_name(on_gpu)} | {shape} | batch {batch} | {optimizer} | TF {version('tensorflow')}"
+    source = " | fresh data" if fresh else ""
+    return f"{device_name(on_gpu)} | {shape} | batch {batch} | {optimizer}{source} | TF {version('tensorflow')}"
 
 
 def load_cached(key: str) -> Calibration | None:
@@ -78,7 +82,9 @@ def cached_for(
     arch_name: str, params: dict[str, Any], training: TrainingConfig, target: TargetSpec, on_gpu: bool = False
 ) -> Calibration | None:
     """This machine's cached calibration of a shape, without measuring (for the dry run)."""
-    return load_cached(shape_key(arch_name, params, target.n_inputs, training.batch_size, training.optimizer, on_gpu))
+    return load_cached(
+        shape_key(arch_name, params, target.n_inputs, training.batch_size, training.optimizer, on_gpu, training.fresh)
+    )
 
 
 def store_cached(result: Calibration) -> None:
@@ -113,6 +119,11 @@ def measure(
         y = target.target.y(target.params, rows[0], target.target.layout(target.params, 0)).astype(np.float32)
         rows = np.concatenate([rows, y[None, :, None]], axis=2)  # the stored y column, as in training
     data = BundleData([0] * size, [rows.shape[1]], lambda w: rows, None, target=target)
+    if training.fresh:  # drawn in the step, as the bundles will be
+        from tasks.core.ranges import Ranges
+        from tasks.model.fresh import RangeTable
+
+        data.fresh = RangeTable.of([Ranges.of((0.5, 2.0))] * size, "uniform")
     seconds = 0.0
     for steps in (20, max(200, work // size)):  # compile, then time
         t = type(training)(**{**asdict(training), "steps": steps, "log_every": steps, "checkpoint": "last"})
@@ -136,7 +147,7 @@ def calibrate(
     """The node's cached result for this shape, else a sweep (and cache it). `use_cache=False`
     always sweeps and leaves the cache alone (the benchmark checks a fresh choice every run);
     `candidates` and `work` shrink the sweep for tests."""
-    key = shape_key(arch_name, params, target.n_inputs, training.batch_size, training.optimizer, on_gpu)
+    key = shape_key(arch_name, params, target.n_inputs, training.batch_size, training.optimizer, on_gpu, training.fresh)
     cached = load_cached(key) if use_cache else None
     if cached is not None:
         return cached

@@ -26,6 +26,10 @@ from typing import Any
 # the NMU's product a reduce_prod, which XLA and oneDNN round differently from the former
 # elementwise a·W₀ + b·W₁ (float32 last-bit differences); every other unit trains as before.
 TRAIN_VERSION = 3
+# dataset: rows of the study's stored training sets, drawn with replacement (tasks.model.batches);
+# fresh: a new batch every step from each model seed's own stream, drawn in the compiled step
+# from the training range (tasks.model.fresh), as stable-nalu and the NALM benchmark do.
+DATA_SOURCES = ("dataset", "fresh")
 
 
 @dataclass(frozen=True)
@@ -40,9 +44,17 @@ class TrainingConfig:
     checkpoint: str
     bundle_size: int | None  # None: chosen automatically
     epsilon: float = 1e-7  # Adam's and RMSprop's ε (Keras' default; PyTorch's is 1e-8)
+    data: str = "dataset"  # what batches come from: "dataset" rows, or "fresh" draws per step (DATA_SOURCES)
 
     def identity(self) -> dict[str, Any]:
-        """What changes a model's result (bundle size does not)."""
+        """What changes a model's result (bundle size does not). The data source is named only
+        when it is not the stored datasets, so models trained on those keep their ids."""
         d = asdict(self)
         d.pop("bundle_size")
+        if d["data"] == "dataset":
+            d.pop("data")
         return d
+
+    @property
+    def fresh(self) -> bool:
+        return self.data == "fresh"

@@ -6,8 +6,11 @@ the K losses, their gradients and an elementwise optimizer update. Members never
 so a member trained in a bundle equals the same model trained alone (tests prove it).
 
 Data arrive in windows (a bounded number of rows per dataset at a time), so memory does
-not grow with the dataset. A member whose loss or weights become non-finite is frozen at
-its last finite weights and reported as diverged at that step; the others carry on.
+not grow with the dataset, or are drawn fresh inside the step (tasks.model.feeds). Between
+compiled chunks the loop's state may be saved, and a saved state resumed from with a
+bit-identical outcome (tasks.model.loop_state). A member whose loss or weights become
+non-finite is frozen at its last finite weights and reported as diverged at that step; the
+others carry on.
 Rows are float32 inputs [n, N], followed by y where the dataset stores it (targets that do
 not depend on the model: the `inputs` layout, whatever the operation); otherwise the target
 (tasks.data.targets) computes y inside the compiled step, with each member's own layout. Stored targets are used
@@ -27,9 +30,13 @@ import tensorflow as tf
 from tasks.data.targets import PRODUCT, TargetSpec
 from tasks.model import optimizers
 from tasks.model.architecture import Architecture
-from tasks.model.batches import batch_indices_tf, stream_key
+from tasks.model.feeds import FeedKind, FreshFeed, WindowFeed, rows_tf, window_schedule
+from tasks.model.fresh import RangeTable
 from tasks.model.inference import rows_per_call
+from tasks.model.loop_state import Checkpoints, LoopState, TrainLog
 from tasks.model.settings import TrainingConfig
+
+__all__ = ["BundleData", "TrainOutcome", "init_weights", "train_bundle", "window_schedule"]
 
 
 @dataclass
@@ -44,6 +51,7 @@ class TrainOutcome:
     compile_seconds: float = 0.0  # the first compiled call (compilation plus its steps)
     steady_steps_per_s: float = 0.0  # steps/s after the first call: the trainer's throughput
     probe_mse: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0)))  # [L, K, E]
+    resumed_at: int = 0  # the step a saved state resumed from (0: trained from the start)
 
 
 @dataclass
@@ -65,29 +73,18 @@ class BundleData:
     first_window: int = 0  # the members' window order starts here (tasks.study.plan.window_offset)
     target: TargetSpec = PRODUCT
     layouts: np.ndarray | None = None
+    fresh: RangeTable | None = None  # fresh draws per step from each member's range, not the windows
+
+    def feed(self, seeds: Sequence[int]) -> WindowFeed | FreshFeed:
+        if self.fresh is not None:
+            return FreshFeed(self.fresh, seeds)
+        return WindowFeed(self.load_window, self.window_rows, self.dataset_index, seeds, self.first_window)
 
 
 def init_weights(arch: Architecture, params: dict, seeds: Sequence[int], n_inputs: int) -> dict[str, np.ndarray]:
     """Each member initialised from its own seed only, then stacked."""
     per_model = [arch.init(params, np.random.default_rng([int(s), 0x1A17]), n_inputs) for s in seeds]
     return {name: np.stack([w[name] for w in per_model]) for name in sorted(per_model[0])}
-
-
-def window_schedule(window_rows: Sequence[int], batch: int, steps: int, first: int = 0) -> list[tuple[int, int]]:
-    """(window, steps) pairs covering `steps`: one window takes them all; several windows
-    are visited in turn from `first`, each for about one pass over its rows, cycling as needed."""
-    if len(window_rows) == 1:
-        return [(0, steps)]
-    order = [(first + i) % len(window_rows) for i in range(len(window_rows))]
-    schedule, done = [], 0
-    while done < steps:
-        for w in order:
-            n = min(max(1, -(-window_rows[w] // batch)), steps - done)
-            schedule.append((w, n))
-            done += n
-            if done >= steps:
-                break
-    return schedule
 
 
 @dataclass(frozen=True)
@@ -111,8 +108,11 @@ class _Compiled:
     """The compiled chunk and validation functions for one architecture, step config and
     target; cached per process, so a reused Ray worker compiles each shape once."""
 
-    def __init__(self, arch: Architecture, params: dict, training: StepConfig, names: tuple[str, ...], target):
+    def __init__(
+        self, arch: Architecture, params: dict, training: StepConfig, names: tuple[str, ...], target, feed: FeedKind
+    ):
         self.arch, self.params, self.training, self.names, self.target = arch, params, training, names, target
+        self.feed = feed
         self.chunk = tf.function(self._chunk, jit_compile=True)
         self.sse = tf.function(self._sse, jit_compile=True)
 
@@ -130,13 +130,13 @@ class _Compiled:
         scale = tf.cast(tf.shape(y)[1], tf.float32) if self.training.loss_reduction == "sum" else 1.0
         return mse, mse * scale + self.arch.regularizer(self.params, w, step)
 
-    def _chunk(self, weights, state, alive, diverged, data, n_rows, offsets, keys, layouts, step0, n_steps):
+    def _chunk(self, weights, state, alive, diverged, feed, keys, layouts, step0, n_steps):
         t = self.training
 
         def body(i, weights, state, alive, diverged, mse_sum):
             step = step0 + tf.cast(i, tf.int64)
-            idx = batch_indices_tf(keys, step, t.batch_size, n_rows) + offsets[:, None]
-            x, y = self._split(tf.gather(data, idx), layouts)  # [K, B, N], [K, B]
+            rows = rows_tf(self.feed, feed, keys, step, t.batch_size, self.target.n_inputs)
+            x, y = self._split(rows, layouts)  # [K, B, N], [K, B]
             with tf.GradientTape() as tape:
                 tape.watch(weights)
                 mse, loss = self._losses(weights, x, y, tf.cast(step, tf.float32))
@@ -185,48 +185,13 @@ class _Compiled:
 _CACHE: dict[tuple, _Compiled] = {}
 
 
-def _compiled(arch: Architecture, params: dict, training: StepConfig, names: tuple[str, ...], target: TargetSpec):
-    key = (arch.name, repr(sorted(params.items())), training, names, target)
+def _compiled(
+    arch: Architecture, params: dict, training: StepConfig, names: tuple[str, ...], target: TargetSpec, feed: FeedKind
+):
+    key = (arch.name, repr(sorted(params.items())), training, names, target, feed)
     if key not in _CACHE:
-        _CACHE[key] = _Compiled(arch, params, training, names, target)
+        _CACHE[key] = _Compiled(arch, params, training, names, target, feed)
     return _CACHE[key]
-
-
-class _Log:
-    """Curve points, validation MSE, probe curves and the best-validation checkpoint."""
-
-    def __init__(self, k: int, weights: dict[str, np.ndarray], checkpoint: str):
-        self.k, self.checkpoint = k, checkpoint
-        self.steps: list[int] = []
-        self.train: list[np.ndarray] = []
-        self.val: list[np.ndarray] = []
-        self.probes: list[np.ndarray] = []
-        self.best = {n: w.copy() for n, w in weights.items()}
-        self.best_val = np.full(k, np.inf)
-        self.selected = np.zeros(k, np.int64)
-
-    def point(self, step: int, train_mse: np.ndarray, alive: np.ndarray, val: np.ndarray | None) -> None:
-        self.steps.append(step)
-        self.train.append(np.where(alive, train_mse, np.nan))  # dead members: no curve
-        self.val.append(np.full(self.k, np.nan) if val is None else np.where(alive, val, np.nan))
-
-    def keep_best(self, step: int, names: tuple[str, ...], weights) -> None:
-        v = self.val[-1]
-        better = np.isfinite(v) & (v < self.best_val)
-        if not better.any():
-            return
-        self.best_val = np.where(better, v, self.best_val)
-        self.selected = np.where(better, step, self.selected)
-        for n, w in zip(names, weights):
-            self.best[n][better] = w.numpy()[better]
-
-    def selection(self, final: dict[str, np.ndarray], step: int, has_val: bool) -> tuple[dict, np.ndarray]:
-        """The weights to keep and the step each member's come from."""
-        if self.checkpoint == "best_val" and has_val:
-            found = np.isfinite(self.best_val)
-            weights = {n: np.where(_bcast(found, self.best[n]), self.best[n], final[n]) for n in final}
-            return weights, np.where(found, self.selected, step)
-        return final, np.full(self.k, step, np.int64)
 
 
 def _watched(data: BundleData, k: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -247,55 +212,52 @@ def train_bundle(
     seeds: Sequence[int],
     data: BundleData,
     initial_weights: dict[str, np.ndarray] | None = None,
+    checkpoints: Checkpoints | None = None,
 ) -> TrainOutcome:
-    """Train len(seeds) models together on `data`; see BundleData for the layout."""
+    """Train len(seeds) models together on `data`; see BundleData for the layout. With
+    `checkpoints`, the loop's state is offered for saving between compiled chunks, and a
+    state an earlier run saved is resumed from (the outcome is the same bit for bit)."""
     k = len(seeds)
     start = time.perf_counter()
-    schedule = window_schedule(data.window_rows, training.batch_size, training.steps, data.first_window)
-    loaded = _load(data, schedule[0][0])
     n_inputs = data.target.n_inputs
     weights_np = initial_weights if initial_weights is not None else init_weights(arch, params, seeds, n_inputs)
     names = tuple(sorted(weights_np))
-    comp = _compiled(arch, params, StepConfig.of(training), names, data.target)
+    feed = data.feed(seeds)
+    comp = _compiled(arch, params, StepConfig.of(training), names, data.target, feed.kind)
     layouts = data.layouts if data.layouts is not None else data.target.layouts(seeds)
     layouts = tf.constant(np.asarray(layouts, np.float32))
-    weights = tuple(tf.constant(weights_np[n]) for n in names)
-    state = optimizers.init_state(training.optimizer, weights)
-    alive = tf.ones([k], tf.bool)
-    diverged = tf.fill([k], tf.constant(-1, tf.int64))
-    keys = tf.constant([stream_key(s) for s in seeds], tf.int64)
+    keys = tf.constant(feed.keys, tf.int64)
     ds_index = np.asarray(data.dataset_index, np.int64)
     val_rows = data.val[ds_index] if data.val is not None else None  # [K, n, N]
     watched = _watched(data, k)
-    log = _Log(k, weights_np, training.checkpoint)
+    log = TrainLog(k, weights_np, training.checkpoint, len(watched))
+    saved = checkpoints.restore() if checkpoints is not None else None
+    loop = _initial_state(training, weights_np, names, log, saved)
+    weights = tuple(tf.constant(w) for w in loop.weights)
+    state = tuple(tf.constant(s) for s in loop.optimizer)
+    alive, diverged = tf.constant(loop.alive), tf.constant(loop.diverged)
+    resumed_at, step = loop.step, loop.step
 
     first_chunk: tuple[float, int] | None = None  # (seconds, steps) of the first compiled call
-    step = 0
-    mse_acc, mse_count = np.zeros(k), 0
-    for window, n_window_steps in schedule:
-        if loaded[0] != window:
-            loaded = _load(data, window)
-        _, flat, n_rows = loaded
-        offsets = tf.constant(ds_index * n_rows, tf.int64)
-        window_end = step + n_window_steps
-        while step < window_end:
+    mse_acc, mse_count = loop.mse_acc, loop.mse_count
+    for window, _, span_end in feed.spans(training.batch_size, training.steps, step):
+        tensors = feed.tensors(window)
+        while step < span_end:
             next_log = min((step // training.log_every + 1) * training.log_every, training.steps)
-            n = min(next_log, window_end) - step
+            n = min(next_log, span_end) - step
             t0 = time.perf_counter()
             weights, state, alive, diverged, mse_sum = comp.chunk(
                 weights,
                 state,
                 alive,
                 diverged,
-                flat,
-                tf.constant(n_rows, tf.int64),
-                offsets,
+                tensors,
                 keys,
                 layouts,
                 tf.constant(step, tf.int64),
                 tf.constant(n, tf.int32),
             )
-            mse_acc += mse_sum.numpy()
+            mse_acc = mse_acc + mse_sum.numpy()
             if not first_chunk:  # the first call compiles (or not, in a warm worker): timed apart
                 first_chunk = (time.perf_counter() - t0, n)
             step += n
@@ -313,28 +275,63 @@ def train_bundle(
                             [np.where(has, comp.mse(weights, rows, layouts), np.nan) for rows, has in watched], axis=1
                         )
                     )
+            if checkpoints is not None and step < training.steps and checkpoints.due():
+                now = LoopState(
+                    step,
+                    tuple(w.numpy() for w in weights),
+                    tuple(s.numpy() for s in state),
+                    alive.numpy(),
+                    diverged.numpy(),
+                    mse_acc,
+                    mse_count,
+                    loop.seconds + time.perf_counter() - start,
+                )
+                checkpoints.save(now.arrays(log, names))
 
     final = {n: w.numpy() for n, w in zip(names, weights)}
     out_weights, selected = log.selection(final, step, val_rows is not None)
     seconds = time.perf_counter() - start
+    log_steps, train_mse, val_mse, probe_mse = log.curves()
     return TrainOutcome(
         weights=out_weights,
-        log_steps=np.asarray(log.steps, np.int64),
-        train_mse=np.asarray(log.train, np.float64).reshape(-1, k),
-        val_mse=np.asarray(log.val, np.float64).reshape(-1, k),
+        log_steps=log_steps,
+        train_mse=train_mse,
+        val_mse=val_mse,
         diverged_step=diverged.numpy(),
         selected_step=selected,
-        seconds=seconds,
+        seconds=loop.seconds + seconds,
         compile_seconds=first_chunk[0] if first_chunk else 0.0,
-        steady_steps_per_s=_steady_rate(seconds, training.steps, first_chunk),
-        probe_mse=np.asarray(log.probes, np.float64).reshape(len(log.steps), k, len(watched)),
+        steady_steps_per_s=_steady_rate(seconds, training.steps - resumed_at, first_chunk),
+        probe_mse=probe_mse,
+        resumed_at=resumed_at,
     )
 
 
-def _load(data: BundleData, window: int) -> tuple[int, tf.Tensor, int]:
-    """(window, its rows flattened to [D · n, N] on the device, rows per dataset)."""
-    rows = data.load_window(window)
-    return window, tf.constant(rows.reshape(-1, rows.shape[-1])), rows.shape[1]
+def _initial_state(
+    training: TrainingConfig,
+    weights: dict[str, np.ndarray],
+    names: tuple[str, ...],
+    log: TrainLog,
+    saved: dict[str, np.ndarray] | None,
+) -> LoopState:
+    """Where the loop starts: a saved state (its log restored too), else step 0."""
+    if saved is not None:
+        log.restore(saved)
+        return LoopState.from_arrays(saved, names)
+    import tensorflow as tf
+
+    optimizer = optimizers.init_state(training.optimizer, tuple(tf.constant(weights[n]) for n in names))
+    k = len(log.best_val)
+    return LoopState(
+        0,
+        tuple(weights[n] for n in names),
+        tuple(s.numpy() for s in optimizer),
+        np.ones(k, bool),
+        np.full(k, -1, np.int64),
+        np.zeros(k),
+        0,
+        0.0,
+    )
 
 
 def _steady_rate(seconds: float, steps: int, first: tuple[float, int] | None) -> float:
@@ -342,7 +339,3 @@ def _steady_rate(seconds: float, steps: int, first: tuple[float, int] | None) ->
     if first is None or steps <= first[1]:
         return steps / max(seconds, 1e-9)
     return (steps - first[1]) / max(seconds - first[0], 1e-9)
-
-
-def _bcast(mask: np.ndarray, like: np.ndarray) -> np.ndarray:
-    return mask.reshape((-1,) + (1,) * (like.ndim - 1))

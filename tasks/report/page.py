@@ -27,7 +27,7 @@ from tasks.data.targets import DEFAULT_OPERATION, TargetSpec
 from tasks.report import published
 from tasks.report.aggregates import Summary
 from tasks.report.figures import coverage_figure, curves_figure, diagonal_figure, operation_figure, success_figure
-from tasks.report.summaries import SERIES_COLUMNS, operation_cells, operation_table
+from tasks.report.summaries import SERIES_COLUMNS, operation_cells, operation_table, rates_by_rule
 from tasks.report.tables import html_table, to_markdown
 from tasks.report.variants import variant_sections
 from tasks.store import catalog
@@ -153,15 +153,41 @@ def report_sections(summary: Summary, info: dict[str, Any]) -> list[Section]:
         sections.append(Section("Which unit extrapolates which operation", text, operation_table(cells)))
     shown = summary.success.drop(columns=[c for c in SERIES_COLUMNS if c in summary.success])
     sections.append(Section("Success rate", [success_note(info)], shown))
+    rule = info.get("config_resolved", {}).get("evaluation", {}).get("success", {})
+    if rule.get("also") and len(summary.success):
+        intro = "Successes/seeds [Wilson 95% interval] under each rule the study is judged by."
+        text = [intro, *further_rules_notes(rule)[1:]]
+        table = rates_by_rule(summary.success, rule["rule"], list(rule["also"]))
+        sections.append(Section("Success under each rule", text, table))
     sections += paper_sections(summary, info)
     sections.append(Section("Error by evaluation range", [COVERAGE_NOTE], summary.by_range))
     return sections
 
 
 def success_note(info: dict[str, Any]) -> str:
+    rule = info.get("config_resolved", {}).get("evaluation", {}).get("success", {})
+    return " ".join([_main_rule_note(rule), *further_rules_notes(rule)[:1]])
+
+
+def further_rules_notes(rule: dict[str, Any]) -> list[str]:
+    """What the extra success columns are (success.also), then what the rules used say of
+    themselves (the Primer's two ε: why the published one is undetermined)."""
     from tasks.evaluation.success import REGISTRY
 
-    rule = info.get("config_resolved", {}).get("evaluation", {}).get("success", {})
+    also = [REGISTRY[name] for name in rule.get("also") or []]
+    if not also:
+        return []
+    listed = "; ".join(f"'{r.name}' ({r.citation}) at ε = {r.epsilon or rule['epsilon']:g}" for r in also)
+    out = [
+        f"Each model is also judged by {listed}: per rule, successes_<rule>, success_rate_<rule> and its Wilson "
+        "95% interval ci_low_<rule>, ci_high_<rule>, over the same seeds (see 'Success under each rule')."
+    ]
+    return out + list(dict.fromkeys(r.note for r in [REGISTRY[rule["rule"]], *also] if r.note))
+
+
+def _main_rule_note(rule: dict[str, Any]) -> str:
+    from tasks.evaluation.success import REGISTRY
+
     if not rule or rule.get("rule", "inputs_scaled") == "inputs_scaled":
         return SUCCESS_NOTE
     chosen = REGISTRY[rule["rule"]]

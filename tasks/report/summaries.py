@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from tasks.evaluation.intervals import SUMMARIES
+from tasks.evaluation.intervals import SUMMARIES, wilson_interval
+
+ALSO = "success_"  # metrics columns success_<rule>: a further rule the study asked for (success.also)
 
 
 def in_range(metrics: pd.DataFrame) -> pd.DataFrame:
@@ -103,8 +105,11 @@ def success(metrics: pd.DataFrame, probes: pd.DataFrame | None = None, summary: 
     """Success rate per architecture × training range × evaluation range with its Wilson 95%
     interval over seeds; over the successful seeds, the "solved at" step and the sparsity
     error — through the papers' own summary (`summary`: tasks.evaluation.intervals.SUMMARIES,
-    stable-nalu's by default)."""
+    stable-nalu's by default). Under each further rule the study asked for, the successes and
+    the rate with its Wilson interval (`successes_<rule>`, `success_rate_<rule>`, `ci_low_<rule>`,
+    `ci_high_<rule>`)."""
     sq = metrics[metrics["eval_kind"] == "square"].copy()
+    also = [c.removeprefix(ALSO) for c in sq.columns if c.startswith(ALSO)]
     sq = sq.merge(solved_at(probes), on=["model_id", "eval_range"], how="left")
     summarise = SUMMARIES[summary]
     rows = []
@@ -131,8 +136,35 @@ def success(metrics: pd.DataFrame, probes: pd.DataFrame | None = None, summary: 
                 **{c: g[c].iloc[0] for c in SERIES_COLUMNS if c in g},
             }
             | {k: v for k, v in stats.items() if k not in ("success_rate", "ci_low", "ci_high")}
+            | {k: v for rule in also for k, v in _rate_under(g[ALSO + rule].to_numpy(bool), rule).items()}
         )
     return pd.DataFrame(rows)
+
+
+def _rate_under(won: np.ndarray, rule: str) -> dict[str, float | int]:
+    """Successes, rate and Wilson 95% interval of one group's seeds under a further rule."""
+    k, n = int(won.sum()), len(won)
+    low, high = wilson_interval(k, n)
+    return {
+        f"successes_{rule}": k,
+        f"success_rate_{rule}": k / n if n else np.nan,
+        f"ci_low_{rule}": low,
+        f"ci_high_{rule}": high,
+    }
+
+
+def rates_by_rule(successes: pd.DataFrame, main: str, also: list[str]) -> pd.DataFrame:
+    """Per architecture and range pair, "k/n [low, high]" under the study's rule and each further one."""
+
+    def cell(k, n, low, high) -> str:
+        return f"{int(k)}/{int(n)} [{low:.2f}, {high:.2f}]"
+
+    out = successes[["arch_label", "train_range", "eval_range"]].copy()
+    out[main] = [cell(*r) for r in successes[["successes", "seeds", "ci_low", "ci_high"]].itertuples(index=False)]
+    for rule in also:
+        columns = [f"successes_{rule}", "seeds", f"ci_low_{rule}", f"ci_high_{rule}"]
+        out[rule] = [cell(*r) for r in successes[columns].itertuples(index=False)]
+    return out
 
 
 SERIES_COLUMNS = ("operation", "unit_label")  # what a series label (arch_label) is made of

@@ -2,6 +2,7 @@
 
     datasets/<dataset id>/   shard-00000.parquet …        DatasetManifest
     models/<bundle id>/      weights.npz, curves.parquet, probes.parquet   BundleManifest
+    models/<bundle id>/checkpoint/   state-<step>.npz, checkpoint.json   while it trains (scratch)
     evals/<eval id>/         metrics.parquet, diagonal.parquet             EvalManifest
     results/                 <table>/part-<eval id>.parquet, summary/*.parquet   ResultsManifest
     report/                  index.html, summary.md, *.png                     ReportManifest
@@ -123,6 +124,7 @@ class BundleManifest:
     placement: dict[str, Any]
     started: float
     version: int  # TRAIN_VERSION of the lab that trained it
+    resumed_at: int = 0  # the step its last working period resumed from (0: trained in one go)
 
     def member(self, model_id: str) -> Member:
         return next(m for m in self.members if m.model_id == model_id)
@@ -320,6 +322,21 @@ def read_dataset(
 # ---- bundles and evaluations ----------------------------------------------------------------
 def bundle_file(bundle_id: str, name: str) -> str:
     return BUNDLES.path(bundle_id, name)
+
+
+# A bundle still training keeps its latest saved state here: the state file first, then the
+# small JSON that names it (with its size, checksum, the training version and what the bundle
+# is), each written atomically; deleted once the bundle's manifest is written.
+def checkpoint_dir(bundle_id: str) -> str:
+    return BUNDLES.path(bundle_id, "checkpoint")
+
+
+def checkpoint_state_file(bundle_id: str, step: int) -> str:
+    return posixpath.join(checkpoint_dir(bundle_id), f"state-{step:012d}.npz")
+
+
+def checkpoint_record_file(bundle_id: str) -> str:
+    return posixpath.join(checkpoint_dir(bundle_id), "checkpoint.json")
 
 
 def require_bundle(store: Store, bundle_id: str) -> BundleManifest:

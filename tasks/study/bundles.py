@@ -48,11 +48,11 @@ def make_eval_job(bundle_id: str, models: tuple[ModelSpec, ...], config: Config)
     return EvalJob.of(bundle_id, evaluated, evaluation.diagonal, evaluation.success, config.data.distribution)
 
 
-def step_target(target: TargetSpec) -> TargetSpec | None:
+def step_target(target: TargetSpec, fresh: bool = False) -> TargetSpec | None:
     """What the training step computes of a target: nothing where the shards store y (members
     of several operations then share a bundle, each reading its own dataset's y), the target
-    itself where y is computed in the step from the member's layout."""
-    return target if target.target.per_model(target.params) else None
+    itself where y is computed in the step from the member's layout or from fresh draws."""
+    return target if fresh or target.target.per_model(target.params) else None
 
 
 GPU_ACTIVATION_BUDGET = 1 << 26  # float32 activations per step: 256 MB, fits a quarter of a 16 GB GPU
@@ -104,7 +104,8 @@ def make_bundles(
     `measured` best sizes when given)."""
     groups: dict[tuple[ArchSpec, TargetSpec | None, int], list[ModelSpec]] = {}
     for m in todo:
-        groups.setdefault((m.arch, step_target(m.target), m.first_window), []).append(m)
+        fresh = m.arch.training_or(plan.config.training).fresh
+        groups.setdefault((m.arch, step_target(m.target, fresh), m.first_window), []).append(m)
     bundles = []
     for (arch, _, _), members in groups.items():
         training = arch.training_or(plan.config.training)

@@ -25,7 +25,7 @@ from tasks.evaluation.job import DiagonalConfig
 from tasks.evaluation.success import REGISTRY as SUCCESS_RULES
 from tasks.evaluation.success import SuccessConfig
 from tasks.model import registry
-from tasks.model.settings import TrainingConfig
+from tasks.model.settings import DATA_SOURCES, TrainingConfig
 from tasks.study.variants import (
     UNSWEPT_ARCHITECTURE,
     UNSWEPT_TRAINING,
@@ -36,6 +36,7 @@ from tasks.study.variants import (
 )
 
 PAPERS = ("madsen2020", "mistry2022")  # the published results a study can declare it reproduces
+CHECKPOINT_MINUTES = 5.0  # a training bundle saves its state this often by default (resources.checkpoint_minutes)
 OPTIMIZERS = ("adagrad", "adam", "sgd", "rmsprop")
 
 
@@ -104,6 +105,7 @@ class EvaluationConfig:
 class ResourcesConfig:
     train_cpus: int
     train_gpus: float | None  # None: "auto" — a fraction of a GPU when the cluster has GPUs
+    checkpoint_minutes: float = CHECKPOINT_MINUTES  # a training bundle saves its state this often (0: never)
 
 
 @dataclass(frozen=True)
@@ -204,6 +206,7 @@ def _parse_training(sec: Section, base: TrainingConfig | None = None) -> Trainin
         checkpoint=sec.string("checkpoint", d.checkpoint, ("last", "best_val")),
         bundle_size=sec.auto_or("bundle_size", d.bundle_size, lambda v, key: as_int(v, key, minimum=1)),
         epsilon=sec.number("epsilon", d.epsilon, positive=True),
+        data=sec.string("data", d.data, DATA_SOURCES),
     )
     sec.done()
     if "log_every" in sec.data and training.log_every > training.steps:  # asked for, and it never comes
@@ -286,21 +289,29 @@ def _parse_diagonal(sec: Section, targets: tuple[TargetSpec, ...]) -> DiagonalCo
 
 
 def _parse_success(sec: Section, targets: tuple[TargetSpec, ...]) -> SuccessConfig:
-    """`success: {rule, epsilon, samples}`; the older `success_epsilon: ε` still reads."""
+    """`success: {rule, epsilon, samples, also}`; the older `success_epsilon: ε` still reads.
+    A rule that fixes its ε takes no other; `also` lists further rules each model is judged by."""
     legacy = sec.raw("success_epsilon", None)
     raw = sec.raw("success", {})
     s = Section(raw, sec.key("success"))
     epsilon_default = 1e-5 if legacy is None else as_float(legacy, sec.key("success_epsilon"), positive=True)
-    success = SuccessConfig(
-        rule=s.string("rule", "inputs_scaled", tuple(SUCCESS_RULES)),
-        epsilon=s.number("epsilon", epsilon_default, positive=True),
-        samples=s.integer("samples", 1_000_000, minimum=1),
+    rule = s.string("rule", "inputs_scaled", tuple(SUCCESS_RULES))
+    fixed = SUCCESS_RULES[rule].epsilon
+    epsilon = s.number("epsilon", fixed or epsilon_default, positive=True)
+    if fixed is not None and epsilon != fixed:
+        raise ConfigError(s.key("epsilon"), f"{rule} fixes ε = {fixed:g}; leave epsilon out or use a rule without one")
+    also = tuple(
+        listed(s.items("also", [], allow_empty=True), s.key("also"), lambda v, k: as_str(v, k, tuple(SUCCESS_RULES)))
     )
+    if len(set(also)) != len(also) or rule in also:
+        raise ConfigError(s.key("also"), f"each rule once, and not the main rule ({rule})")
+    success = SuccessConfig(rule=rule, epsilon=epsilon, samples=s.integer("samples", 1_000_000, minimum=1), also=also)
     s.done()
-    for target in targets:
-        problem = SUCCESS_RULES[success.rule].accepts(target)
-        if problem:
-            raise ConfigError(s.key("rule"), f"{success.rule}: {problem}, not {target.label()}")
+    for key, name in [(s.key("rule"), rule), *((f"{s.key('also')}[{i}]", n) for i, n in enumerate(also))]:
+        for target in targets:
+            problem = SUCCESS_RULES[name].accepts(target)
+            if problem:
+                raise ConfigError(key, f"{name}: {problem}, not {target.label()}")
     return success
 
 
@@ -328,6 +339,7 @@ def _parse_resources(sec: Section) -> ResourcesConfig:
     resources = ResourcesConfig(
         train_cpus=sec.integer("train_cpus", 1, minimum=1),
         train_gpus=sec.auto_or("train_gpus", None, lambda v, key: as_float(v, key, minimum=0.0)),
+        checkpoint_minutes=sec.number("checkpoint_minutes", CHECKPOINT_MINUTES, minimum=0.0),
     )
     if resources.train_gpus is not None and resources.train_gpus > 1 and not resources.train_gpus.is_integer():
         raise ConfigError(sec.key("train_gpus"), f"use a fraction ≤ 1 or a whole number, got {resources.train_gpus:g}")
@@ -374,7 +386,7 @@ def _check_consistency(config: Config) -> None:
     for key, training in [("training", config.training)] + [
         (f"architectures[{a.entry}].training", a.training) for a in config.architectures if a.training
     ]:
-        if training.batch_size > config.data.train_size:
+        if training.batch_size > config.data.train_size and not training.fresh:
             raise ConfigError(
                 f"{key}.batch_size",
                 f"batch of {training.batch_size} is larger than the dataset (data.train_size={config.data.train_size})",

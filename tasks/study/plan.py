@@ -66,6 +66,13 @@ class Plan:
     models: tuple[ModelSpec, ...]
 
     warnings: tuple[str, ...] = ()  # things a user should know before running (printed by the CLI)
+    streams: frozenset[str] = frozenset()  # training sets only models with fresh data use: never stored
+
+    @property
+    def stored_datasets(self) -> dict[str, DatasetSpec]:
+        """The datasets to generate and store (a fresh-data model's training set is a stream
+        drawn in its training step; its spec still names the range it is drawn from)."""
+        return {d: spec for d, spec in self.datasets.items() if d not in self.streams}
 
     @property
     def n_model_steps(self) -> int:
@@ -106,11 +113,13 @@ def make_plan(config: Config) -> Plan:
         return spec.dataset_id
 
     models = []
+    stored: set[str] = set()  # datasets some model reads rows of
     several = len(config.targets) > 1
     for tr in config.train_ranges:
         for target in config.targets:
             train_ds = dataset("train", tr.range, config.data.train_size, target)
             val_ds = dataset("val", tr.range, config.data.val_size, target)
+            stored.add(val_ds)
             evals = tuple(
                 EvalRange(
                     "square",
@@ -120,10 +129,13 @@ def make_plan(config: Config) -> Plan:
                 )
                 for r in evaluation_ranges(config, tr)
             )
+            stored.update(e.dataset_id for e in evals)
             for arch in config.architectures:
                 code = registry.code_identity(arch.arch)
                 training = arch.training_or(config.training)
-                n_windows = len(datasets[train_ds].shard_windows(training.window_rows))
+                n_windows = 1 if training.fresh else len(datasets[train_ds].shard_windows(training.window_rows))
+                if not training.fresh:
+                    stored.add(train_ds)
                 identity = {
                     "v": TRAIN_VERSION,
                     "arch": arch.arch,
@@ -138,7 +150,8 @@ def make_plan(config: Config) -> Plan:
                     first = window_offset(seed, n_windows)
                     spec = ModelSpec(model_id, arch, seed, tr.range, train_ds, val_ds, evals, first, target, several)
                     models.append(spec)
-    return Plan(config, datasets, tuple(models), data_use_warnings(config) + schedule_warnings(config))
+    warnings = data_use_warnings(config) + schedule_warnings(config)
+    return Plan(config, datasets, tuple(models), warnings, frozenset(datasets) - frozenset(stored))
 
 
 def window_offset(seed: int, n_windows: int) -> int:
@@ -157,7 +170,7 @@ def data_use_warnings(config: Config) -> tuple[str, ...]:
     for arch in config.architectures:
         t = arch.training_or(config.training)
         drawn = t.steps * t.batch_size
-        if drawn < DATA_USE_WARNING * config.data.train_size:
+        if drawn < DATA_USE_WARNING * config.data.train_size and not t.fresh:
             out.append(
                 f"{arch.label()}: each model draws {t.steps:,} steps × {t.batch_size} = {drawn:,} rows from a "
                 f"training set of {config.data.train_size:,} ({drawn / config.data.train_size:.0%}); "

@@ -101,13 +101,14 @@ def config_to_raw(config: Config) -> dict[str, Any]:
                 "points": ev.diagonal.points,
                 "segments": [_ranges(s) for s in ev.diagonal.segments],
             },
-            "success": asdict(ev.success),
+            "success": {**asdict(ev.success), "also": list(ev.success.also)},
             "probe_rows": ev.probe_rows,
             "fit_nrmse": ev.fit_nrmse,
         },
         "resources": {
             "train_cpus": config.resources.train_cpus,
             "train_gpus": auto(config.resources.train_gpus),
+            "checkpoint_minutes": config.resources.checkpoint_minutes,
         },
     }
     if config.reproduces:

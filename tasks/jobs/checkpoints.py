@@ -1,0 +1,145 @@
+"""Periodic checkpoints of a training bundle in the output store, so a working period that
+ends (the driver or worker killed, the machine gone) loses minutes, not a bundle.
+
+Every `every_s` seconds of wall time, between compiled chunks, the trainer's loop state
+(tasks.model.loop_state) is written as one npz under the bundle's checkpoint folder
+(tasks.store.catalog), then a small record naming it with its size, SHA-256, the training
+version and the bundle's content key; the previous state file is deleted after. Each write
+is atomic (temporary name, then rename), so a kill at any moment leaves the previous
+checkpoint or the new one. A SIGTERM while training asks for a checkpoint at the next chunk
+boundary, then the signal's former handler runs (a Ray worker then exits as it would have).
+
+The next run of the same bundle resumes from the record's state; a record of another training
+version or another bundle content, or a state whose checksum fails, is never used (the bundle
+starts over, and says why). Resumed results are bit-identical to an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+
+from tasks.core.errors import CorruptArtifactError
+from tasks.core.ids import content_id
+from tasks.model.settings import TRAIN_VERSION
+from tasks.store import catalog
+from tasks.store.storage import FileInfo, Store, file_info
+from tasks.study.bundles import Bundle
+
+
+def bundle_key(bundle: Bundle, probe_rows: int) -> str:
+    """What a saved state belongs to: the bundle's models and training settings, and the
+    probe sets whose curves it carries (their number sizes the state)."""
+    probes = sorted({e.dataset_id for m in bundle.models for e in m.evals}) if probe_rows > 0 else []
+    return content_id(
+        "ckpt",
+        {
+            "bundle": bundle.bundle_id,
+            "models": [m.model_id for m in bundle.models],
+            "training": bundle.training.identity(),
+            "first_window": bundle.first_window,
+            "probe_rows": probe_rows,
+            "probes": probes,
+        },
+    )
+
+
+class StoreCheckpoints:
+    """The checkpoints of one bundle (tasks.model.loop_state.Checkpoints)."""
+
+    def __init__(
+        self,
+        store: Store,
+        bundle_id: str,
+        key: str,
+        every_s: float,
+        clock: Callable[[], float] = time.monotonic,
+        say: Callable[[str], None] = print,
+    ):
+        self.store, self.bundle_id, self.key, self.every_s = store, bundle_id, key, every_s
+        self.clock, self.say = clock, say
+        self.last = clock()
+        self.saved: FileInfo | None = None
+        self.terminate_requested = False
+
+    def restore(self) -> dict[str, np.ndarray] | None:
+        record = self._record()
+        if record is None:
+            return None
+        why = self._unusable(record)
+        if why is None:
+            info = file_info(record["file"])
+            try:
+                arrays = self.store.read_npz(info.path, expected=info)
+            except CorruptArtifactError as exc:
+                why = str(exc)
+            else:
+                self.saved = info
+                self.say(f"[checkpoint] {self.bundle_id}: resuming at step {int(arrays['step']):,}")
+                return arrays
+        self.say(f"[checkpoint] {self.bundle_id}: not resuming ({why}); training from the start")
+        return None
+
+    def _record(self) -> dict[str, Any] | None:
+        try:
+            return self.store.read_json(catalog.checkpoint_record_file(self.bundle_id))
+        except FileNotFoundError:
+            return None
+        except (ValueError, UnicodeDecodeError):
+            return {}  # unreadable: reported as unusable
+
+    def _unusable(self, record: dict[str, Any]) -> str | None:
+        if record.get("train_version") != TRAIN_VERSION:
+            return f"saved by training version {record.get('train_version')}, this lab's is {TRAIN_VERSION}"
+        if record.get("key") != self.key:
+            return "saved for other bundle content"
+        if not isinstance(record.get("file"), dict):
+            return "its record is unreadable"
+        return None
+
+    def due(self) -> bool:
+        return self.terminate_requested or (self.every_s > 0 and self.clock() - self.last >= self.every_s)
+
+    def save(self, arrays: dict[str, np.ndarray]) -> None:
+        step = int(arrays["step"])
+        info = self.store.write_npz(catalog.checkpoint_state_file(self.bundle_id, step), arrays)
+        record = {"train_version": TRAIN_VERSION, "key": self.key, "step": step, "file": vars(info)}
+        self.store.write_json(catalog.checkpoint_record_file(self.bundle_id), record)
+        if self.saved is not None and self.saved.path != info.path:
+            self.store.delete_file(self.saved.path)
+        self.saved, self.last = info, self.clock()
+        if self.terminate_requested:
+            self._terminate()
+
+    def discard(self) -> None:
+        """The bundle is complete: its checkpoints are of no further use."""
+        self.store.delete_dir(catalog.checkpoint_dir(self.bundle_id))
+
+    @contextlib.contextmanager
+    def on_sigterm(self) -> Iterator[None]:
+        """While training: a SIGTERM makes the next chunk boundary save, then the handler that
+        was in place runs. Only the main thread may set handlers; elsewhere nothing changes."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        self._previous = signal.getsignal(signal.SIGTERM)
+        signal.signal(signal.SIGTERM, self._requested)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGTERM, self._previous)
+
+    def _requested(self, signum: int, frame: Any) -> None:
+        self.terminate_requested = True
+
+    def _terminate(self) -> None:
+        """Hand the SIGTERM to the handler that was in place before training (after a save)."""
+        self.terminate_requested = False
+        signal.signal(signal.SIGTERM, self._previous)
+        signal.raise_signal(signal.SIGTERM)
