@@ -37,7 +37,10 @@ def quadratic_error(q: np.ndarray):
     return predict
 
 
-def models(k: int, train: Ranges = Ranges.of((0, 1))) -> tuple[EvalModel, ...]:
+UNIT = Ranges.of((0, 1))
+
+
+def models(k: int, train: Ranges = UNIT) -> tuple[EvalModel, ...]:
     return tuple(EvalModel(f"m-{i}", i, train, (), PRODUCT) for i in range(k))
 
 
