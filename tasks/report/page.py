@@ -72,6 +72,7 @@ INFINITE_RATIO_NOTE = (
 )
 
 
+HEADERS = {"arch_label": "architecture", "train_range": "training range", "eval_range": "evaluation range"}
 LABELS_NOTE = (
     "Series are named by short labels: an architecture's name, with only the settings that tell it apart from "
     "the study's other architectures of that name. Each label's full specification:"
@@ -316,7 +317,7 @@ def render_markdown(title: str, sections: list[Section]) -> str:
             parts += [f"## {s.title}", ""]
         parts += [p for t in s.text if t for p in (t, "")]
         if s.table is not None:
-            parts += [to_markdown(s.table), ""]
+            parts += [to_markdown(s.table.rename(columns=HEADERS)), ""]
         if s.figure:
             stem, _, caption = s.figure
             where = figure_files(stem)
@@ -332,7 +333,7 @@ def render_html(title: str, sections: list[Section]) -> str:
             body.append(f"<h2>{html.escape(s.title)}</h2>")
         body += [f"<p>{html.escape(t)}</p>" for t in s.text if t]
         if s.table is not None:
-            body.append(html_table(s.table))
+            body.append(html_table(s.table.rename(columns=HEADERS)))
         if s.figure:
             stem, drawn, caption = s.figure
             data = base64.b64encode(drawn["png"]).decode()
