@@ -42,9 +42,10 @@ def short_labels(labels: list[str], suffixes: tuple[str, ...] = ()) -> dict[str,
         differing = [k for k in settings if len({str(s.get(k)) for s in same_name}) > 1]
         said = ", ".join(f"{k}={settings[k]}" for k in differing)
         short[unit] = f"{name} ({said})" if said else name
+    taken = list(short.values())
     seen: dict[str, int] = {}
     for unit in units:  # labels the settings cannot tell apart are numbered, in order
-        if sum(s == short[unit] for s in short.values()) > 1:
+        if taken.count(short[unit]) > 1:
             seen[short[unit]] = seen.get(short[unit], 0) + 1
             short[unit] = f"{short[unit]} #{seen[short[unit]]}"
     mapping = {unit: short[unit] for unit in units}  # an operation's series' unit (unit_label)
