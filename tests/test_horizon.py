@@ -16,7 +16,7 @@ from tasks.core.ranges import Ranges, coverage
 from tasks.data.sampling import quantile, sample
 from tasks.data.targets import PRODUCT
 from tasks.evaluation.horizon import describe, horizons, range_at, search, unit_draw
-from tasks.evaluation.job import EvalModel, HorizonConfig
+from tasks.evaluation.job import EvalJob, EvalModel, HorizonConfig
 from tasks.evaluation.success import REGISTRY as RULES
 from tasks.evaluation.success import SuccessConfig
 from tasks.study.config import parse_config
@@ -44,10 +44,15 @@ def models(k: int, train: Ranges = UNIT) -> tuple[EvalModel, ...]:
     return tuple(EvalModel(f"m-{i}", i, train, (), PRODUCT) for i in range(k))
 
 
+def job(k: int, config: HorizonConfig = CONFIG, train: Ranges = UNIT) -> EvalJob:
+    """An evaluation of k models on `train` that searches their horizon."""
+    return EvalJob.of("b-h", models(k, train), None, SUCCESS, "uniform", config)
+
+
 def test_a_horizon_between_two_ladder_scales_is_found_strictly_between_them():
     expected = np.array([1.3, 3.0, 12.9, 40.0])  # between 1 and 2, 2 and 5, 10 and 100 (twice)
     q = 0.01 / (0.6 * expected**2)
-    table = horizons(models(4), np.zeros((4, 2)), CONFIG, SUCCESS, "uniform", quadratic_error(q)).to_pandas()
+    table = horizons(job(4), np.zeros((4, 2)), quadratic_error(q)).to_pandas()
     assert (table["horizon_status"] == "within").all()
     scale, upper = table["horizon_scale"].to_numpy(), table["horizon_upper"].to_numpy()
     np.testing.assert_allclose(scale, expected, rtol=0.03)  # 4000 draws: the moments within a few %
@@ -68,7 +73,7 @@ def test_the_cap_none_and_a_diverged_model_are_said_as_such():
         out = quadratic_error(q)(x[:3])
         return np.concatenate([out, np.full((1, x.shape[1]), np.nan)])  # and a diverged one
 
-    table = horizons(models(4), np.zeros((4, 2)), CONFIG, SUCCESS, "uniform", predict).to_pandas()
+    table = horizons(job(4), np.zeros((4, 2)), predict).to_pandas()
     assert table["horizon_status"].tolist() == ["capped", "none", "capped", "none"]
     assert table["horizon_scale"].tolist()[::2] == [100.0, 100.0] and table["horizon_scale"][1::2].isna().all()
     assert table["horizon_upper"].isna().tolist() == [True, False, True, False]
@@ -98,7 +103,7 @@ def test_the_search_costs_the_brackets_reached_and_the_rounds():
 def test_the_success_tolerance_is_the_rules_threshold_on_the_same_inputs():
     config = HorizonConfig(None, 100.0, 6, 2000, "outward", LADDER)
     q = np.array([1e-6, 1e-8])  # horizons near 5.7 and 56
-    table = horizons(models(2), np.zeros((2, 2)), config, SUCCESS, "uniform", quadratic_error(q)).to_pandas()
+    table = horizons(job(2, config), np.zeros((2, 2)), quadratic_error(q)).to_pandas()
     u = unit_draw(2000, 2)
     rule = RULES["inputs_scaled"]
     for (_, row), qi in zip(table.iterrows(), q):
@@ -128,14 +133,12 @@ def test_horizon_inputs_are_reproducible_and_mapped_onto_every_range():
 def test_real_models_through_evaluation(tf):
     """The hook of tasks.evaluation.evaluate: a bundle's stacked weights, one prediction per round."""
     from tasks.evaluation.evaluate import evaluate_horizons
-    from tasks.evaluation.job import EvalJob
     from tasks.model import registry
 
     arch = registry.get("nmu")
     _, params = registry.parse_architecture({"arch": "nmu"}, "x")
     w = np.array([[1.0, 1.0], [1.0, 0.98]], np.float32)  # a·b exactly; a·b^0.98 drifts off
-    job = EvalJob.of("b-h", models(2, Ranges.of((1, 2))), None, SUCCESS, "uniform", CONFIG)
-    table = evaluate_horizons(arch, params, {"W": w}, job).to_pandas()
+    table = evaluate_horizons(arch, params, {"W": w}, job(2, CONFIG, Ranges.of((1, 2)))).to_pandas()
     assert table["horizon_status"].tolist() == ["capped", "within"]
     assert 1 < table["horizon_scale"][1] < 100
     assert evaluate_horizons(arch, params, {"W": w}, EvalJob.of("b-h", models(2), None, SUCCESS, "uniform")) is None
@@ -172,8 +175,6 @@ def test_a_horizon_reaching_outside_an_architectures_domain_is_refused():
 
 
 def test_the_horizon_is_part_of_the_evaluations_identity():
-    from tasks.evaluation.job import EvalJob
-
     def eval_id(horizon: HorizonConfig | None) -> str:
         return EvalJob.of("b", models(1), None, SUCCESS, "uniform", horizon).eval_id
 

@@ -62,9 +62,7 @@ def evaluate_horizons(
     if job.horizon is None:
         return None
     layouts = np.stack([m.target.target.layout(m.target.params, m.seed) for m in job.models])
-    return horizon.horizons(
-        job.models, layouts, job.horizon, job.success, job.distribution, lambda x: predict(arch, params, weights, x)
-    )
+    return horizon.horizons(job, layouts, lambda x: predict(arch, params, weights, x))
 
 
 def _square_rows(arch, params, weights, job: EvalJob, test_sets, layouts: np.ndarray) -> list[dict[str, Any]]:

@@ -30,7 +30,7 @@ numbers (e(s) is smooth in s, bisection converges) and no test set is stored. Co
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,9 +39,8 @@ import pyarrow as pa
 from tasks.core.ids import seed_from
 from tasks.core.ranges import Ranges, coverage
 from tasks.data.sampling import quantile
-from tasks.evaluation.job import EvalModel, HorizonConfig
+from tasks.evaluation.job import EvalJob, HorizonConfig
 from tasks.evaluation.success import REGISTRY as RULES
-from tasks.evaluation.success import SuccessConfig
 
 Predict = Callable[[np.ndarray], np.ndarray]  # inputs [K, n, N] → predictions [K, n]
 Within = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]  # scales [K] → (within [K], NRMSE [K])
@@ -91,22 +90,16 @@ def search(within: Within, k: int, config: HorizonConfig) -> Search:
     return Search(lower, upper, nrmse, calls)
 
 
-def judge(
-    models: Sequence[EvalModel],
-    layouts: np.ndarray,
-    config: HorizonConfig,
-    success: SuccessConfig,
-    distribution: str,
-    predict: Predict,
-) -> Within:
-    """`within(scales)` for these models: each on the horizon's inputs mapped onto its range at
-    its scale, all predicted at once."""
+def judge(job: EvalJob, layouts: np.ndarray, predict: Predict) -> Within:
+    """`within(scales)` for the models of `job` (layouts [K, ...]): each on the horizon's inputs
+    mapped onto its range at its scale, all predicted at once."""
+    models, config = job.models, job.horizon
     u = unit_draw(config.rows, models[0].target.n_inputs)
-    rule = RULES[success.rule]
+    rule = RULES[job.success.rule]
 
     def within(scales: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         ranges = [range_at(m.train_range, s, config.widen) for m, s in zip(models, scales)]
-        x = np.stack([quantile(u, distribution, r) for r in ranges]).astype(np.float32)  # what a model sees
+        x = np.stack([quantile(u, job.distribution, r) for r in ranges]).astype(np.float32)  # what a model sees
         pred = np.asarray(predict(x), np.float64)
         ok, nrmse = np.zeros(len(models), bool), np.full(len(models), np.nan)
         for i, m in enumerate(models):
@@ -116,7 +109,7 @@ def judge(
             rms = float(np.sqrt(np.mean(y * y)))
             nrmse[i] = math.sqrt(mse) / rms if rms > 0 else math.nan
             if config.tolerance is None:
-                ok[i] = mse < rule.nearly_perfect_mse(m.target, xi, layouts[i], success.epsilon)
+                ok[i] = mse < rule.nearly_perfect_mse(m.target, xi, layouts[i], job.success.epsilon)
             else:
                 ok[i] = nrmse[i] <= config.tolerance  # NaN (a diverged model) is never within
         return ok, nrmse
@@ -124,28 +117,24 @@ def judge(
     return within
 
 
-def horizons(
-    models: Sequence[EvalModel],
-    layouts: np.ndarray,
-    config: HorizonConfig,
-    success: SuccessConfig,
-    distribution: str,
-    predict: Predict,
-) -> pa.Table:
-    """One row per model: its horizon as a scale and as the coverage of that range by its
-    training range, the first scale found outside, its status and the NRMSE at the horizon."""
-    found = search(judge(models, layouts, config, success, distribution, predict), len(models), config)
+def horizons(job: EvalJob, layouts: np.ndarray, predict: Predict) -> pa.Table:
+    """One row per model of `job` (which searches a horizon: job.horizon): its horizon as a
+    scale and as the coverage of that range by its training range, the first scale found
+    outside, its status and the NRMSE at the horizon."""
+    config = job.horizon
+    found = search(judge(job, layouts, predict), len(job.models), config)
     rows = []
-    for i, m in enumerate(models):
+    for i, m in enumerate(job.models):
         lower = float(found.lower[i])
         has = not math.isnan(lower)
         at = range_at(m.train_range, lower, config.widen) if has else None
+        cov = coverage(m.train_range, at, job.distribution, m.target.n_inputs) if at else math.nan
         rows.append(
             {
                 "model_id": m.model_id,
                 "horizon_scale": lower,
                 "horizon_upper": float(found.upper[i]),
-                "horizon_coverage": coverage(m.train_range, at, distribution, m.target.n_inputs) if at else math.nan,
+                "horizon_coverage": cov,
                 "horizon_range": at.label() if at else "",
                 "horizon_status": status(lower, float(found.upper[i])),
                 "horizon_cap": config.max_scale,
