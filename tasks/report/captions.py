@@ -40,15 +40,17 @@ def beyond_nrmse(diagonal: pd.DataFrame, bounds: tuple[float, float]) -> dict[st
     return out
 
 
-def beyond_caption(diagonal: pd.DataFrame, bounds: tuple[float, float], truth: str, fit_nrmse: float) -> str:
+def beyond_caption(
+    diagonal: pd.DataFrame, bounds: tuple[float, float], truth: str, fit_nrmse: float, far: float | None = None
+) -> str:
     """The article's second figure: per architecture the median model's NRMSE against `truth`
-    beyond the training range, and whether the imitation breaks down there (NRMSE above
-    `fit_nrmse`, the fit rule's threshold) or holds."""
+    beyond the training range (up to `far`, the diagonal's end), and whether the imitation
+    breaks down there (NRMSE above `fit_nrmse`, the fit rule's threshold) or holds."""
     errors = {a: e for a, e in beyond_nrmse(diagonal, bounds).items() if np.isfinite(e)}
     head = "The article's second figure"
     if not errors:
         return head + ": the diagonal does not leave the training range."
-    far = float(diagonal["x"].max())
+    far = float(diagonal["x"].max()) if far is None else far
     said = _listing([f"{a} {e:.2g}" for a, e in errors.items()])
     text = f"{head}: beyond the training range (x up to {far:g}) the median model's NRMSE against {truth} is {said}. "
     broke = [a for a, e in errors.items() if e > fit_nrmse]

@@ -253,7 +253,9 @@ def horizon_figure(table: pd.DataFrame, tolerance: str) -> Figure:
         cov = rows[["coverage_median", "coverage_ci_low", "coverage_ci_high"]]
         shown = np.isfinite(cov["coverage_median"].to_numpy(float))
         _interval(axes[1], x, cov, shown, colours[arch])
-        axes[1].plot(x[shown], cov["coverage_median"].to_numpy(float)[shown], "o", color=colours[arch], ms=6)
+        at = cov["coverage_median"].to_numpy(float)
+        axes[1].plot(x[shown & ~capped], at[shown & ~capped], "o", color=colours[arch], ms=6)
+        axes[1].plot(x[shown & capped], at[shown & capped], "^", color=colours[arch], ms=8)
     axes[0].axhline(cap, color="grey", ls=":", lw=1)
     axes[0].set_yscale("log")
     axes[0].set_ylim(none_at * 0.85, cap * 1.6)

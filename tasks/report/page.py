@@ -161,7 +161,9 @@ def report_sections(summary: Summary, info: dict[str, Any]) -> list[Section]:
             figure_section(
                 "diagonal_full",
                 diagonal_figure(summary.diagonal, label, bounds, False, "Beyond the training range", truth, one),
-                beyond_caption(summary.diagonal, bounds, truth, fit_nrmse),
+                beyond_caption(
+                    summary.diagonal, bounds, truth, fit_nrmse, (evaluation.get("diagonal") or {}).get("hi")
+                ),
             ),
         ]
     cells = operation_cells(summary.success, {o: symbol_of(o) for o in ops}) if len(ops) > 1 else None
