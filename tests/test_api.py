@@ -22,6 +22,7 @@ from support import ROOT, read_results, write_study
 from tasks.api import load_keras, open_study
 from tasks.cli.main import main as mlab
 from tasks.core.errors import UserError
+from tasks.evaluation.horizon import describe
 from tasks.model import registry
 from workflows.compare import main as compare
 from workflows.export import main as export
@@ -158,7 +159,7 @@ def test_ls_lists_models_by_what_they_are(studies, capsys):
     models, metrics = study.models(), study.metrics()
     assert mlab(["ls", str(out)]) == 0
     table = capsys.readouterr().out.splitlines()
-    assert table[0].split() == ["architecture", "training", "range", "seed", "fit", "success", "id"]
+    assert table[0].split() == ["architecture", "training", "range", "seed", "fit", "success", "horizon", "id"]
     assert len(table) == len(models) + 2 and table[-1].startswith(f"{len(models)} models, {models['fit'].sum()} fit")
     for line in table[1:-1]:
         model = models.set_index("model_id").loc[line.split()[-1]]
@@ -166,7 +167,13 @@ def test_ls_lists_models_by_what_they_are(studies, capsys):
         beyond = square[square["eval_range"] != model["train_range"]]
         assert line.startswith(model["arch_label"]) and f" {model['train_range']} " in line
         fit = "diverged" if model["diverged"] else "yes" if model["fit"] else "no"
-        assert line.split()[-4:-1] == [str(model["seed"]), fit, f"{int(beyond['success'].sum())}/{len(beyond)}"]
+        horizon = describe(model["horizon_scale"], model["horizon_status"])
+        assert line.split()[-5:-1] == [
+            str(model["seed"]),
+            fit,
+            f"{int(beyond['success'].sum())}/{len(beyond)}",
+            horizon,
+        ]
     assert mlab(["ls", str(out), "--arch", "nau,nmu", "--seed", "1", "--format", "json"]) == 0
     (row,) = json.loads(capsys.readouterr().out)
     assert row["model_id"] == models.query("param_layers == 'nau,nmu' and seed == 1")["model_id"].item()

@@ -61,6 +61,12 @@ def test_results_tables(smoke_out):
     far = metrics[(metrics.eval_kind == "square") & (metrics.coverage < 0.02)]
     assert far["rmse"].median() > 10 * in_range["rmse"].median()  # the article's point, even at smoke size
 
+    models = read_results(smoke_out, "models")  # each model's extrapolation horizon, searched up to ×10
+    assert set(models["horizon_status"]) <= {"within", "capped", "none"} and (models["horizon_cap"] == 10).all()
+    found = models[models["horizon_status"] != "none"]
+    assert found["horizon_scale"].between(1, 10).all() and found["horizon_coverage"].between(0.01, 1).all()
+    assert models.loc[models["horizon_status"] == "none", "horizon_scale"].isna().all()
+
     curves = read_results(smoke_out, "curves")
     assert sorted(curves["step"].unique()) == [100, 200, 300]
     diagonal = read_results(smoke_out, "diagonal")
@@ -70,11 +76,14 @@ def test_results_tables(smoke_out):
 def test_report_is_self_contained(smoke_out):
     report = smoke_out / "report"
     html = (report / "index.html").read_text()
-    assert html.count("data:image/png;base64,") == 6
+    assert html.count("data:image/png;base64,") == 7
     assert 'src="http' not in html and "<script" not in html
-    names = ("diagonal_train_range.png", "diagonal_full.png", "error_vs_coverage.png", "error_vs_coverage_fitted.png")
-    for name in (*names, "success.png", "summary.md"):
-        assert (report / name).stat().st_size > 1000
+    stems = ("diagonal_train_range", "diagonal_full", "error_vs_coverage", "error_vs_coverage_fitted", "horizon")
+    for stem in (*stems, "success", "training_curves"):
+        for name in (f"{stem}.png", f"figures/{stem}.svg", f"figures/{stem}.pdf"):
+            assert (report / name).stat().st_size > 1000, name
+        assert f'href="figures/{stem}.pdf"' in html
+    assert (report / "summary.md").stat().st_size > 1000
     assert "in_range_rmse" in (report / "summary.md").read_text()
 
 
@@ -143,7 +152,7 @@ def test_cli_user_error_is_one_line_without_traceback(tmp_path):
 def test_report_renders_in_headless_chromium(smoke_out, browser_check):
     """The report opens in a real browser: every figure decodes and the console stays clean."""
     images, tables, errors = browser_check(smoke_out / "report" / "index.html")
-    assert len(images) == 6 and all(done and width > 100 for done, width in images), images
+    assert len(images) == 7 and all(done and width > 100 for done, width in images), images
     assert tables >= 3
     assert errors == []
 

@@ -22,6 +22,7 @@ from support import write_study
 
 from tasks.nightly.compare import compare
 from tasks.nightly.history import read_history
+from tasks.nightly.page import METRIC_TITLES
 from tasks.report.headlines import Headline, headline_frame
 from tasks.store.storage import Store
 from workflows.nightly import main
@@ -97,6 +98,10 @@ def test_steady_nights_pass(nights):
     assert record["status"] == "ok" and record["regressions"] == 0
     env = record["environment"]
     assert {"git_commit", "ray", "tensorflow", "cpu", "cpus", "cluster"} <= set(env)
+    history = read_history(Store(str(root)))  # the median extrapolation horizon is tracked per architecture
+    horizon = history[(history["metric"] == "horizon_scale") & (history["date"] == "2026-11-02")]
+    assert len(horizon) == 1 and horizon["better"].item() == "higher" and horizon["n"].item() == 4  # smoke's 4
+    assert 0 <= horizon["value"].item() <= 10 and METRIC_TITLES["horizon_scale"] in (root / "index.html").read_text()
 
 
 def test_a_night_after_one_without_seeds_reads_it_and_marks_its_medians_not_comparable(nights):

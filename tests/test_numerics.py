@@ -40,7 +40,7 @@ from tasks.core.ranges import Ranges, coverage
 from tasks.data.shards import generate_shard, table_rows
 from tasks.data.spec import DATA_VERSION, DatasetSpec
 from tasks.data.targets import PRODUCT
-from tasks.evaluation.job import EVALUATION_VERSION, DiagonalConfig, EvalJob, EvalModel, EvalRange
+from tasks.evaluation.job import EVALUATION_VERSION, DiagonalConfig, EvalJob, EvalModel, EvalRange, HorizonConfig
 from tasks.evaluation.success import REGISTRY as RULES
 from tasks.evaluation.success import SuccessConfig
 from tasks.jobs.collect import COLLECT_VERSION, PartJob, collect_part, summarise_parts
@@ -172,7 +172,7 @@ class Bilinear(Architecture):
 
 
 def evaluate_fingerprint(_: Path) -> dict[str, Any]:
-    from tasks.evaluation.evaluate import evaluate_models
+    from tasks.evaluation.evaluate import evaluate_horizons, evaluate_models
 
     weights = {  # an exact multiplier, a near one, a poor one
         "p": np.array([[1.0], [0.999], [1.3]], np.float32),
@@ -191,13 +191,19 @@ def evaluate_fingerprint(_: Path) -> dict[str, Any]:
     models = tuple(EvalModel(f"m-{k}", k, train, evals, PRODUCT) for k in range(3))
     diagonal = DiagonalConfig(0.0, 4.0, 40, (Ranges.of((0, 2)), Ranges.of((2, 4))))
     tables = {}
+    horizon = HorizonConfig(7e-4, 20.0, 4, 300, "outward", (1.0, 2.0, 5.0))  # the near model: bisected in (5, 20)
     for rule in sorted(RULES):  # each at ε = 1e-3 unless it fixes its own
-        job = EvalJob.of(
-            "b-fingerprint", models, diagonal, SuccessConfig(rule, RULES[rule].epsilon or 1e-3, 20_000), "uniform"
-        )
+        success = SuccessConfig(rule, RULES[rule].epsilon or 1e-3, 20_000)
+        job = EvalJob.of("b-fingerprint", models, diagonal, success, "uniform", horizon)
         metrics, diag = evaluate_models(Bilinear("bilinear"), {}, weights, job, test_sets)
         tables[f"metrics_{rule}"] = metrics.to_pandas()
         tables["diagonal"] = diag.to_pandas()
+        tables["horizons"] = evaluate_horizons(Bilinear("bilinear"), {}, weights, job).to_pandas()
+    success_horizon = HorizonConfig(None, 20.0, 4, 300, "outward", (1.0, 2.0, 5.0))
+    job = EvalJob.of(
+        "b-fingerprint", models, diagonal, SuccessConfig("primer2022", 1e-3, 20_000), "uniform", success_horizon
+    )
+    tables["horizons_success"] = evaluate_horizons(Bilinear("bilinear"), {}, weights, job).to_pandas()
     also = SuccessConfig(
         "iclr2020", 1e-3, 20_000, also=("inputs_scaled", "primer2022_eps1e-4")
     )  # further rules' columns
@@ -311,9 +317,17 @@ def collected(directory: Path) -> tuple[dict[str, pd.DataFrame], Summary]:
             version=TRAIN_VERSION,
         )
         catalog.BUNDLES.write(store, bundle, bundle_id)
+        horizons = [
+            {"model_id": m["model_id"], "horizon_scale": h, "horizon_upper": h * 1.1 if h < 10 else np.nan}
+            | {"horizon_coverage": 1 / h**2 if h == h else np.nan, "horizon_range": "", "horizon_cap": 10.0}
+            | {"horizon_status": "none" if h != h else "capped" if h == 10 else "within", "horizon_nrmse": 0.005}
+            | {"horizon_tolerance": "NRMSE ≤ 0.01", "horizon_predictions": 7}
+            for m, h in zip(ident, rng.choice([np.nan, 1.5, 3.0, 10.0], len(ident)))
+        ]
         files = {
             "metrics": _write(store, catalog.eval_file(eval_id, "metrics.parquet"), metrics),
             "diagonal": _write(store, catalog.eval_file(eval_id, "diagonal.parquet"), diagonal),
+            "horizons": _write(store, catalog.eval_file(eval_id, "horizons.parquet"), horizons),
         }
         evaluation = EvalManifest(eval_id, bundle_id, tuple(m["model_id"] for m in ident), files, EVALUATION_VERSION)
         part = collect_part(store, PartJob(evaluation, ident, 0.05))
@@ -341,7 +355,11 @@ REPORT_INFO = {
     "config_resolved": {
         "name": "fingerprint",
         "description": "Two architectures, two training ranges, three seeds.",
-        "evaluation": {"fit_nrmse": 0.05, "success": {"rule": "inputs_scaled", "epsilon": 1e-5, "samples": 1000}},
+        "evaluation": {
+            "fit_nrmse": 0.05,
+            "success": {"rule": "inputs_scaled", "epsilon": 1e-5, "samples": 1000},
+            "horizon": {"tolerance": 0.01, "max_scale": 10.0, "rounds": 8, "rows": 1000, "widen": "outward"},
+        },
     },
     "n_models": 12,
     "n_trained": 12,

@@ -15,9 +15,10 @@ COLUMNS = [
     ("seed", "seed"),
     ("fit", "fit_text"),
     ("success", "success"),
+    ("horizon", "horizon"),
     ("id", "model_id"),
 ]
-RIGHT_ALIGNED = {"seed", "success"}
+RIGHT_ALIGNED = {"seed", "success", "horizon"}
 
 
 def render(listing: pd.DataFrame, fmt: str) -> str:
@@ -39,6 +40,8 @@ def fit_text(listing: pd.DataFrame) -> pd.Series:
 
 def table(listing: pd.DataFrame) -> str:
     shown = listing.assign(fit_text=fit_text(listing))
+    if "horizon" not in shown:  # a study evaluated without the horizon
+        shown["horizon"] = "–"
     cells = [[str(v) for v in shown[column]] for _, column in COLUMNS]
     widths = [max([len(header), *map(len, col)]) for (header, _), col in zip(COLUMNS, cells)]
 
@@ -50,5 +53,8 @@ def table(listing: pd.DataFrame) -> str:
 
     rows = [line([h for h, _ in COLUMNS])] + [line(list(values)) for values in zip(*cells)]
     fitted, total = int(listing["fit"].sum()), len(listing)
-    footer = f"{total} models, {fitted} fit their training range; success: extrapolation ranges passed (k/n)"
+    footer = (
+        f"{total} models, {fitted} fit their training range; success: extrapolation ranges passed (k/n); "
+        "horizon: widening of the training range within tolerance (≥: at the cap)"
+    )
     return "\n".join([*rows, footer]) + "\n"

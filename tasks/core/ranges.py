@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -107,6 +108,18 @@ class Ranges:
 
 def _fmt(x: float) -> str:
     return f"{x:g}"
+
+
+_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?inf")
+
+
+def label_order(label: str) -> tuple[float, float]:
+    """Where a range label ([0,2], [-6,-2]∪[2,6]) sorts: by its lower end, then its width (of
+    the hull), so [0,2] < [0,10] < [1,2]; text that names no range sorts after every range."""
+    numbers = [float(n) for n in _NUMBER.findall(str(label))]
+    if len(numbers) < 2:
+        return math.inf, math.inf
+    return numbers[0], numbers[-1] - numbers[0]
 
 
 def measure(pieces: list[tuple[float, float]], distribution: str) -> float:

@@ -2,9 +2,11 @@
 
 Each model is measured on the test set of every evaluation range of its ladder (y from its
 target and operation, with the model's own layout) and, where the operands are the inputs,
-on the article's diagonal a = b = x (y from the operation), split into segments. Success
-thresholds come from the study's rule (tasks.evaluation.success): `threshold` and `success`,
-and for each further rule it asks for (`success.also`) `threshold_<rule>` and `success_<rule>`. Reading weights and test
+on the article's diagonal a = b = x (y from the operation), split into segments; and, when the
+study asks for it, its extrapolation horizon (`evaluate_horizons`, tasks.evaluation.horizon).
+Success thresholds come from the study's rule (tasks.evaluation.success): `threshold` and
+`success`, and for each further rule it asks for (`success.also`) `threshold_<rule>` and
+`success_<rule>`. Reading weights and test
 sets, and writing the tables, is tasks.jobs.evaluate. A change to what this writes for the
 same weights bumps EVALUATION_VERSION (tasks.evaluation.job).
 """
@@ -18,6 +20,7 @@ import numpy as np
 import pyarrow as pa
 
 from tasks.core.ranges import Ranges, coverage
+from tasks.evaluation import horizon
 from tasks.evaluation.job import EvalJob, EvalModel
 from tasks.evaluation.metrics import diagonal_grid, error_metrics
 from tasks.evaluation.success import REGISTRY as RULES
@@ -51,6 +54,17 @@ def evaluate_models(
         }
     )
     return pa.Table.from_pylist(rows), diagonal
+
+
+def evaluate_horizons(
+    arch: Architecture, params: dict[str, Any], weights: dict[str, np.ndarray], job: EvalJob
+) -> pa.Table | None:
+    """The extrapolation horizon of each model of `job` (one row per model), or None when the
+    study searches none."""
+    if job.horizon is None:
+        return None
+    layouts = np.stack([m.target.target.layout(m.target.params, m.seed) for m in job.models])
+    return horizon.horizons(job, layouts, lambda x: predict(arch, params, weights, x))
 
 
 def _square_rows(arch, params, weights, job: EvalJob, test_sets, layouts: np.ndarray) -> list[dict[str, Any]]:

@@ -7,7 +7,8 @@ with any change to what an evaluation writes for the same trained weights:
 
     a metric or its definition (tasks.evaluation.metrics), a success rule or its threshold
     (tasks.evaluation.success), coverage (tasks.core.ranges.coverage), the diagonal grid, how
-    predictions are computed (tasks.model.inference), the columns of metrics/diagonal.
+    predictions are computed (tasks.model.inference), the extrapolation horizon's search
+    (tasks.evaluation.horizon), the columns of metrics/diagonal/horizons.
 
 A bump re-evaluates every model and trains none (their ids do not carry this version); the
 tables and the report follow. tests/test_numerics.py fails when an evaluation's output changes
@@ -25,7 +26,8 @@ from tasks.evaluation.success import SuccessConfig
 
 # 1, 2: the lab's single numerics version before each stage had its own (2: coverage as mass),
 # kept so that evaluations written then are still found.
-EVALUATION_VERSION = 2
+# 3: the extrapolation horizon (tasks.evaluation.horizon): a horizons table per evaluation.
+EVALUATION_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,34 @@ class DiagonalConfig:
 
 
 @dataclass(frozen=True)
+class HorizonConfig:
+    """The extrapolation horizon's search (tasks.evaluation.horizon): the largest widening
+    scale s ≤ `max_scale` of a model's training range on which its error stays within
+    `tolerance`, bracketed by the ladder's scales, then `rounds` bisection rounds on log s, each
+    on `rows` inputs (one uniform draw mapped onto every range)."""
+
+    tolerance: float | None  # NRMSE at most this; None: the study's success rule's threshold
+    max_scale: float  # the cap: a model within tolerance there has a horizon "≥ max_scale"
+    rounds: int
+    rows: int
+    widen: str  # how a scale widens the training range (the ladder's policy)
+    ladder: tuple[float, ...]  # the study's scales: the first brackets
+
+    @property
+    def brackets(self) -> tuple[float, ...]:
+        """1, the ladder's scales between 1 and the cap, the cap: searched in this order."""
+        inner = sorted({s for s in self.ladder if 1 < s < self.max_scale})
+        return (1.0, *inner, self.max_scale)
+
+    def describe(self) -> str:
+        """What 'within tolerance' means, as the report says it."""
+        return "the success rule's threshold" if self.tolerance is None else f"NRMSE ≤ {self.tolerance:g}"
+
+    def identity(self) -> list:
+        return [self.tolerance, self.max_scale, self.rounds, self.rows, self.widen, list(self.brackets)]
+
+
+@dataclass(frozen=True)
 class EvalModel:
     """A trained model as its evaluation sees it."""
 
@@ -65,6 +95,7 @@ class EvalJob:
     diagonal: DiagonalConfig | None
     success: SuccessConfig
     distribution: str  # how test inputs are drawn (success rules that sample draw the same way)
+    horizon: HorizonConfig | None = None  # None: no horizon searched
 
     @staticmethod
     def of(
@@ -73,6 +104,7 @@ class EvalJob:
         diagonal: DiagonalConfig | None,
         success: SuccessConfig,
         distribution: str,
+        horizon: HorizonConfig | None = None,
     ) -> EvalJob:
         """The evaluation of `models` (all trained in bundle `bundle_id`), named by its inputs."""
         identity = {
@@ -83,5 +115,6 @@ class EvalJob:
             if diagonal is None
             else [diagonal.lo, diagonal.hi, diagonal.points, [s.to_json() for s in diagonal.segments]],
             "success": success.identity(),
+            "horizon": None if horizon is None else horizon.identity(),
         }
-        return EvalJob(content_id("ev", identity), bundle_id, models, diagonal, success, distribution)
+        return EvalJob(content_id("ev", identity), bundle_id, models, diagonal, success, distribution, horizon)

@@ -1,7 +1,8 @@
 """Collection as map/reduce, both run as Ray tasks so the driver only ever holds aggregates.
 
 map     `collect_part`: one evaluation (and its bundle's curves and probes) → the study's rows
-        for its models, with their identity columns and fit flags, written as
+        for its models, with their identity columns, fit flags and extrapolation horizons
+        (columns horizon_* of the models table), written as
         results/<table>/part-<eval id>.parquet (metrics, models, curves, probes, diagonal).
 reduce  `summarise_parts`: the parts of one architecture → its aggregates (tasks.report.aggregates).
 
@@ -42,7 +43,9 @@ from tasks.store.storage import FileInfo, Store
 # 4: each headline keeps its per-seed values (`sample`): the rank test behind compare's and the
 # nightly's verdicts needs them, not only the median and its interval (tasks.report.judgement).
 # The speeds table's `bundle_seconds` (added under 3 without a bump) is recorded with it.
-COLLECT_VERSION = 4
+# 5: the models table carries each model's extrapolation horizon (horizon_*); the aggregates a
+# horizons table and a horizon headline per architecture; summary tables in numeric range order.
+COLLECT_VERSION = 5
 
 IDENTITY = ["model_id", "arch", "arch_label", "seed", "train_range"]  # carried by every table
 
@@ -105,6 +108,8 @@ def part_tables(store: Store, job: PartJob) -> dict[str, pd.DataFrame]:
     metrics = per_model.merge(read(job.evaluation.files["metrics"]), on="model_id", how="inner")
     fits = fit_flags(metrics, job.fit_nrmse)
     models = models.merge(fits, on="model_id", how="left").fillna({"fit": False})
+    if "horizons" in job.evaluation.files:  # one row per model (tasks.evaluation.horizon)
+        models = models.merge(read(job.evaluation.files["horizons"]), on="model_id", how="left")
     metrics = metrics.merge(fits[["model_id", "fit"]], on="model_id", how="left").fillna({"fit": False})
     short = ident[IDENTITY]
     curves = short.merge(read(bundle.files["curves"]), on="model_id")

@@ -21,7 +21,7 @@ def evaluate_and_store(
     done = catalog.EVALUATIONS.current(store, job.eval_id, EVALUATION_VERSION)
     if done is not None:
         return done
-    from tasks.evaluation.evaluate import evaluate_models  # TF import only inside the task
+    from tasks.evaluation.evaluate import evaluate_horizons, evaluate_models  # TF import only inside the task
 
     bundle = catalog.require_bundle(store, job.bundle_id)
     member_index = {m.model_id: i for i, m in enumerate(bundle.members)}
@@ -29,10 +29,14 @@ def evaluate_and_store(
     weights = {k: v[idx] for k, v in catalog.read_weights(store, bundle).items()}
     test_ids = dict.fromkeys(e.dataset_id for m in job.models for e in m.evals)
     test_sets = {d: catalog.read_dataset(store, specs[d]) for d in test_ids}
-    metrics, diagonal = evaluate_models(registry.get(bundle.arch), bundle.params, weights, job, test_sets)
+    arch = registry.get(bundle.arch)
+    metrics, diagonal = evaluate_models(arch, bundle.params, weights, job, test_sets)
+    horizons = evaluate_horizons(arch, bundle.params, weights, job)  # None: the study searches none
+    tables = {"metrics": metrics, "diagonal": diagonal, "horizons": horizons}
     files = {
-        "metrics": store.write_parquet(catalog.eval_file(job.eval_id, "metrics.parquet"), metrics),
-        "diagonal": store.write_parquet(catalog.eval_file(job.eval_id, "diagonal.parquet"), diagonal),
+        name: store.write_parquet(catalog.eval_file(job.eval_id, f"{name}.parquet"), table)
+        for name, table in tables.items()
+        if table is not None
     }
     models = tuple(m.model_id for m in job.models)
     manifest = EvalManifest(job.eval_id, job.bundle_id, models, files, EVALUATION_VERSION, placement or {})

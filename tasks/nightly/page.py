@@ -21,6 +21,7 @@ METRIC_TITLES = {
     "nrmse_at_coverage_0.25": "Normalised RMSE at coverage 0.25",
     "nrmse_at_coverage_0.01": "Normalised RMSE at coverage 0.01",
     "success_rate": "Success rate per training → evaluation range (share of seeds, Wilson 95% CI)",
+    "horizon_scale": "Extrapolation horizon: widening of the training range within tolerance (median, 95% CI)",
     "train_model_steps_per_s": "Training throughput (model-steps/s)",
 }
 

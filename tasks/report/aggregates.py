@@ -17,7 +17,14 @@ import pandas as pd
 
 from tasks.evaluation.intervals import median_ci
 from tasks.report.headlines import quality_headlines
-from tasks.report.summaries import by_range, fit_table, headline, success
+from tasks.report.summaries import (
+    by_range,
+    fit_table,
+    headline,
+    horizon_table,
+    range_ordered,
+    success,
+)
 
 MAX_LINES = 8  # individual seeds drawn per panel of the diagonal figure
 MAX_DIVERGED_LISTED = 50  # per architecture; the count is always complete
@@ -36,6 +43,7 @@ class Summary:
     headlines: pd.DataFrame = field(default_factory=pd.DataFrame)  # the nightly's quality headlines
     speeds: pd.DataFrame = field(default_factory=pd.DataFrame)  # bundle_id → model-steps/s, seconds trained
     counts: pd.DataFrame = field(default_factory=pd.DataFrame)  # per architecture: models, fitted, diverged
+    horizons: pd.DataFrame = field(default_factory=pd.DataFrame)  # extrapolation horizon per arch × training range
 
     @staticmethod
     def names() -> list[str]:
@@ -57,18 +65,22 @@ def summarise(tables: dict[str, pd.DataFrame], reference_range: str | None) -> S
     """The aggregates of one architecture's (or a whole small study's) tidy tables."""
     metrics, models = tables["metrics"], tables["models"]
     diverged = models[models["diverged"]]
+    horizons = horizon_table(models)
     return Summary(
-        headline=headline(metrics),
+        headline=headline(metrics, horizons),
         fit=fit_table(models),
         by_range=by_range(metrics),
         success=success(metrics, tables.get("probes")),
         coverage=coverage_points(metrics),
-        curves=median_curves(tables["curves"]),
+        curves=range_ordered(median_curves(tables["curves"])),
         diagonal=diagonal_lines(tables["diagonal"], reference_range),
-        diverged=diverged[["model_id", "arch_label", "train_range", "seed", "diverged_step"]].head(MAX_DIVERGED_LISTED),
-        headlines=pd.DataFrame([vars(h) for h in quality_headlines(metrics)]),
+        diverged=range_ordered(diverged[["model_id", "arch_label", "train_range", "seed", "diverged_step"]]).head(
+            MAX_DIVERGED_LISTED
+        ),
+        headlines=pd.DataFrame([vars(h) for h in quality_headlines(metrics, models)]),
         speeds=models.drop_duplicates("bundle_id")[["bundle_id", "bundle_model_steps_per_s", "bundle_seconds"]],
         counts=counts(models),
+        horizons=horizons,
     )
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from tasks.evaluation.intervals import median_ci, wilson_interval
-from tasks.report.summaries import in_range
+from tasks.report.summaries import horizon_values, in_range, range_ordered
 
 HEADLINE_COVERAGES = (0.25, 0.01)  # extrapolation error reported at these coverages when present
 
@@ -40,16 +40,19 @@ MIN_TIMED_SECONDS = 30.0  # a bundle that trains for less times mostly compilati
 
 def headlines(metrics: pd.DataFrame, models: pd.DataFrame) -> list[Headline]:
     """The night's headline metrics: per architecture the in-range RMSE, the RMSE at fixed
-    coverages, the success rate per range pair (over seeds); and the training throughput."""
-    return quality_headlines(metrics) + throughput(models.drop_duplicates("bundle_id"))[0]
+    coverages, the success rate per range pair (over seeds), the median extrapolation horizon;
+    and the training throughput."""
+    return quality_headlines(metrics, models) + throughput(models.drop_duplicates("bundle_id"))[0]
 
 
-def quality_headlines(metrics: pd.DataFrame) -> list[Headline]:
-    """Everything but throughput; computed per architecture (a study's map/reduce does)."""
+def quality_headlines(metrics: pd.DataFrame, models: pd.DataFrame | None = None) -> list[Headline]:
+    """Everything but throughput; computed per architecture (a study's map/reduce does).
+    Groups in order: architectures by name, ranges numerically."""
     out: list[Headline] = []
+    metrics = range_ordered(metrics.sort_values("arch_label", kind="stable"))
     squares = metrics[metrics["eval_kind"] == "square"]
     inside = in_range(metrics)
-    for (arch, train), g in inside.groupby(["arch_label", "train_range"], sort=True):  # RMSE has the range's scale
+    for (arch, train), g in inside.groupby(["arch_label", "train_range"], sort=False):  # RMSE has the range's scale
         out.append(_median("in_range_rmse", f"{arch} @ {train}", g["rmse"]))
     for arch, g in inside.groupby("arch_label", sort=True):  # scale-free: pooled over training ranges
         out.append(_median("in_range_nrmse", arch, g["nrmse"]))
@@ -60,11 +63,24 @@ def quality_headlines(metrics: pd.DataFrame) -> list[Headline]:
     # success: the seed is the unit of replication — per architecture and training → evaluation
     # range, the share of seeds that succeed (Wilson interval over seeds); in-range rows left out
     outside = squares[squares["eval_range"] != squares["train_range"]]
-    for (arch, train, ev), g in outside.groupby(["arch_label", "train_range", "eval_range"], sort=True):
+    for (arch, train, ev), g in outside.groupby(["arch_label", "train_range", "eval_range"], sort=False):
         per_seed = g.groupby("seed")["success"].all()
         k, n = int(per_seed.sum()), len(per_seed)
         lo, hi = wilson_interval(k, n)
         out.append(Headline("success_rate", f"{arch} @ {train} → {ev}", k / n, lo, hi, n, "higher"))
+    return out + horizon_headlines(models)
+
+
+def horizon_headlines(models: pd.DataFrame | None) -> list[Headline]:
+    """Per architecture: the median extrapolation horizon (a widening scale: scale-free, so
+    pooled over training ranges; none counted as 0) with its 95% bootstrap interval."""
+    if models is None or "horizon_status" not in models:
+        return []
+    with_values = models.assign(horizon_value=horizon_values(models))
+    out = []
+    for arch, g in with_values.groupby("arch_label", sort=True):
+        v = g["horizon_value"].to_numpy(np.float64)
+        out.append(Headline("horizon_scale", arch, *median_ci(v), len(v), "higher", v[np.isfinite(v)].tolist()))
     return out
 
 

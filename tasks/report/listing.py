@@ -1,5 +1,5 @@
 """Models by what they are: one row per model (architecture, training range, seed, whether it
-fits, on how many of its extrapolation ranges it succeeds, its id) and a selection by those
+fits, on how many of its extrapolation ranges it succeeds, its extrapolation horizon, its id) and a selection by those
 values, with one clear message when a selection is empty or names more than one model (pure
 pandas; `mlab ls`, `mlab export --arch …` and tasks.api's `study.model(arch=…)` use it).
 
@@ -16,7 +16,9 @@ import pandas as pd
 
 from tasks.core.errors import UserError
 from tasks.core.ranges import Ranges
+from tasks.evaluation.horizon import describe
 
+HORIZON = ["horizon_scale", "horizon_coverage", "horizon_status"]  # per-model columns listed where present
 MAX_NAMED = 10  # candidates named in a message; the rest are counted
 NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 
@@ -122,12 +124,16 @@ def extrapolation_successes(metrics: pd.DataFrame) -> pd.DataFrame:
 
 def model_listing(models: pd.DataFrame, successes: pd.DataFrame) -> pd.DataFrame:
     """One row per model: identity, fit (and in-range NRMSE), successes on its extrapolation
-    ranges as counts and as "k/n", the model id; in `in_order` order."""
+    ranges as counts and as "k/n", its extrapolation horizon (scale, coverage, status and as
+    text) where the study searched it, the model id; in `in_order` order."""
     keep = ["model_id", "arch", "arch_label", "train_range", "train_lo", "train_hi", "seed"]
     keep += ["diverged", "fit", "in_range_nrmse"]
+    keep += [c for c in HORIZON if c in models]
     out = models[keep].merge(successes, on="model_id", how="left")
     out = out.fillna({"successes": 0, "extrapolation_ranges": 0}).astype(
         {"successes": int, "extrapolation_ranges": int, "seed": int, "fit": bool, "diverged": bool}
     )
     out["success"] = [f"{k}/{n}" if n else "–" for k, n in zip(out["successes"], out["extrapolation_ranges"])]
+    if "horizon_status" in out:  # "≥100", "12.9", "none" (tasks.evaluation.horizon)
+        out["horizon"] = [describe(s, st) for s, st in zip(out["horizon_scale"], out["horizon_status"])]
     return in_order(out)

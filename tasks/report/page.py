@@ -26,7 +26,17 @@ from tasks.data.operations import symbol_of
 from tasks.data.targets import DEFAULT_OPERATION, TargetSpec
 from tasks.report import published
 from tasks.report.aggregates import Summary
-from tasks.report.figures import coverage_figure, curves_figure, diagonal_figure, operation_figure, success_figure
+from tasks.report.captions import beyond_caption, horizon_caption, inside_caption
+from tasks.report.figures import (
+    coverage_figure,
+    curves_figure,
+    diagonal_figure,
+    horizon_figure,
+    operation_figure,
+    render,
+    success_figure,
+)
+from tasks.report.labels import legend_table, relabelled, short_labels
 from tasks.report.summaries import SERIES_COLUMNS, operation_cells, operation_table, rates_by_rule
 from tasks.report.tables import html_table, to_markdown
 from tasks.report.variants import variant_sections
@@ -37,7 +47,10 @@ from tasks.store.storage import Store
 # 1: the first release (a report id with it since its first version).
 # 2: titles, notes and the diagonal name the study's operations; the operation × architecture
 # table and figure; published-vs-run verdicts by test.
-REPORT_VERSION = 2
+# 3: short series labels with a table of their specifications; legends outside the data; captions
+# computed from the data; the extrapolation horizon (section, figure, headline column); every
+# figure also as SVG and PDF in figures/.
+REPORT_VERSION = 3
 
 SUCCESS_NOTE = (
     "A model succeeds on a range when its test MSE is below that of the exact operation with its "
@@ -60,12 +73,39 @@ INFINITE_RATIO_NOTE = (
 )
 
 
+HEADERS = {"arch_label": "architecture", "train_range": "training range", "eval_range": "evaluation range"}
+LABELS_NOTE = (
+    "Series are named by short labels: an architecture's name, with only the settings that tell it apart from "
+    "the study's other architectures of that name. Each label's full specification:"
+)
+HORIZON_NOTE = (
+    "A model's extrapolation horizon is the largest widening s of its training range (the ladder's policy, "
+    "{widen}; s = 1: the training range itself) on which it stays within {tolerance}: found per model by "
+    "evaluating every model of a bundle at 1, at the ladder's scales and at the cap until it first leaves "
+    "the tolerance, then by {rounds} rounds of bisection on log s between its last scale within and its "
+    "first outside (each on the same {rows} inputs mapped onto the range). 'horizon' is the median over "
+    "seeds (≥ {cap:g}: at the cap; none: outside the tolerance already on its training range, counted as 0); "
+    "the interval is a 95% bootstrap over seeds; coverage is the horizon's range's coverage by the training "
+    "range, over the seeds with a horizon."
+)
+
+
 @dataclass
 class Section:
     title: str = ""
     text: list[str] = field(default_factory=list)
     table: pd.DataFrame | None = None
-    figure: tuple[str, bytes, str] | None = None  # (file name, PNG, caption)
+    figure: tuple[str, dict[str, bytes], str] | None = None  # (file stem, {format: bytes}, caption)
+
+
+def figure_section(stem: str, fig, caption: str) -> Section:
+    """A figure, drawn in every format (tasks.report.figures.render)."""
+    return Section(figure=(stem, render(fig), caption))
+
+
+def figure_files(stem: str) -> dict[str, str]:
+    """Where a figure's files go in the report: the PNG beside the page, SVG and PDF in figures/."""
+    return {"png": f"{stem}.png", "svg": f"figures/{stem}.svg", "pdf": f"figures/{stem}.pdf"}
 
 
 def _fit_sentence(fitted: int, total: int, threshold: float) -> str:
@@ -84,13 +124,23 @@ def operations_of(info: dict[str, Any]) -> list[str]:
 
 
 def report_sections(summary: Summary, info: dict[str, Any]) -> list[Section]:
-    fit_nrmse = info.get("config_resolved", {}).get("evaluation", {}).get("fit_nrmse", 0.01)
+    evaluation = info.get("config_resolved", {}).get("evaluation", {})
+    fit_nrmse = evaluation.get("fit_nrmse", 0.01)
+    ops = operations_of(info)
+    mapping = short_labels(list(summary.counts["arch_label"]), tuple(f" on {symbol_of(o)}" for o in ops))
+    names = legend_table(mapping, summary.counts)
+    summary = relabelled(summary, mapping)
     head = summary.headline
     ratios = head[[c for c in head.columns if c.startswith("diag_ratio_")]].to_numpy(float)
     n_fit, n_all, n_div = summary.total("fitted"), summary.total("models"), summary.total("diverged")
+    horizon = evaluation.get("horizon")
+    notes = [INFINITE_RATIO_NOTE] if np.isinf(ratios).any() else []
+    if horizon and "horizon" in head:
+        notes.append("'horizon': the median extrapolation horizon over seeds (see 'Extrapolation horizon').")
     sections = [
         Section("", [info.get("description", ""), _facts(info)]),
-        Section("Headline", [INFINITE_RATIO_NOTE] if np.isinf(ratios).any() else [], head),
+        Section("Architectures", [LABELS_NOTE], names),
+        Section("Headline", notes, head),
         Section("Fit", [_fit_sentence(n_fit, n_all, fit_nrmse)], summary.fit),
         *(Section(*s) for s in variant_sections(summary, info)),  # a sweep's variants side by side
     ]
@@ -99,52 +149,54 @@ def report_sections(summary: Summary, info: dict[str, Any]) -> list[Section]:
         sections.append(Section("Diverged models", [f"{n_div} models diverged{listed}."], summary.diverged))
     figures = []
     reference = info.get("reference_range")
-    ops = operations_of(info)
     if len(summary.diagonal) and reference:  # targets whose operands are the inputs
         label, bounds = reference[0], (reference[1], reference[2])
         one = len(ops) == 1
         truth = OPERATIONS[ops[0]].diagonal_symbol if one and ops[0] in OPERATIONS else "y(x, x)"
-        y = f"y = {symbol_of(ops[0])}" if one else "the operation"
+        y = f"y = {symbol_of(ops[0])}" if one else "its operation"
         figures += [
-            (
-                "diagonal_train_range.png",
+            figure_section(
+                "diagonal_train_range",
                 diagonal_figure(summary.diagonal, label, bounds, True, "Inside the training range", truth, one),
-                f"The article's first figure: on the training range the network looks like {y}.",
+                inside_caption(summary.fit, label, y, fit_nrmse),
             ),
-            (
-                "diagonal_full.png",
+            figure_section(
+                "diagonal_full",
                 diagonal_figure(summary.diagonal, label, bounds, False, "Beyond the training range", truth, one),
-                "The article's second figure: outside the training range the imitation breaks down.",
+                beyond_caption(
+                    summary.diagonal, bounds, truth, fit_nrmse, (evaluation.get("diagonal") or {}).get("hi")
+                ),
             ),
         ]
     cells = operation_cells(summary.success, {o: symbol_of(o) for o in ops}) if len(ops) > 1 else None
     if cells is not None and len(cells):
         figures.append(
-            (
-                "operations.png",
+            figure_section(
+                "operations",
                 operation_figure(cells),
                 "Which unit extrapolates which operation: success on the extrapolation range, Wilson 95% intervals.",
             )
         )
     figures += [
-        (
-            "error_vs_coverage.png",
+        figure_section(
+            "error_vs_coverage",
             coverage_figure(summary.coverage, "all", f"all {n_all} models"),
             f"Error against coverage over all {n_all} models (coverage: see 'Error by evaluation range').",
         ),
-        (
-            "error_vs_coverage_fitted.png",
+        figure_section(
+            "error_vs_coverage_fitted",
             coverage_figure(summary.coverage, "fitted", f"the {n_fit} models that fit their training range"),
             f"Error against coverage over the {n_fit} of {n_all} models that fit their training range.",
         ),
-        ("training_curves.png", curves_figure(summary.curves), "Training and interpolation-validation MSE."),
-        (
-            "success.png",
+        figure_section("training_curves", curves_figure(summary.curves), "Training and interpolation-validation MSE."),
+        figure_section(
+            "success",
             success_figure(summary.success),
             "Success rate per training → evaluation range, with Wilson 95% intervals over seeds (all seeds).",
         ),
     ]
-    sections += [Section(figure=f) for f in figures]
+    sections += figures
+    sections += horizon_sections(summary, horizon)
     if cells is not None and len(cells):
         text = [
             "Per architecture and operation: the success rate on the extrapolation range, its Wilson 95% "
@@ -162,6 +214,26 @@ def report_sections(summary: Summary, info: dict[str, Any]) -> list[Section]:
     sections += paper_sections(summary, info)
     sections.append(Section("Error by evaluation range", [COVERAGE_NOTE], summary.by_range))
     return sections
+
+
+def horizon_sections(summary: Summary, horizon: dict[str, Any] | None) -> list[Section]:
+    """The extrapolation horizon: what it is, its figure and its table (none when not searched)."""
+    if not horizon or not len(summary.horizons):
+        return []
+    tolerance = str(summary.horizons["tolerance"].iloc[0])
+    note = HORIZON_NOTE.format(
+        widen=horizon.get("widen", "outward"),
+        tolerance=tolerance,
+        rounds=horizon.get("rounds"),
+        rows=horizon.get("rows"),
+        cap=float(summary.horizons["cap"].max()),
+    )
+    return [
+        Section("Extrapolation horizon", [note], summary.horizons),
+        figure_section(
+            "horizon", horizon_figure(summary.horizons, tolerance), horizon_caption(summary.horizons, tolerance)
+        ),
+    ]
 
 
 def success_note(info: dict[str, Any]) -> str:
@@ -228,15 +300,20 @@ def paper_sections(summary: Summary, info: dict[str, Any]) -> list[Section]:
     figure = published.comparison_figure(result)
     if figure is not None:
         caption = "Published results beside this run's; the run coloured by its test's verdict."
-        out.append(Section(figure=("published_vs_run.png", figure, caption)))
+        out.append(figure_section("published_vs_run", figure, caption))
     return out
 
 
 def build_report(summary: Summary, info: dict[str, Any]) -> dict[str, bytes]:
-    """All report files as {name: bytes}: PNG figures, index.html, summary.md."""
+    """All report files as {name: bytes}: figures (PNG beside the page, SVG and PDF in
+    figures/), index.html, summary.md."""
     title = f"Extrapolation report — {info['config']} (y = {', '.join(symbol_of(o) for o in operations_of(info))})"
     sections = report_sections(summary, info)
-    files = {s.figure[0]: s.figure[1] for s in sections if s.figure}
+    files = {}
+    for s in sections:
+        if s.figure:
+            stem, drawn, _ = s.figure
+            files |= {name: drawn[fmt] for fmt, name in figure_files(stem).items()}
     files["summary.md"] = render_markdown(title, sections).encode()
     files["index.html"] = render_html(title, sections).encode()
     return files
@@ -270,10 +347,12 @@ def render_markdown(title: str, sections: list[Section]) -> str:
             parts += [f"## {s.title}", ""]
         parts += [p for t in s.text if t for p in (t, "")]
         if s.table is not None:
-            parts += [to_markdown(s.table), ""]
+            parts += [to_markdown(s.table.rename(columns=HEADERS)), ""]
         if s.figure:
-            name, _, caption = s.figure
-            parts += [f"![{caption}]({name})", "", f"*{caption}*", ""]
+            stem, _, caption = s.figure
+            where = figure_files(stem)
+            links = f"[SVG]({where['svg']}), [PDF]({where['pdf']})"
+            parts += [f"![{caption}]({where['png']})", "", f"*{caption}* ({links})", ""]
     return "\n".join(parts)
 
 
@@ -284,13 +363,15 @@ def render_html(title: str, sections: list[Section]) -> str:
             body.append(f"<h2>{html.escape(s.title)}</h2>")
         body += [f"<p>{html.escape(t)}</p>" for t in s.text if t]
         if s.table is not None:
-            body.append(html_table(s.table))
+            body.append(html_table(s.table.rename(columns=HEADERS)))
         if s.figure:
-            _, png, caption = s.figure
-            data = base64.b64encode(png).decode()
+            stem, drawn, caption = s.figure
+            data = base64.b64encode(drawn["png"]).decode()
+            where = figure_files(stem)
+            links = f'<a href="{where["svg"]}">SVG</a> · <a href="{where["pdf"]}">PDF</a>'
             body.append(
-                f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{data}">'
-                f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+                f'<figure id="{stem}"><img alt="{html.escape(caption)}" src="data:image/png;base64,{data}">'
+                f"<figcaption>{html.escape(caption)} ({links})</figcaption></figure>"
             )
     joined = "\n".join(body)
     return f"""<!doctype html>

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from tasks.evaluation.significance import ALPHA, Verdict, compare_estimates, compare_rates, holm
-from tasks.report.figures import plt, png
+from tasks.report.figures import Figure, legend_beside, plt
 
 PUBLISHED = Path(__file__).with_name("published.csv")
 CITATIONS = {
@@ -167,7 +167,7 @@ def _table(frame: pd.DataFrame) -> pd.DataFrame:
 VERDICT_COLOURS = {"consistent": "tab:green", "differs": "tab:red", "underpowered": "tab:gray"}
 
 
-def comparison_figure(comparison: Comparison) -> bytes | None:
+def comparison_figure(comparison: Comparison) -> Figure | None:
     """Published and this run's success rate, solved-at and sparsity with their intervals for
     every pair with a published number; the run's marker coloured by its test's verdict."""
     frame = comparison.rows[comparison.rows["published"].notna()].reset_index(drop=True)
@@ -225,11 +225,11 @@ def comparison_figure(comparison: Comparison) -> bytes | None:
             ax.set_yscale("log")  # steps from 10³ to 10⁶, errors from 10⁻⁷ to 10⁻³
         ax.set_ylabel(label, fontsize=8)
         ax.grid(axis="y", alpha=0.3)
-        ax.legend(fontsize=6, loc="best")
+        legend_beside(ax, fontsize=6)
     axes[-1].set_xticks(
         x, [f"{m}\n{p}" for m, p in zip(frame["model"], frame["range pair"])], rotation=60, ha="right", fontsize=6
     )
     fig.suptitle(
         "Published results beside this run's, the run coloured by its test's verdict (95% intervals)", fontsize=10
     )
-    return png(fig)
+    return fig

@@ -5,7 +5,36 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from tasks.evaluation.intervals import SUMMARIES, wilson_interval
+from tasks.core.ranges import label_order
+from tasks.evaluation.horizon import describe
+from tasks.evaluation.intervals import SUMMARIES, median_ci, wilson_interval
+
+RANGE_COLUMNS = ("train_range", "eval_range")
+
+
+def range_ordered(frame: pd.DataFrame, series: str = "arch_label") -> pd.DataFrame:
+    """Rows in the order a reader expects: series as they first appear, then training and
+    evaluation ranges numerically (tasks.core.ranges.label_order: [0,2] before [0,10])."""
+    if not len(frame):
+        return frame
+    keys: dict[str, pd.Series] = {}
+    if series in frame:
+        first = {s: i for i, s in enumerate(dict.fromkeys(frame[series]))}
+        keys["_series"] = frame[series].map(first)
+    for column in RANGE_COLUMNS:
+        if column in frame:
+            order = frame[column].map(label_order)
+            keys[f"_{column}_lo"], keys[f"_{column}_width"] = order.str[0], order.str[1]
+    if not keys:
+        return frame
+    sort = pd.DataFrame(keys, index=frame.index)
+    return frame.loc[sort.sort_values(list(keys), kind="stable").index].reset_index(drop=True)
+
+
+def ordered_ranges(labels) -> list[str]:
+    """Distinct range labels in numeric order."""
+    return sorted(dict.fromkeys(labels), key=label_order)
+
 
 ALSO = "success_"  # metrics columns success_<rule>: a further rule the study asked for (success.also)
 
@@ -34,13 +63,14 @@ def fit_table(models: pd.DataFrame) -> pd.DataFrame:
         in_range_nrmse_max=("in_range_nrmse", "max"),
     ).reset_index()
     out["fitted"] = out["fitted"].astype(int)
-    return out
+    return range_ordered(out)
 
 
-def headline(metrics: pd.DataFrame) -> pd.DataFrame:
+def headline(metrics: pd.DataFrame, horizons: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per architecture and training range: how many seeds fit, the median in-range RMSE over
-    seeds, and each diagonal segment's median RMSE with its ratio to the in-range RMSE (∞ when
-    the in-range RMSE is exactly 0: a unit exact on its operation)."""
+    seeds, the median extrapolation horizon (from `horizons`, a `horizon_table`), and each
+    diagonal segment's median RMSE with its ratio to the in-range RMSE (∞ when the in-range
+    RMSE is exactly 0: a unit exact on its operation)."""
     keys = ["arch_label", "train_range"]
     base = (
         in_range(metrics)
@@ -48,14 +78,72 @@ def headline(metrics: pd.DataFrame) -> pd.DataFrame:
         .agg(seeds=("seed", "nunique"), fitted=("fit", "sum"), in_range_rmse=("rmse", "median"))
     )
     base["fitted"] = base["fitted"].astype(int)
+    if horizons is not None and len(horizons):
+        base = base.join(horizons.set_index(keys)["horizon"])
     diag = metrics[metrics["eval_kind"] == "diagonal"]
     if len(diag):
         seg = diag.pivot_table(index=keys, columns="eval_range", values="rmse", aggfunc="median", sort=False)
+        seg = seg[ordered_ranges(seg.columns)]
         seg.columns = [f"diag_rmse_{c}" for c in seg.columns]
         base = base.join(seg)
         for c in seg.columns:
             base[c.replace("diag_rmse_", "diag_ratio_")] = base[c] / base["in_range_rmse"]
-    return base.reset_index()
+    return range_ordered(base.reset_index())
+
+
+HORIZON_COLUMNS = [
+    "arch_label",
+    "train_range",
+    "seeds",
+    "with_horizon",
+    "capped",
+    "horizon",
+    "horizon_median",
+    "horizon_ci_low",
+    "horizon_ci_high",
+    "coverage_median",
+    "coverage_ci_low",
+    "coverage_ci_high",
+    "cap",
+    "tolerance",
+]
+
+
+def horizon_values(models: pd.DataFrame) -> pd.Series:
+    """Each model's horizon scale for medians: none (outside tolerance on its own range) as 0,
+    below every horizon; a capped one at the cap."""
+    return models["horizon_scale"].where(models["horizon_status"] != "none", 0.0).astype(float)
+
+
+def horizon_table(models: pd.DataFrame) -> pd.DataFrame:
+    """Per architecture and training range: seeds, how many have a horizon and how many reach
+    the cap, the median horizon scale over all seeds (none counted as 0) with its 95% bootstrap
+    interval, as text ("≥ cap" when the median is capped), and the median coverage of the
+    horizon's range by the training range over the seeds that have one (with its interval)."""
+    if "horizon_status" not in models or not len(models):
+        return pd.DataFrame(columns=HORIZON_COLUMNS)
+    rows = []
+    for (arch, train), g in models.groupby(["arch_label", "train_range"], sort=False):
+        values = horizon_values(g)
+        mid, lo, hi = median_ci(values.to_numpy())
+        has = g[g["horizon_status"] != "none"]
+        cap = float(g["horizon_cap"].max())
+        cov = median_ci(has["horizon_coverage"].to_numpy())
+        rows.append(
+            {"arch_label": arch, "train_range": train, "seeds": len(g), "with_horizon": len(has)}
+            | {"capped": int((g["horizon_status"] == "capped").sum()), "horizon": median_text(mid, cap)}
+            | {"horizon_median": mid, "horizon_ci_low": lo, "horizon_ci_high": hi}
+            | {"coverage_median": cov[0], "coverage_ci_low": cov[1], "coverage_ci_high": cov[2]}
+            | {"cap": cap, "tolerance": str(g["horizon_tolerance"].iloc[0])}
+        )
+    return range_ordered(pd.DataFrame(rows, columns=HORIZON_COLUMNS))
+
+
+def median_text(median: float, cap: float) -> str:
+    """A median horizon as tables print it: ≥ cap when at least half the seeds reach the cap,
+    none when at least half have none."""
+    status = "none" if not median > 0 else "capped" if median >= cap else "within"
+    return describe(median, status)
 
 
 def by_range(metrics: pd.DataFrame, metric: str = "rmse") -> pd.DataFrame:
@@ -75,7 +163,7 @@ def by_range(metrics: pd.DataFrame, metric: str = "rmse") -> pd.DataFrame:
     )
     out["median_fitted"] = sq[sq["fit"]].groupby(keys, sort=False)[metric].median()
     out["fitted"] = out["fitted"].astype(int)
-    return out.reset_index().rename(
+    return range_ordered(out.reset_index()).rename(
         columns={
             "median": f"{metric}_median",
             "q25": f"{metric}_q25",
@@ -138,7 +226,7 @@ def success(metrics: pd.DataFrame, probes: pd.DataFrame | None = None, summary: 
             | {k: v for k, v in stats.items() if k not in ("success_rate", "ci_low", "ci_high")}
             | {k: v for rule in also for k, v in _rate_under(g[ALSO + rule].to_numpy(bool), rule).items()}
         )
-    return pd.DataFrame(rows)
+    return range_ordered(pd.DataFrame(rows))
 
 
 def _rate_under(won: np.ndarray, rule: str) -> dict[str, float | int]:

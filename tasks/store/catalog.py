@@ -3,9 +3,9 @@
     datasets/<dataset id>/   shard-00000.parquet …        DatasetManifest
     models/<bundle id>/      weights.npz, curves.parquet, probes.parquet   BundleManifest
     models/<bundle id>/checkpoint/   state-<step>.npz, checkpoint.json   while it trains (scratch)
-    evals/<eval id>/         metrics.parquet, diagonal.parquet             EvalManifest
+    evals/<eval id>/         metrics.parquet, diagonal.parquet, horizons.parquet   EvalManifest
     results/                 <table>/part-<eval id>.parquet, summary/*.parquet   ResultsManifest
-    report/                  index.html, summary.md, *.png                     ReportManifest
+    report/                  index.html, summary.md, *.png, figures/*.svg|pdf  ReportManifest
 
 An artifact is complete when its manifest (written last) exists and every file it lists has
 its recorded size; reads of listed files are checked against their SHA-256. Each manifest
@@ -154,7 +154,7 @@ class EvalManifest:
     eval_id: str
     bundle_id: str
     models: tuple[str, ...]
-    files: dict[str, FileInfo]  # metrics, diagonal
+    files: dict[str, FileInfo]  # metrics, diagonal, and horizons where the study searches them
     version: int  # EVALUATION_VERSION of the lab that evaluated
     placement: dict[str, Any] = field(default_factory=dict)
 

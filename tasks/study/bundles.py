@@ -45,7 +45,9 @@ def make_eval_job(bundle_id: str, models: tuple[ModelSpec, ...], config: Config)
     """Evaluation of `models` (all trained in bundle `bundle_id`) as `config` asks for it."""
     evaluation = config.evaluation
     evaluated = tuple(m.evaluated() for m in models)
-    return EvalJob.of(bundle_id, evaluated, evaluation.diagonal, evaluation.success, config.data.distribution)
+    return EvalJob.of(
+        bundle_id, evaluated, evaluation.diagonal, evaluation.success, config.data.distribution, evaluation.horizon
+    )
 
 
 def step_target(target: TargetSpec, fresh: bool = False) -> TargetSpec | None:

@@ -21,7 +21,7 @@ from tasks.core.schema import Section, as_float, as_int, as_str, listed
 from tasks.core.sweeps import Variant, expand
 from tasks.data.sampling import DISTRIBUTIONS, check_distribution
 from tasks.data.targets import TargetSpec, parse_targets
-from tasks.evaluation.job import DiagonalConfig
+from tasks.evaluation.job import DiagonalConfig, HorizonConfig
 from tasks.evaluation.success import REGISTRY as SUCCESS_RULES
 from tasks.evaluation.success import SuccessConfig
 from tasks.model import registry
@@ -99,6 +99,7 @@ class EvaluationConfig:
     success: SuccessConfig
     probe_rows: int  # rows of each evaluation set watched at every log step (0: off)
     fit_nrmse: float  # a model "fits" when its in-range RMSE / RMS(target) is at most this
+    horizon: HorizonConfig | None = None  # the extrapolation horizon's search (None: off)
 
 
 @dataclass(frozen=True)
@@ -315,21 +316,51 @@ def _parse_success(sec: Section, targets: tuple[TargetSpec, ...]) -> SuccessConf
     return success
 
 
+HORIZON_DEFAULTS = {"tolerance": 0.01, "rounds": 8, "rows": 1000}
+
+
+def _parse_horizon(sec: Section, scales: tuple[float, ...], widen: str) -> HorizonConfig | None:
+    """`horizon: {tolerance: 0.01 | success, max_scale, rounds, rows}` or false. On by default
+    with the ladder's largest scale as its cap; off by default when the ladder never widens."""
+    raw = sec.raw("horizon", "default")
+    widest = max(scales, default=1.0)
+    if raw is False or (raw == "default" and widest <= 1):
+        return None
+    h = Section({} if raw == "default" else raw, sec.key("horizon"))
+    tolerance = h.raw("tolerance", HORIZON_DEFAULTS["tolerance"])
+    if isinstance(tolerance, str) and tolerance != "success":
+        raise ConfigError(h.key("tolerance"), f"expected an NRMSE bound or 'success', got {tolerance!r}")
+    config = HorizonConfig(
+        tolerance=None if tolerance == "success" else as_float(tolerance, h.key("tolerance"), positive=True),
+        max_scale=h.number("max_scale", widest, positive=True),
+        rounds=h.integer("rounds", HORIZON_DEFAULTS["rounds"], minimum=0),
+        rows=h.integer("rows", HORIZON_DEFAULTS["rows"], minimum=1),
+        widen=widen,
+        ladder=scales,
+    )
+    h.done()
+    if not config.max_scale > 1:
+        raise ConfigError(h.key("max_scale"), f"widens the training range: needs > 1, got {config.max_scale:g}")
+    return config
+
+
 def _parse_evaluation(sec: Section, targets: tuple[TargetSpec, ...]) -> EvaluationConfig:
     scales = tuple(
         as_float(v, f"{sec.key('scales')}[{i}]", positive=True)
         for i, v in enumerate(sec.items("scales", [1, 2, 5, 10, 100], allow_empty=True))
     )
     ranges = tuple(parse_ranges(v, f"{sec.key('ranges')}[{i}]") for i, v in enumerate(sec.items("ranges", [], True)))
+    widen = sec.string("widen", "outward", WIDEN_POLICIES)
     evaluation = EvaluationConfig(
         scales=scales,
-        widen=sec.string("widen", "outward", WIDEN_POLICIES),
+        widen=widen,
         ranges=ranges,
         size=sec.integer("size", 10_000, minimum=1),
         diagonal=_parse_diagonal(sec, targets),
         success=_parse_success(sec, targets),
         probe_rows=sec.integer("probe_rows", 1000, minimum=0),
         fit_nrmse=sec.number("fit_nrmse", 0.01, positive=True),
+        horizon=_parse_horizon(sec, scales, widen),
     )
     sec.done()
     return evaluation
@@ -394,7 +425,7 @@ def _check_consistency(config: Config) -> None:
     if len({tr.range for tr in config.train_ranges}) != len(config.train_ranges):
         raise ConfigError("train_ranges", "the same training range is listed twice")
     for i, tr in enumerate(config.train_ranges):
-        for r in evaluation_ranges(config, tr):
+        for r in checked_ranges(config, tr):
             problem = check_distribution(config.data.distribution, r)
             if problem:
                 raise ConfigError("data.distribution", f"{problem} (train_ranges[{i}] and its evaluation ranges)")
@@ -420,7 +451,7 @@ def _check_input_domains(config: Config) -> None:
                     f"train_ranges[{j}]",
                     f"{arch.name} needs {domain.name} inputs, got training range {tr.range.label()}",
                 )
-            for r in evaluation_ranges(config, tr):
+            for r in checked_ranges(config, tr):
                 if not domain.contains(r):
                     raise ConfigError(
                         f"architectures[{i}]",
@@ -436,11 +467,19 @@ def _check_operation_domains(config: Config) -> None:
     for target in config.targets:
         layout, params, operation = target.target, target.params, target.operation
         for j, tr in enumerate(config.train_ranges):
-            for r in evaluation_ranges(config, tr):
+            for r in checked_ranges(config, tr):
                 problem = operation.domain_problem(layout.operand_ranges(params, r))
                 if problem:
                     where = "its training range" if r == tr.range else f"the evaluation range {r.label()}"
                     raise ConfigError(f"train_ranges[{j}]", f"{problem} on {where}")
+
+
+def checked_ranges(config: Config, tr: TrainRange) -> list[Ranges]:
+    """Every range models trained on `tr` see: their evaluation ranges and, when the horizon is
+    searched, its widest range (every range it searches lies inside it)."""
+    horizon = config.evaluation.horizon
+    widest = [] if horizon is None else [tr.range.widened(horizon.max_scale, horizon.widen)]
+    return list(dict.fromkeys([*evaluation_ranges(config, tr), *widest]))
 
 
 def evaluation_ranges(config: Config, tr: TrainRange) -> list[Ranges]:

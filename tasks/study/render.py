@@ -14,6 +14,7 @@ import yaml
 
 from tasks.core.ranges import Ranges
 from tasks.core.schema import auto
+from tasks.evaluation.job import HorizonConfig
 from tasks.study.config import ArchSpec, Config
 from tasks.study.variants import TRAINING
 
@@ -72,6 +73,13 @@ def _target(config: Config) -> Any:
     return {"name": first.name, **shown, "operation": names[0] if len(names) == 1 else names}
 
 
+def _horizon(h: HorizonConfig | None) -> Any:
+    if h is None:
+        return False
+    tolerance = "success" if h.tolerance is None else h.tolerance
+    return {"tolerance": tolerance, "max_scale": h.max_scale, "rounds": h.rounds, "rows": h.rows}
+
+
 def config_to_raw(config: Config) -> dict[str, Any]:
     """The config as a mapping of the file format (parse_config gives the same Config back)."""
     ev = config.evaluation
@@ -104,6 +112,7 @@ def config_to_raw(config: Config) -> dict[str, Any]:
             "success": {**asdict(ev.success), "also": list(ev.success.also)},
             "probe_rows": ev.probe_rows,
             "fit_nrmse": ev.fit_nrmse,
+            "horizon": _horizon(ev.horizon),
         },
         "resources": {
             "train_cpus": config.resources.train_cpus,
