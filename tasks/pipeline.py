@@ -6,7 +6,9 @@
 
 Everything already complete in the output store is reused, so rerunning resumes; a rerun whose
 evaluations are all unchanged finds its results and report current and returns at once,
-without starting Ray.
+without starting Ray (redrawing the report when only the report's id changed). Each stage's
+outputs are named by its inputs and its own version (tasks.core.ids), so a new version of one
+stage redoes that stage and those after it, nothing before.
 """
 
 from __future__ import annotations
@@ -20,16 +22,17 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-from tasks.core.ids import NUMERICS_VERSION, content_id
+from tasks.core.errors import CorruptArtifactError
+from tasks.core.ids import content_id
+from tasks.evaluation.job import EVALUATION_VERSION
+from tasks.jobs.collect import COLLECT_VERSION
+from tasks.model.settings import TRAIN_VERSION
 from tasks.report.aggregates import Summary, reference_range
 from tasks.store import catalog
 from tasks.store.catalog import BundleManifest, ResultsManifest
 from tasks.store.storage import Store
 from tasks.study.plan import Plan
 from tasks.study.render import config_yaml
-
-COLLECT_VERSION = 1  # bump when collection or the aggregates change what they write
-REPORT_VERSION = 1  # bump when the report's content changes for the same results
 
 
 @dataclass
@@ -63,7 +66,7 @@ def run_study(
         print(f"[ray] {runtime.connect(address, num_cpus, verbose)}")
         where = placement(plan.config.resources, runtime.cluster_resources())
     catalog.RESULTS.invalidate(store)  # from here until the new manifest, the tables are being rebuilt
-    with orchestrate.invalidating_corrupt(store):  # a corrupted input is reported and regenerated next run
+    with catalog.invalidating_corrupt(store):  # a corrupted input is reported and regenerated next run
         with phases("data"):
             orchestrate.ensure_datasets(store, plan.datasets)
         with phases("train, evaluate, collect"):  # streamed: each bundle goes on as soon as it can
@@ -76,7 +79,7 @@ def run_study(
         rid = results_id(plan, [e.eval_id for e in stages.evaluations], reference, tensorboard)
         write_results(store, rid, stages.parts, summary, {**info, "phases": phases.seconds})
     with phases("report"):
-        info["report"] = write_report(store, rid, summary, info)
+        info["report"], _ = write_report(store, rid, summary, info)
     info["phases"] = phases.seconds
     return StudyResult(info, summary)
 
@@ -97,7 +100,7 @@ class Phases:
 
 
 def reference_of(plan: Plan) -> list[Any] | None:
-    """[label, lo, hi] of the training range the article's figures show (2-input product)."""
+    """[label, lo, hi] of the training range the article's figures show (operands = inputs)."""
     if plan.config.evaluation.diagonal is None:
         return None
     ranges = [(tr.range.label(), tr.range.lo, tr.range.hi) for tr in plan.config.train_ranges]
@@ -106,10 +109,10 @@ def reference_of(plan: Plan) -> list[Any] | None:
 
 
 def results_id(plan: Plan, eval_ids: list[str], reference: list[Any] | None, tensorboard: bool = False) -> str:
-    """The study tables derive from the evaluations they collect and the settings of collection."""
+    """The study tables derive from the evaluations they collect, the settings of collection
+    and the collection stage's version."""
     identity = {
         **({"tensorboard": True} if tensorboard else {}),
-        "v": NUMERICS_VERSION,
         "collect": COLLECT_VERSION,
         "evaluations": sorted(eval_ids),
         "fit_nrmse": plan.config.evaluation.fit_nrmse,
@@ -117,12 +120,6 @@ def results_id(plan: Plan, eval_ids: list[str], reference: list[Any] | None, ten
         "architectures": [a.label() for a in plan.config.architectures],  # the aggregates' order
     }
     return content_id("res", identity)
-
-
-def report_id(results: str, info: dict[str, Any]) -> str:
-    config = info["config_resolved"]
-    said = {k: config.get(k) for k in ("name", "description", "reproduces", "deviations")}
-    return content_id("rep", {"results": results, "report": REPORT_VERSION, "said": said})
 
 
 def reuse_current(
@@ -135,20 +132,26 @@ def reuse_current(
     results = catalog.RESULTS.complete(store)
     if results is None or not results.results_id:
         return None
-    trained = catalog.completed_models(store).by_model
+    trained = catalog.completed_models(store, TRAIN_VERSION).by_model
     if any(m.model_id not in trained for m in plan.models):
         return None
     jobs = eval_jobs(plan, trained, [])
-    if any(catalog.EVALUATIONS.complete(store, job.eval_id) is None for job in jobs):
+    if any(catalog.EVALUATIONS.current(store, job.eval_id, EVALUATION_VERSION) is None for job in jobs):
         return None
     if results.results_id != results_id(plan, [j.eval_id for j in jobs], reference, tensorboard):
         return None
-    summary = load_summary(store, results)
+    try:
+        summary = load_summary(store, results)  # read checksum-verified
+    except CorruptArtifactError as exc:  # rebuilt by this run: every part is collected again
+        store.invalidate(exc.directory or catalog.RESULTS.directory())
+        print(f"[reuse] {exc}: the results are rebuilt")
+        return None
     info = dict(results.info)
-    info["report"] = write_report(store, results.results_id, summary, info)
+    info["report"], redrawn = write_report(store, results.results_id, summary, info)
+    said = "results are current, the report is redrawn" if redrawn else "results and report are current"
     print(
         f"[reuse] 0 of {len(plan.models)} models to train, 0 of {len(jobs)} evaluations to run: "
-        f"results and report are current ({store.display(catalog.RESULTS.directory())})"
+        f"{said} ({store.display(catalog.RESULTS.directory())})"
     )
     return StudyResult(info, summary)
 
@@ -159,7 +162,7 @@ def write_results(store: Store, rid: str, parts: list, summary: Summary, info: d
     for name, table in summary.tables().items():
         frame = pa.Table.from_pandas(table, preserve_index=False)
         files[f"summary/{name}"] = store.write_parquet(catalog.results_summary_file(name), frame)
-    manifest = catalog.RESULTS.write(store, ResultsManifest(rid, files, info))
+    manifest = catalog.RESULTS.write(store, ResultsManifest(rid, files, info, COLLECT_VERSION))
     listed = {f.path for f in files.values()}
     for table in catalog.RESULT_TABLES:
         directory = catalog.results_table_dir(table)
@@ -174,15 +177,17 @@ def load_summary(store: Store, results: ResultsManifest) -> Summary:
     return Summary(**{name: catalog.read_table(store, files[name]).to_pandas() for name in Summary.names()})
 
 
-def write_report(store: Store, results: str, summary: Summary, info: dict[str, Any]) -> str:
-    """The report, unless the one in place shows the same results the same way."""
+def write_report(store: Store, results: str, summary: Summary, info: dict[str, Any]) -> tuple[str, bool]:
+    """The report's location, and whether it was drawn: not when the one in place shows the
+    same results the same way (same report id)."""
     from tasks.report import page
 
-    rid = report_id(results, info)
+    rid = page.report_id(results, info)
     current = catalog.REPORT.complete(store)
-    if current is None or current.report_id != rid:
+    redraw = current is None or current.report_id != rid
+    if redraw:
         page.write_report(store, rid, page.build_report(summary, info))
-    return store.display(catalog.report_file("index.html"))
+    return store.display(catalog.report_file("index.html")), redraw
 
 
 def run_info(plan: Plan, bundles: dict[str, BundleManifest], started: float) -> dict[str, Any]:

@@ -1,5 +1,7 @@
 """From report to research: the Python API over a finished study, its models as Keras models,
-export and reload in a fresh process, TensorBoard runs, study-vs-study comparison, --set and
+models found by what they are (mlab ls, export --arch/--train-range/--seed, study.model(arch=…)),
+export and reload in a fresh process with nothing from TensorFlow on stderr, TensorBoard runs
+(hparams, metrics per range, safe folder names), study-vs-study comparison, --set and
 --print-config, and the live progress bars on a terminal."""
 
 from __future__ import annotations
@@ -7,15 +9,19 @@ from __future__ import annotations
 import json
 import os
 import pty
+import re
 import subprocess
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 from support import ROOT, read_results, write_study
 
 from tasks.api import load_keras, open_study
+from tasks.cli.main import main as mlab
+from tasks.core.errors import UserError
 from tasks.model import registry
 from workflows.compare import main as compare
 from workflows.export import main as export
@@ -51,7 +57,7 @@ def studies(ray_session, tmp_path_factory):
     }
     out_a, out_b = tmp / "a", tmp / "b"
     assert run(["--config", str(write_study(tmp, overrides, "zooish")), "--out", str(out_a), "--tensorboard"]) == 0
-    worse = write_study(tmp, {**overrides, "training.steps": 20}, "worse")
+    worse = write_study(tmp, {**overrides, "training.steps": 20, "training.log_every": 20}, "worse")
     assert run(["--config", str(worse), "--out", str(out_b)]) == 0
     return out_a, out_b, tmp
 
@@ -105,14 +111,107 @@ def test_export_then_load_in_a_fresh_process(studies, tmp_path, arch):
 
 
 def test_tensorboard_runs_per_model(studies):
+    """A run per model in a safely named folder: its spec as hparams (what TensorBoard's hparams
+    plugin reads), its training curves, and its metrics per evaluation range."""
     import tensorflow as tf
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import metadata
 
     out, _, _ = studies
+    study = open_study(str(out))
+    models, metrics = study.models(), study.metrics()
     events = sorted((out / "tensorboard").rglob("events.out.tfevents*"))
-    assert len({p.parent for p in events}) == 2 * len(ARCHITECTURES)  # one run per model
-    tags = {v.tag for e in tf.compat.v1.train.summary_iterator(str(events[0])) for v in e.summary.value}
-    assert tags == {"train_mse", "val_mse"}
-    assert "seed=" in str(events[0].parent) and "train=[0.5,2]" in str(events[0].parent)
+    assert len({p.parent for p in events}) == len(events) == len(models)  # one run (and one file) per model
+    for path in events:
+        parts = path.parent.relative_to(out / "tensorboard").parts
+        assert len(parts) == 3 and all(re.fullmatch(r"[A-Za-z0-9._-]+", part) for part in parts), parts
+    seen, labels = set(), {}
+    for path in events:
+        run = EventAccumulator(str(path.parent), size_guidance={"tensors": 0})
+        run.Reload()
+        start = metadata.parse_session_start_info_plugin_data(
+            run.PluginTagToContent(metadata.PLUGIN_NAME)[metadata.SESSION_START_INFO_TAG]
+        )
+        model = models.set_index("model_id").loc[start.group_name]  # the trial id is the model id
+        seen.add(start.group_name)
+        hparams = {k: v.string_value or v.number_value for k, v in start.hparams.items()}
+        assert hparams["arch_label"] == model["arch_label"] and hparams["train_range"] == model["train_range"]
+        assert hparams["seed"] == model["seed"] and hparams["steps"] == 200 and hparams["optimizer"] == "adam"
+        assert {k for k in model.index if k.startswith("param_") and pd.notna(model[k])} <= set(hparams)
+        folder = path.parent.relative_to(out / "tensorboard").parts
+        assert folder[1:] == ("train_0.5_2", f"seed_{model['seed']}") and re.fullmatch(r".+-[0-9a-f]{8}", folder[0])
+        labels[folder[0]] = model["arch_label"]
+        tags = set(run.Tags()["tensors"])
+        mine = metrics[metrics["model_id"] == start.group_name]
+        assert {"train_mse", "val_mse", "in_range_nrmse", "fit", "extrapolation_successes"} <= tags
+        for row in mine.itertuples():
+            (value,) = run.Tensors(f"nrmse/{row.eval_kind} {row.eval_range}")
+            assert value.step == model["selected_step"]
+            assert float(tf.make_ndarray(value.tensor_proto)) == pytest.approx(row.nrmse, rel=1e-6)
+    assert seen == set(models["model_id"])
+    assert len(labels) == len(set(labels.values())) == models["arch_label"].nunique()  # a folder per label
+
+
+def test_ls_lists_models_by_what_they_are(studies, capsys):
+    out, _, _ = studies
+    study = open_study(str(out))
+    models, metrics = study.models(), study.metrics()
+    assert mlab(["ls", str(out)]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split() == ["architecture", "training", "range", "seed", "fit", "success", "id"]
+    assert len(table) == len(models) + 2 and table[-1].startswith(f"{len(models)} models, {models['fit'].sum()} fit")
+    for line in table[1:-1]:
+        model = models.set_index("model_id").loc[line.split()[-1]]
+        square = metrics[(metrics["model_id"] == model.name) & (metrics["eval_kind"] == "square")]
+        beyond = square[square["eval_range"] != model["train_range"]]
+        assert line.startswith(model["arch_label"]) and f" {model['train_range']} " in line
+        fit = "diverged" if model["diverged"] else "yes" if model["fit"] else "no"
+        assert line.split()[-4:-1] == [str(model["seed"]), fit, f"{int(beyond['success'].sum())}/{len(beyond)}"]
+    assert mlab(["ls", str(out), "--arch", "nau,nmu", "--seed", "1", "--format", "json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["model_id"] == models.query("param_layers == 'nau,nmu' and seed == 1")["model_id"].item()
+    assert mlab(["ls", str(out), "--arch", "mlp", "--train-range", "0.5,2", "--format", "csv"]) == 0
+    listed = pd.read_csv(__import__("io").StringIO(capsys.readouterr().out))
+    assert set(listed["arch"]) == {"mlp"} and len(listed) == 4 and set(listed["train_range"]) == {"[0.5,2]"}
+    assert mlab(["ls", str(out), "--seed", "9"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: no model with seed 9 in") and err.endswith("seeds 0, 1") and "\n" not in err
+
+
+def test_the_api_selects_a_model_by_what_it_is(studies):
+    out, _, _ = studies
+    study = open_study(str(out))
+    models = study.models()
+    chosen = study.model(arch="nau→nmu", train_range="[0.5, 2]", seed=0)
+    expected = models.query("param_layers == 'nau,nmu' and seed == 0")["model_id"].item()
+    assert chosen.model_id == expected
+    x = np.array([[1.5, 0.7]], np.float32)
+    np.testing.assert_array_equal(study.predict(chosen, x), study.predict(expected, x))
+    with pytest.raises(UserError, match=r"^4 models match architecture 'mlp'"):
+        study.model(arch="mlp")
+    with pytest.raises(UserError, match="either by id or by"):
+        study.model(expected, seed=0)
+    assert set(study.listing(arch="stack")["arch_label"]) == set(models.query("arch == 'stack'")["arch_label"])
+
+
+def test_export_by_what_it_is_from_a_cpu_machine_says_nothing_on_stderr(studies, tmp_path):
+    """The real command in its own process: one line on stdout, nothing from TensorFlow on
+    stderr; an ambiguous selection is one line and exit 2, naming the candidates."""
+    out, _, _ = studies
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)  # as a user's shell has it
+    command = [sys.executable, "-m", "tasks.cli", "export", str(out), "--arch", "nmu", "--seed", "1"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env)
+    model_id = open_study(str(out)).models().query("arch == 'nmu' and seed == 1")["model_id"].item()
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    assert done.stdout == f"[export] {model_id} → {model_id}.keras (keras)\n"
+    assert load_keras(tmp_path / f"{model_id}.keras").count_params() > 0
+    ambiguous = subprocess.run(
+        [*command[:-4], "--arch", "mlp", "--to", "x.keras"], capture_output=True, text=True, timeout=300, cwd=tmp_path
+    )
+    assert ambiguous.returncode == 2 and not (tmp_path / "x.keras").exists()
+    (line,) = ambiguous.stderr.splitlines()
+    assert line.startswith("error: 4 models match architecture 'mlp'") and line.count(" seed ") == 4
 
 
 def test_compare_flags_a_planted_regression_and_passes_identical_studies(studies, capsys):

@@ -1,19 +1,23 @@
-"""The README's bad-input table, row by row, through the real entry point: one clear line
+"""The bad-input table (docs/operate/reliability.md), row by row, through the real entry point: one clear line
 naming the problem, exit code 2, no traceback, and nothing previously written lost."""
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 import yaml
-from support import smoke_raw
+from support import ROOT, smoke_raw
 
 from workflows.run import main
 
-# (row of the README table, config as a dict or raw text (None: smoke), file suffix, words in the message)
+# (row of the docs' bad-input table, config as a dict or raw text (None: smoke), file suffix, words in the message)
 ROWS = [
     ("unknown key", smoke_raw({"trainig": {"steps": 5}}), ".yaml", "'trainig': unknown key"),
     ("wrong type", smoke_raw({"training.steps": "many"}), ".yaml", "'training.steps': expected an integer"),
@@ -32,6 +36,18 @@ ROWS = [
     ("batch larger than the dataset", smoke_raw({"training.batch_size": 10_000}), ".yaml", "larger than the dataset"),
     ("config not valid YAML", "seeds: [0, 1\ndata: {", ".yaml", "is not valid YAML"),
     ("config not valid TOML", "seeds = [0, 1\n", ".toml", "is not valid TOML"),
+    (
+        "log_every larger than steps",
+        smoke_raw({"training.steps": 50}),
+        ".yaml",
+        "'training.log_every': a curve point every 100 steps never comes in 50 steps",
+    ),
+    (
+        "a study estimated over 24 h, without --yes",
+        smoke_raw({"training.steps": 10**11, "training.log_every": 1000}),
+        ".yaml",
+        "CPUs), more than 24 h: pass --yes to run it anyway",
+    ),
     (
         "config executes nothing",
         "seeds: !!python/object/apply:os.system ['echo pwned']\n",
@@ -189,3 +205,20 @@ def check_object_store(command: str, uri: str, words: str, capsys) -> None:
         assert len(err.splitlines()) == 1 and words in err and "Traceback" not in err, err
         return
     run_and_check(["--config", "smoke", "--out", uri, *(["--dry-run"] if command == "dry-run" else [])], words, capsys)
+
+
+def test_a_study_over_24_hours_runs_with_yes(tmp_path):
+    """--yes is the only difference: the same study starts (it claims its output folder), then Ctrl-C."""
+    config = tmp_path / "long.yaml"
+    config.write_text(yaml.safe_dump(smoke_raw({"training.steps": 10**11, "training.log_every": 1000})))
+    out = tmp_path / "out"
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    args = [sys.executable, str(ROOT / "workflows" / "run.py"), "--config", str(config), "--out", str(out), "--yes"]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    deadline = time.monotonic() + 120
+    while not (out / "lab.json").exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert (out / "lab.json").exists() and "more than 24 h" not in err.decode(), err.decode()[-2000:]
+    assert proc.returncode == 130

@@ -1,9 +1,14 @@
+from pathlib import Path
+
 import pytest
+from support import DELETE
 
 from tasks.core.errors import ConfigError, UserError
 from tasks.study.config import parse_config
 from tasks.study.loading import available_configs, load_config
 from tasks.study.plan import make_plan
+
+SMOKE_TEXT = (Path(__file__).resolve().parent.parent / "workflows" / "configs" / "smoke.yaml").read_text()
 
 
 @pytest.mark.parametrize("name", ["smoke", "quick", "seed"])
@@ -56,6 +61,23 @@ BAD = [
     ({"train_ranges": [[[0, 2], [1, 3]]]}, "train_ranges[0]", "overlap"),
     ({"training.bundle_size": 0}, "training.bundle_size", "≥ 1"),
     ({"evaluation.diagonal": {"lo": 5, "hi": 1}}, "evaluation.diagonal.lo", "lo < hi"),
+    ({"target": {"operation": "pow"}}, "target.operation", "unknown value 'pow'"),
+    ({"target": {"operation": ["mul", "mod"]}}, "target.operation[1]", "unknown value 'mod'"),
+    ({"target": {"operation": ["div", "div"]}}, "target.operation", "listed twice"),
+    ({"target": {"operation": []}}, "target.operation", "non-empty list"),
+    ({"target": {"name": "product", "operation": "div"}}, "target.operation", "{name: inputs, operation: …}"),
+    ({"target": {"operation": "div"}, "evaluation.diagonal": DELETE}, "train_ranges[0]", "divisor b away from 0"),
+    ({"target": {"operation": "div"}}, "evaluation.diagonal", "b ranges over [0,10]"),
+    ({"target": {"operation": "root"}, "train_ranges": [[-1, 1]]}, "train_ranges[0]", "root needs a ≥ 0"),
+    ({"target": {"operation": ["mul", "mul3"]}}, "target.operation", "same number of inputs (mul: 2, mul3: 3)"),
+    ({"target": {"operation": "mul3"}, "architectures": [{"arch": "nmu"}]}, "architectures[0]", "takes 2 inputs"),
+    ({"training.steps": 50}, "training.log_every", "a curve point every 100 steps never comes in 50 steps"),
+    ({"seeds": [0.5]}, "seeds[0]", "expected an integer"),
+    (
+        {"architectures": [{"arch": "mlp", "training": {"steps": 20, "log_every": 40}}]},
+        "architectures[0].training.log_every",
+        "never comes in 20 steps",
+    ),
 ]
 
 
@@ -182,7 +204,8 @@ def test_architecture_training_overrides(write_config):
 
 
 def test_plan_warns_when_models_draw_little_of_their_data(write_config):
-    config = load_config(write_config({"data.train_size": 100_000, "training.steps": 50, "training.batch_size": 100}))
+    small = {"data.train_size": 100_000, "training.steps": 50, "training.log_every": 50, "training.batch_size": 100}
+    config = load_config(write_config(small))
     (warning,) = make_plan(config).warnings
     assert "5,000 rows from a training set of 100,000 (5%)" in warning
     assert not make_plan(load_config("quick")).warnings
@@ -191,7 +214,7 @@ def test_plan_warns_when_models_draw_little_of_their_data(write_config):
 def test_dry_run_estimate_counts_the_rows_each_model_watches(write_config):
     """The ICLR preset watches 10,000 validation and 2 × 10,000 probe rows every 1,000 steps
     of batch 128: the estimate adds that (the calibration times training steps alone)."""
-    from tasks.cli.describe import watch_overhead
+    from tasks.study.estimate import watch_overhead
 
     plan = make_plan(load_config("iclr2020_mul_range"))
     training = plan.config.training
@@ -200,3 +223,38 @@ def test_dry_run_estimate_counts_the_rows_each_model_watches(write_config):
     quiet = make_plan(load_config(write_config({"evaluation.probe_rows": 0})))
     expected = 1 + quiet.config.data.val_size / (quiet.config.training.batch_size * quiet.config.training.log_every)
     assert watch_overhead(quiet, list(quiet.models), quiet.config.training) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("spelling", ["1e3", "1E3", "1.0e+3", "1_000", "1000.0", "+1e3"])
+def test_integers_in_any_yaml_spelling(write_config, spelling):
+    path = write_config(raw_text=SMOKE_TEXT.replace("steps: 300", f"steps: {spelling}"))
+    assert load_config(path).training.steps == 1000
+    from tasks.study.loading import load_config as load
+
+    assert load("smoke", [f"training.steps={spelling}"]).training.steps == 1000  # --set reads YAML too
+
+
+@pytest.mark.parametrize("spelling", ["1.2345e3", "1e-3", "10.5", "1e3x"])
+def test_numbers_with_a_fraction_are_not_integers(write_config, spelling):
+    with pytest.raises(ConfigError, match="expected an integer"):
+        load_config(write_config(raw_text=SMOKE_TEXT.replace("steps: 300", f"steps: {spelling}")))
+
+
+def test_a_regulariser_that_starts_after_training_ends_is_warned_about(write_config):
+    nmu = {"arch": "nmu"}  # default sparsity_start 20,000
+    stack = {"arch": "stack", "layers": ["nau", "nmu"], "sparsity_start": 300}
+    plain = {"arch": "stack", "layers": ["nac_add", "nac_mul"]}  # no regularised layer: nothing to start
+    off = {"arch": "nmu", "sparsity_lambda": 0}  # λ = 0: nothing to start either
+    config = load_config(write_config({"architectures": [nmu, stack, plain, off]}))
+    warnings = [w for w in make_plan(config).warnings if "schedule" in w]
+    assert warnings == [
+        f"architectures[0].sparsity_start = 20,000 ≥ training.steps = 300: {config.architectures[0].label()}'s "
+        "schedule starts after training ends and never acts; set sparsity_start below 300 or train longer",
+        f"architectures[1].sparsity_start = 300 ≥ training.steps = 300: {config.architectures[1].label()}'s "
+        "schedule starts after training ends and never acts; set sparsity_start below 300 or train longer",
+    ]
+    acting = load_config(write_config({"architectures": [{"arch": "nmu", "sparsity_start": 100, "sparsity_end": 200}]}))
+    assert not [w for w in make_plan(acting).warnings if "schedule" in w]
+    own = {"arch": "nmu", "sparsity_start": 100, "sparsity_end": 200, "training": {"steps": 50, "log_every": 50}}
+    (warning,) = [w for w in make_plan(load_config(write_config({"architectures": [own]}))).warnings if "schedule" in w]
+    assert warning.startswith("architectures[0].sparsity_start = 100 ≥ architectures[0].training.steps = 50")

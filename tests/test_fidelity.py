@@ -13,7 +13,7 @@ from support import DELETE, read_results, write_study
 from tasks.core.errors import ConfigError
 from tasks.core.ranges import Ranges
 from tasks.data.targets import PRODUCT, parse_target
-from tasks.evaluation.intervals import beta_mean_interval, gamma_mean_interval
+from tasks.evaluation.intervals import beta_stat, gamma_stat, wilson_interval
 from tasks.evaluation.success import REGISTRY as RULES
 from tasks.evaluation.success import SuccessConfig
 from tasks.model import registry
@@ -21,7 +21,7 @@ from tasks.model.inference import predict
 from tasks.model.settings import TrainingConfig
 from tasks.model.trainer import BundleData, init_weights, train_bundle
 from tasks.model.units.layers import nac_init_range, nac_weight_variance
-from tasks.report.published import comparison, load_published
+from tasks.report.published import compare, comparison_figure, load_published
 from tasks.study.loading import load_config
 from workflows.run import main
 
@@ -147,12 +147,12 @@ def test_monte_carlo_threshold_matches_the_closed_form():
 def test_paper_intervals_over_successful_seeds():
     rng = np.random.default_rng(3)
     steps = rng.gamma(20, 75_000, 60)
-    mean, lo, hi = gamma_mean_interval(steps)
-    assert mean == pytest.approx(steps.mean()) and lo < mean < hi
+    mean, lo, hi = gamma_stat(steps)
+    assert lo < mean < hi and mean == pytest.approx(steps.mean(), rel=0.03)  # R's fit stops near the mean
     assert hi - lo == pytest.approx(2 * 1.96 * steps.std() / math.sqrt(60), rel=0.25)
     errors = rng.beta(2, 4000, 40) / 2
-    mean, lo, hi = beta_mean_interval(errors)
-    assert mean == pytest.approx(errors.mean(), rel=0.02) and lo < mean < hi
+    mu, lo, hi = beta_stat(errors)
+    assert lo < mu < hi and mu == pytest.approx(errors.mean() / 2, rel=0.1)  # Beta(2μv, (1 − 2μ)v): mean 2μ
 
 
 def test_config_checks_for_targets_units_and_rules(write_config):
@@ -180,31 +180,49 @@ def test_config_checks_for_targets_units_and_rules(write_config):
     assert len(primer.train_ranges) == 9 and primer.evaluation.success.rule == "primer2022"
 
 
-def success_row(arch: str, pair: tuple[str, str], rate: float, ci: tuple[float, float], **paper_stats) -> dict:
+def success_row(arch: str, pair: tuple[str, str], k: int, n: int = 10, **paper_stats) -> dict:
     """One row of a run's success table; solved-at and sparsity statistics NaN unless given."""
-    stats = {f"{s}_{k}": np.nan for s in ("solved_at", "sparsity_error") for k in ("mean", "low", "high")}
-    row = {"arch_label": arch, "train_range": pair[0], "eval_range": pair[1], "seeds": 10, "success_rate": rate}
-    return row | {"ci_low": ci[0], "ci_high": ci[1]} | stats | paper_stats
+    stats = {f"{s}_{m}": np.nan for s in ("solved_at", "sparsity_error") for m in ("mean", "low", "high")}
+    lo, hi = wilson_interval(k, n)
+    row = {"arch_label": arch, "train_range": pair[0], "eval_range": pair[1], "seeds": n, "successes": k}
+    return row | {"success_rate": k / n, "ci_low": lo, "ci_high": hi} | stats | paper_stats
 
 
-def test_published_numbers_beside_a_run():
-    nmu_stats = {"solved_at_mean": 1.6e6, "solved_at_low": 1.5e6, "solved_at_high": 1.7e6}
-    nmu_stats |= {"sparsity_error_mean": 1e-6, "sparsity_error_low": 5e-7, "sparsity_error_high": 2e-6}
+NMU = "nau→nmu λ=10@1000000–2000000"
+
+
+def test_published_numbers_beside_a_run_with_a_verdict_by_test():
+    nmu_stats = {"solved_at_mean": 1.55e6, "solved_at_low": 1.5e6, "solved_at_high": 1.6e6}
+    nmu_stats |= {"sparsity_error_mean": 2e-7, "sparsity_error_low": 1.8e-7, "sparsity_error_high": 2.2e-7}
     successes = pd.DataFrame(
         [
-            success_row("nau→nmu λ=10@1000000–2000000", ("[1,2]", "[2,6]"), 0.9, (0.6, 0.98), **nmu_stats),
-            success_row("nac_add→nac_mul", ("[1,2]", "[2,6]"), 1.0, (0.72, 1.0)),
-            success_row("nac_add→nac_mul", ("[10,20]", "[20,40]"), 0.0, (0.0, 0.28)),
+            success_row(NMU, ("[1,2]", "[2,6]"), 40, 40, **nmu_stats),  # 40/40 beside 98/100: enough seeds
+            success_row(NMU, ("[1,2]", "[1,2]"), 5),  # the training range itself: left out
+            success_row("nac_add→nac_mul", ("[1,2]", "[2,6]"), 10),  # 10/10 beside 31/100 and 12/49: differs
+            success_row("nac_add→nac_mul", ("[10,20]", "[20,40]"), 4),  # 4/10 beside 21/50: underpowered
+            success_row("nac_add→nac_mul", ("[3,4]", "[4,8]"), 0),  # a pair the paper never ran
         ]
     )
-    keys = {"nau→nmu λ=10@1000000–2000000": "nau→nmu", "nac_add→nac_mul": "nac_add→nac_mul"}
-    table = comparison(successes, keys, "madsen2020").set_index(["model", "range pair"])
-    nmu = table.loc[("nau→nmu λ=10@1000000–2000000", "[1,2] → [2,6]")]
-    assert nmu["verdict"] == "agrees" and nmu["published success"] == 0.98
-    assert nmu["solved_at verdict"] == "agrees" and nmu["sparsity verdict"] == "differs"
-    assert table.loc[("nac_add→nac_mul", "[1,2] → [2,6]")]["verdict"] == "differs"  # [0.23, 0.41] vs [0.72, 1]
-    sweep = table.loc[("nac_add→nac_mul", "[10,20] → [20,40]")]
-    assert sweep["verdict"] == "not published" and "figure only" in sweep["source"]
+    keys = {NMU: "nau→nmu", "nac_add→nac_mul": "nac_add→nac_mul"}
+    result = compare(successes, keys, "madsen2020")
+    table = result.table.set_index(["model", "range pair", "published"]).sort_index()
+    both = table.loc[(NMU, "[1,2] → [2,6]")]  # two published sources for this pair: both shown
+    assert set(both.index) == {"table, 100 seeds", "figure, 50 seeds"}
+    table_row = both.loc["table, 100 seeds"]
+    assert table_row["success verdict"].startswith("consistent") and table_row["published success"].startswith("98/100")
+    assert table_row["solved at verdict"].startswith("consistent")  # 1.55e6 [1.5, 1.6] vs 1.52e6 [1.46, 1.57]
+    assert table_row["sparsity verdict"].startswith("differs (lower")  # 2e-7 vs 4.2e-7 [3.9e-7, 4.5e-7]
+    assert "sparsity" in table_row["Holm"]
+    nac = table.loc[("nac_add→nac_mul", "[1,2] → [2,6]")]
+    assert nac.loc["table, 100 seeds", "success verdict"].startswith("differs (higher")
+    assert nac.loc["figure, 49 seeds", "success verdict"].startswith("differs (higher")
+    weak = table.loc[("nac_add→nac_mul", "[10,20] → [20,40]", "figure, 50 seeds")]
+    assert weak["success verdict"].startswith("underpowered") and "against the published 50" in weak["success verdict"]
+    never = table.loc[("nac_add→nac_mul", "[3,4] → [4,8]", "not published")]
+    assert never["success verdict"] == "not published" and "figure only" not in never["source"]
+    assert "[1,2] → [1,2]" not in set(result.table["range pair"])
+    assert "after Holm's step-down correction" in result.note
+    assert comparison_figure(result).startswith(b"\x89PNG")
     assert set(load_published("mistry2022")["model"]) == {"*"}  # the Primer publishes figures only
 
 
@@ -212,8 +230,8 @@ def test_subset_study_end_to_end_with_published_comparison(ray_session, tmp_path
     config = write_study(
         tmp_path,
         {
-            "target": {"name": "subset", "input_size": 10},
-            "evaluation.diagonal": DELETE,  # a = b = x is the 2-input product's
+            "target": {"name": "subset", "input_size": 10, "operation": ["mul", "square"]},
+            "evaluation.diagonal": DELETE,  # a = b = x needs operands that are inputs
             "reproduces": "madsen2020",
             "deviations": ["a tiny version of the protocol, for the test suite"],
             "train_ranges": [{"range": [1, 2], "eval": [[2, 6]]}],
@@ -230,6 +248,12 @@ def test_subset_study_end_to_end_with_published_comparison(ray_session, tmp_path
     metrics = read_results(out, "metrics")
     assert set(metrics["eval_range"]) == {"[1,2]", "[2,6]"} and (metrics["eval_kind"] == "square").all()
     assert metrics["sparsity_error"].notna().all()
+    assert set(metrics["operation"]) == {"mul", "square"}
     summary = (out / "report" / "summary.md").read_text()
     assert "Published vs this run — madsen2020" in summary and "a tiny version of the protocol" in summary
     assert (out / "report" / "published_vs_run.png").exists()
+    published = summary.split("Published vs this run — madsen2020")[1].split("\n## ")[0]
+    rows = [line for line in published.splitlines() if line.startswith("| nau→nmu")]
+    # a·b's two published sources (the table's 100 seeds, the figure's 50) and a²'s one (the appendix)
+    assert len(rows) == 3 and all("| not published |" not in r for r in rows), rows
+    assert any(" on a² |" in r and "| 100/100 [0.96, 1.00] |" in r for r in rows), rows  # NMU squares 100%

@@ -22,7 +22,10 @@ Isolation on a shared machine:
   head's HOME, because ssh takes `~` in the autoscaler's `-i ~/ray_bootstrap_key.pem` from there.
 - Runs of this test on one machine take turns (a lock file): Ray's SSH control sockets are
   per user and cluster name, in /tmp.
-- It needs root (sshd, namespaces) and fails, saying why, where namespaces cannot be made.
+- It needs root (sshd, namespaces), sshd, ssh and rsync: where one is missing it skips saying
+  why, and fails in CI (support.skip_unless_ci), like every test that needs a system package.
+- It creates everything sshd needs, its privilege-separation directory included, inside its
+  own mount namespace: nothing on the machine is created or changed outside /tmp/mlab-l-*.
   A failed run leaves its directory (/tmp/mlab-l-*) for inspection; a passing one removes it.
 Why 127.0.0.2/.3 and not 127.0.0.1: Ray rewrites 127.0.0.1 given to --node-ip-address or
 --address into the machine's routable address.
@@ -48,6 +51,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from support import skip_unless_ci
 
 ROOT = Path(__file__).resolve().parent.parent
 HEAD_IP, WORKER_IP = "127.0.0.2", "127.0.0.3"
@@ -56,16 +60,31 @@ RAY_BIN = str(Path(sys.executable).parent / "ray")
 LOCK = Path(tempfile.gettempdir()) / "multiplication-lab-launcher-test.lock"
 USER = pwd.getpwuid(os.getuid()).pw_name
 
-# Run inside the new namespaces before sshd: bring the loopback interface up, and give the
-# user the head node's HOME as its home directory in this mount namespace's /etc/passwd (ssh
-# reads the autoscaler's `-i ~/ray_bootstrap_key.pem` from there, not from $HOME).
+# Run inside the new namespaces before sshd: bring the loopback interface up, give the user
+# the head node's HOME as its home directory in this mount namespace's /etc/passwd (ssh reads
+# the autoscaler's `-i ~/ray_bootstrap_key.pem` from there, not from $HOME), and make sshd's
+# compiled-in privilege-separation directory (/run/sshd) where a fresh machine (no systemd, no
+# package scripts run) has none: /run becomes a tmpfs of this mount namespace only, holding
+# links to everything the machine's /run holds (bind-mounted aside first) and the directory.
+# Then check sshd's config there and start it. Arguments: passwd file, aside dir, log, sshd argv.
 BOOT = """\
 import fcntl, os, socket, struct, subprocess, sys
+passwd, aside, log, sshd = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 flags = struct.unpack("16sH", fcntl.ioctl(s, 0x8913, struct.pack("16sH", b"lo", 0)))[1]  # SIOCGIFFLAGS
 fcntl.ioctl(s, 0x8914, struct.pack("16sH", b"lo", flags | 1))  # SIOCSIFFLAGS, IFF_UP
-subprocess.run(["mount", "--bind", sys.argv[1], "/etc/passwd"], check=True)
-os.execv(sys.argv[2], sys.argv[2:])
+subprocess.run(["mount", "--bind", passwd, "/etc/passwd"], check=True)
+if not os.path.isdir("/run/sshd"):
+    subprocess.run(["mount", "--rbind", "/run", aside], check=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=755", "tmpfs", "/run"], check=True)
+    for name in os.listdir(aside):
+        os.symlink(os.path.join(aside, name), os.path.join("/run", name))
+    os.mkdir("/run/sshd", 0o755)
+check = subprocess.run([sshd[0], "-t", *sshd[2:4]], capture_output=True, text=True)  # -f CONFIG
+if check.returncode:
+    open(log, "a").write("sshd rejected its config: " + check.stderr)
+    sys.exit(1)
+os.execv(sshd[0], sshd)
 """
 
 
@@ -94,7 +113,7 @@ def _processes() -> dict[int, list[str]]:
 
 
 def _node_bashrc() -> str:
-    """What the README asks of a machine: a Python >= 3.11 as python3 on the login PATH. Here it
+    """What the docs ask of a machine (docs/operate/clusters.md): a Python >= 3.11 as python3 on the login PATH. Here it
     is the interpreter running the tests, so the nodes' venvs (--system-site-packages) reuse its
     Ray and TensorFlow; if that interpreter is itself a venv's, its packages go on PYTHONPATH
     (a venv made from it sees only the base interpreter's)."""
@@ -171,13 +190,13 @@ class LoopbackNodes:
 
     def start(self) -> None:
         config = self.ssh_dir / "sshd_config"
-        check = subprocess.run([SSHD, "-t", "-f", str(config)], capture_output=True, text=True)
-        assert check.returncode == 0, f"sshd rejected its config: {check.stderr}"
-        os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # sshd's compiled-in privilege-separation dir
-        # sshd is PID 1 of the new namespaces, and --kill-child ends it when unshare ends
+        aside = self.ssh_dir / "host-run"  # the machine's /run, seen through links in the namespaces'
+        aside.mkdir()
+        log = self.ssh_dir / "sshd.log"
+        # sshd is PID 1 of the new namespaces (after BOOT), and --kill-child ends it when unshare ends
         cmd = ["unshare", "--net", "--pid", "--fork", "--mount-proc", "--kill-child"]
-        cmd += [sys.executable, "-c", BOOT, str(self.ssh_dir / "passwd")]
-        cmd += [SSHD, "-D", "-f", str(config), "-E", str(self.ssh_dir / "sshd.log")]
+        cmd += [sys.executable, "-c", BOOT, str(self.ssh_dir / "passwd"), str(aside), str(log)]
+        cmd += [SSHD, "-D", "-f", str(config), "-E", str(log)]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + 15
         while not all(f"Server listening on {ip} port 22." in self.log() for ip in self.homes):
@@ -238,7 +257,7 @@ def _launcher_env(base: Path) -> dict[str, str]:
     (home / ".ray" / "auth_token").write_text(os.urandom(16).hex())  # `ray get-auth-token --generate`
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
     env.update(HOME=str(home), TMPDIR=str(home / "tmp"), RAY_USAGE_STATS_ENABLED="0", PYTHONUNBUFFERED="1")
-    env["RAY_AUTH_MODE"] = "token"  # for `ray job submit`, as the README writes it
+    env["RAY_AUTH_MODE"] = "token"  # for `ray job submit`, as the docs write it
     return env
 
 
@@ -268,17 +287,33 @@ def _placements(out: Path) -> dict[str, Counter]:
     return counts
 
 
-def test_ray_up_submit_twice_down_on_two_ssh_nodes(capsys):
+def require_what_the_launcher_test_needs() -> None:
+    """sshd, ssh, rsync and namespaces (root): in CI a failure, elsewhere a skip with the reason."""
     if missing := _missing_tools():
-        pytest.fail(
+        skip_unless_ci(
             f"the launcher test needs {', '.join(missing)}: "
             "apt-get install openssh-server rsync (.ci/run installs them)"
         )
     if not _namespaces_available():
-        pytest.fail(
+        skip_unless_ci(
             "the launcher test runs its nodes in network/PID/mount namespaces of their own and "
             "`unshare --net --pid --mount-proc` failed here (it needs root or CAP_SYS_ADMIN)"
         )
+
+
+def test_missing_system_packages_skip_here_and_fail_in_ci(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))  # a fresh machine: no ssh, rsync, unshare
+    monkeypatch.setattr(sys.modules[__name__], "SSHD", str(tmp_path / "sshd"))
+    monkeypatch.delenv("MLAB_CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match=r"needs ssh, ssh-keygen, rsync, sshd: apt-get install"):
+        require_what_the_launcher_test_needs()
+    monkeypatch.setenv("MLAB_CI", "1")
+    with pytest.raises(pytest.fail.Exception, match=r"needs ssh, ssh-keygen, rsync, sshd.*\(required in CI\)"):
+        require_what_the_launcher_test_needs()
+
+
+def test_ray_up_submit_twice_down_on_two_ssh_nodes(capsys):
+    require_what_the_launcher_test_needs()
     import ray
 
     ray.shutdown()  # this process's own Ray (from other tests) is not needed; it restarts on demand

@@ -3,8 +3,11 @@ and SIGINT, a training worker by SIGKILL), corrupted files, a full disk, diverge
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from support import read_results, skip_unless_ci, write_study
 
 from tasks.store.storage import Store, file_info, listed_files
@@ -197,16 +201,35 @@ def test_divergence_is_recorded_and_reported_not_a_crash(ray_session, tmp_path):
     assert len(metrics) == len(models) * 6 and not metrics["success"].any()
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    """A real 3 MiB filesystem (tmpfs), so writes fail with ENOSPC like a full disk."""
-    mnt = tmp_path / "disk"
-    mnt.mkdir()
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mnt)], capture_output=True)
+@contextlib.contextmanager
+def tmpfs(directory: Path, size: str):
+    """A real filesystem of `size` (tmpfs), so writes fail with ENOSPC like a full disk."""
+    directory.mkdir()
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(directory)], capture_output=True)
     if proc.returncode != 0:
         skip_unless_ci(f"cannot mount a small tmpfs here (needs CAP_SYS_ADMIN): {proc.stderr.decode().strip()}")
-    yield mnt
-    subprocess.run(["umount", "-l", str(mnt)], check=False)
+    try:
+        yield directory
+    finally:
+        subprocess.run(["umount", "-l", str(directory)], check=False)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real 3 MiB filesystem."""
+    with tmpfs(tmp_path / "disk", "3m") as mnt:
+        yield mnt
+
+
+def fill(path: Path) -> None:
+    """Write zeros to `path` until its filesystem is full."""
+    with open(path, "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError:
+            pass
 
 
 def test_disk_full_mid_run_is_one_clear_error_and_loses_nothing(ray_session, small_disk, capsys):
@@ -239,3 +262,211 @@ def test_weights_never_unpickled(tmp_path):
 
     with pytest.raises(CorruptArtifactError, match="unreadable weights"):
         store.read_npz("weights.npz")
+
+
+def snapshot(out: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+
+
+def test_an_output_folder_holds_one_study(reference, tmp_path, capsys):
+    """Another study (another name, or a setting that changes results) is refused in one line
+    naming both, and the folder is left as it was; the same study with only packing, words or
+    a key an earlier version did not write is the same study; --replace takes the folder over."""
+    out = tmp_path / "out"
+    shutil.copytree(reference, out)
+    before = snapshot(out)
+    config = str(study(tmp_path))
+    capsys.readouterr()
+    for args, words in [
+        (["--config", "smoke"], "holds the study 'resume'; this run is the study 'smoke', which differs (name"),
+        (["--config", config, "--set", "training.steps=1000"], "which differs (training.steps 2000 → 1000)"),
+        (["--config", config, "--set", "seeds=[0, 1, 2, 3]"], "which differs (seeds [0, 1, 2] → [0, 1, 2, 3])"),
+    ]:
+        assert main([*args, "--out", str(out)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and words in err and "pass --replace to replace it" in err, err
+        assert snapshot(out) == before  # nothing written
+    stored = yaml.safe_load((out / "config.yaml").read_text())
+    del stored["evaluation"]["probe_rows"], stored["training"]["epsilon"]  # as an earlier version wrote it
+    (out / "config.yaml").write_text(yaml.safe_dump(stored))
+    same = ["--set", "training.bundle_size=2", "--set", "description=reworded", "--set", "training.steps=2e3"]
+    assert main(["--config", config, *same, "--out", str(out)]) == 0
+    assert "results and report are current" in capsys.readouterr().out  # the same study: nothing to do
+    assert main(["--config", "smoke", "--out", str(out), "--replace"]) == 0
+    said = capsys.readouterr().out
+    assert "[out] replacing the study 'resume'" in said and "with 'smoke' (--replace)" in said
+    assert yaml.safe_load((out / "config.yaml").read_text())["name"] == "smoke"
+    assert set(read_results(out, "models")["seed"]) == {0, 1}  # the folder now holds smoke's results
+
+
+# ---- faults mid-run: every rerun's metrics equal the uninterrupted run's exactly -----------------
+
+
+def test_driver_sigkilled_during_collection_then_rerun_exactly(reference, tmp_path, capsys):
+    """SIGKILL: no handler runs, the driver's own Ray goes with it; parts are being written."""
+    out = tmp_path / "out"
+    config = str(study(tmp_path))
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    command = [*RUN, "--config", config, "--out", str(out)]
+    with open(tmp_path / "stderr", "w") as err:
+        proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=err)
+        wait_for(lambda: list(out.glob("results/metrics/part-*.parquet")) or proc.poll() is not None)
+        assert proc.poll() is None, (tmp_path / "stderr").read_text()[-2000:]
+        proc.kill()
+        proc.wait(timeout=60)
+    assert not (out / "results" / "_manifest.json").exists()  # collection had not finished
+    assert_nothing_half_written(out)
+    assert main(["--config", config, "--out", str(out)]) == 0
+    assert "Traceback" not in capsys.readouterr().err
+    assert_same_results(reference, out)
+
+
+def test_disk_full_during_training_then_rerun_exactly(reference, tmp_path, capsys):
+    """The disk fills while bundles train: one line, nothing incomplete counts as complete,
+    and once space is freed the rerun trains only what is missing."""
+    config = str(study(tmp_path))
+    with tmpfs(tmp_path / "disk", "64m") as disk:
+        out = disk / "out"
+        result: dict[str, int] = {}
+        runner = threading.Thread(target=lambda: result.update(rc=main(["--config", config, "--out", str(out)])))
+        runner.start()
+        wait_for(lambda: list(out.glob("models/*/_manifest.json")))  # training has written its first bundle
+        fill(disk / "ballast")
+        runner.join(timeout=300)
+        err = capsys.readouterr().err.strip()
+        assert result["rc"] == 2 and "No space left on device" in err and "Traceback" not in err, err
+        assert len([line for line in err.splitlines() if line.startswith("error:")]) == 1, err
+        assert_nothing_half_written(out)
+        trained = len(list(out.glob("models/*/_manifest.json")))
+        assert 1 <= trained < 6 and not (out / "results" / "_manifest.json").exists()
+        (disk / "ballast").unlink()  # space freed
+        assert main(["--config", config, "--out", str(out)]) == 0
+        assert to_train(capsys.readouterr().out) <= 6 - trained  # (a task still in flight may finish meanwhile)
+        assert_same_results(reference, out)
+
+
+def to_train(said: str) -> int:
+    """N of '[train] N of 6 models to train'."""
+    return int(re.search(r"(\d+) of \d+ models to train", said).group(1))
+
+
+@pytest.fixture
+def stoppable_s3():
+    """A loopback S3 server of this test's own (moto) that can be stopped and started again on
+    the same port, keeping what was written (moto keeps its buckets in this process)."""
+    import socket
+
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    servers = [ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)]
+    servers[0].start()
+    client = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1")
+    client.create_bucket(Bucket="faults")
+
+    class Control:
+        uri = f"s3://faults/lab?endpoint_override=127.0.0.1:{port}&scheme=http&region=us-east-1"
+
+        @staticmethod
+        def keys(prefix: str) -> list[str]:
+            pages = client.get_paginator("list_objects_v2").paginate(Bucket="faults", Prefix=prefix)
+            return [o["Key"] for page in pages for o in page.get("Contents", [])]
+
+        @staticmethod
+        def stop() -> None:
+            servers[-1].stop()
+
+        @staticmethod
+        def start() -> None:
+            servers.append(ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False))
+            servers[-1].start()
+
+    yield Control
+    servers[-1].stop()
+
+
+def store_results(uri: str) -> dict[str, pd.DataFrame]:
+    """results() of a study in an object store, read through the lab's own reader."""
+    from support import SORT_KEYS
+
+    from tasks.pipeline import read_results as read_store
+    from tasks.store.storage import Store as Store_
+
+    tables = {}
+    for name in ("metrics", "curves", "diagonal"):
+        frame = read_store(Store_(uri), name).sort_values(SORT_KEYS[name], kind="stable").reset_index(drop=True)
+        tables[name] = frame.drop(columns=[c for c in BUNDLING if c in frame]) if name == "metrics" else frame
+    return tables
+
+
+def test_object_store_stopped_mid_run_then_rerun_resumes_exactly(reference, tmp_path, stoppable_s3, capsys):
+    config = str(study(tmp_path))
+    result: dict[str, int] = {}
+    args = ["--config", config, "--out", stoppable_s3.uri]
+    runner = threading.Thread(target=lambda: result.update(rc=main(args)))
+    runner.start()
+    wait_for(lambda: [k for k in stoppable_s3.keys("lab/models/") if k.rsplit("/", 1)[-1] == "_manifest.json"])
+    stoppable_s3.stop()
+    runner.join(timeout=300)
+    err = capsys.readouterr().err.strip()
+    assert result["rc"] == 2 and "cannot connect to the object store" in err and "Traceback" not in err, err
+    assert len([line for line in err.splitlines() if line.startswith("error:")]) == 1, err
+    stoppable_s3.start()
+    trained = len([k for k in stoppable_s3.keys("lab/models/") if k.rsplit("/", 1)[-1] == "_manifest.json"])
+    assert main(args) == 0
+    assert to_train(capsys.readouterr().out) <= 6 - trained < 6  # what was written is reused
+    expected = results(reference)
+    for name, frame in store_results(stoppable_s3.uri).items():
+        pd.testing.assert_frame_equal(expected[name], frame, check_exact=True, obj=name)
+
+
+@pytest.mark.parametrize("victim", ["results/metrics/part-*.parquet", "models/*/weights.npz"])
+def test_truncated_part_or_bundle_file_is_detected_and_rebuilt(reference, tmp_path, capsys, victim):
+    out = tmp_path / "out"
+    shutil.copytree(reference, out)
+    path = sorted(out.glob(victim))[0]
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])  # its manifest records the full size
+    assert main(["--config", str(study(tmp_path)), "--out", str(out)]) == 0
+    retrained = 1 if victim.startswith("models") else 0
+    assert f"{retrained} of 6 models to train" in capsys.readouterr().out
+    assert_nothing_half_written(out)  # every listed file whole again, checksums verified
+    assert_same_results(reference, out)
+
+
+def flip_a_byte(path: Path) -> None:
+    raw = bytearray(path.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF  # same size: only the checksum can tell
+    path.write_bytes(bytes(raw))
+
+
+def test_a_damaged_summary_is_detected_by_its_checksum_and_rebuilt_by_the_rerun(reference, tmp_path, capsys):
+    out = tmp_path / "out"
+    shutil.copytree(reference, out)
+    victim = sorted(out.glob("results/summary/*.parquet"))[0]
+    flip_a_byte(victim)
+    assert main(["--config", str(study(tmp_path)), "--out", str(out)]) == 0  # not an error forever after
+    said = capsys.readouterr().out
+    assert f"[reuse] corrupted file {victim}" in said and "the results are rebuilt" in said
+    assert "0 of 6 models to train" in said
+    assert_nothing_half_written(out)
+    assert_same_results(reference, out)
+
+
+def test_a_damaged_part_found_by_a_reader_is_rebuilt_by_the_next_run(reference, tmp_path, capsys):
+    from tasks.api import open_study
+    from tasks.core.errors import CorruptArtifactError
+
+    out = tmp_path / "out"
+    shutil.copytree(reference, out)
+    victim = sorted(out.glob("results/metrics/part-*.parquet"))[0]
+    flip_a_byte(victim)
+    with pytest.raises(CorruptArtifactError, match=r"corrupted file .*marked .*/results incomplete — rerun"):
+        open_study(str(out)).metrics()
+    assert not (out / "results" / "_manifest.json").exists()  # the next run cannot take it for current
+    assert main(["--config", str(study(tmp_path)), "--out", str(out)]) == 0
+    assert "0 of 6 models to train" in capsys.readouterr().out
+    assert_nothing_half_written(out)
+    assert_same_results(reference, out)

@@ -23,7 +23,7 @@ def results(in_range_rmse: list[float], far_rmse: list[float]) -> dict[str, pd.D
         rows.append({**common, "eval_kind": "diagonal", "eval_range": "[5,10]", "coverage": 0.0, "rmse": far})
         models.append(
             {**common, "train_lo": 1.0, "train_hi": 2.0, "diverged": False, "diverged_step": -1}
-            | {"bundle_id": "b", "bundle_model_steps_per_s": 1.0}
+            | {"bundle_id": "b", "bundle_model_steps_per_s": 1.0, "bundle_seconds": 1.0}
         )
     metrics = pd.DataFrame(rows).assign(nrmse=lambda d: d["rmse"] / 2.0, mse=lambda d: d["rmse"] ** 2)
     metrics = metrics.assign(success=metrics["rmse"] < 1e-3, threshold=1e-6, sparsity_error=0.0, diverged=False)
@@ -59,3 +59,34 @@ def test_exact_units_show_infinite_ratios_explained():
     summary = build_report(summarise(t, "[1,2]"), {**info, "reference_range": ["[1,2]", 1.0, 2.0]})["summary.md"]
     summary = summary.decode()
     assert INFINITE_RATIO_NOTE in summary and "2 of 2 models fit their training range" in summary
+
+
+def labelled(t: dict[str, pd.DataFrame], operation: str, symbol: str) -> dict[str, pd.DataFrame]:
+    """`results` as the models of one operation in a study of several."""
+    ids = {"model_id": lambda d: d["model_id"] + operation, "arch_label": f"nmu on {symbol}"}
+    return {name: frame.assign(**ids, operation=operation, unit_label="nmu") for name, frame in t.items()}
+
+
+def test_a_report_of_several_operations_says_which_unit_extrapolates_which():
+    parts = [
+        labelled(results([0.0, 0.0], [1e-6, 2e-6]), "mul", "a·b"),
+        labelled(results([0.0, 0.0], [3.0, 4.0]), "div", "a/b"),
+    ]
+    t = {name: pd.concat([p[name] for p in parts], ignore_index=True) for name in parts[0]}
+    ident = t["metrics"][["model_id", "arch_label", "train_range", "seed"]].drop_duplicates()
+    t["curves"] = ident.assign(step=10, train_mse=1e-3, val_mse=1e-3)
+    t["diagonal"] = ident.assign(x=1.5, y_true=2.25, y_pred=2.25)
+    t["probes"] = pd.DataFrame(columns=["model_id", "eval_range", "step", "mse", "threshold"])
+    targets = [{"name": "inputs", "params_json": "{}"}, {"name": "inputs", "params_json": '{"operation":"div"}'}]
+    info = {"config": "t", "n_models": 4, "n_trained": 4, "n_bundles": 1, "steps": 10, "seconds": 1.0}
+    info |= {"reference_range": ["[1,2]", 1.0, 2.0], "config_resolved": {"targets": targets}}
+    files = build_report(summarise(t, "[1,2]"), info)
+    summary = files["summary.md"].decode()
+    assert summary.startswith("# Extrapolation report — t (y = a·b, a/b)")
+    table = summary.split("## Which unit extrapolates which operation")[1].split("\n## ")[0]
+    assert "| architecture | a·b | a/b |" in table
+    assert "| nmu | 1.00 [0.34, 1.00] (2/2) | 0.00 [0.00, 0.66] (0/2) |" in table  # Wilson, 2 seeds
+    assert "operations.png" in files and "unit_label" not in summary.split("## Success rate")[1]
+    old = {**info, "config_resolved": {"target": {"name": "product", "params_json": "{}"}}}  # before operations
+    title = build_report(summarise(t, "[1,2]"), old)["summary.md"].decode().splitlines()[0]
+    assert title == "# Extrapolation report — t (y = a·b)"  # a study resolved before operations existed

@@ -100,9 +100,9 @@ def test_bundles_are_never_empty_and_respect_an_explicit_size():
     from tasks.study.loading import load_config
     from tasks.study.plan import make_plan
 
-    plan = make_plan(load_config("smoke"))  # 4 models of one architecture
     for size, slots in [(1, 2), (None, 3), (None, 8), (3, 2), (None, 1)]:
-        bundles = make_bundles(plan, list(plan.models), size, slots)
+        plan = make_plan(load_config("smoke", [f"training.bundle_size={size or 'auto'}"]))  # 4 models of one arch
+        bundles = make_bundles(plan, list(plan.models), slots)
         assert all(b.models for b in bundles), (size, slots)
         assert sorted(m.model_id for b in bundles for m in b.models) == sorted(m.model_id for m in plan.models)
         assert len({b.bundle_id for b in bundles}) == len(bundles)
@@ -211,7 +211,7 @@ def test_a_study_sizes_its_bundles_from_the_calibration_of_the_node_kind(tmp_pat
     cpu = placement(ResourcesConfig(1, None), {"CPU": 2.0})
     found = orchestrate.calibrate_sizes(plan, list(plan.models), cpu)
     assert found[arch].cached and found[arch].best_size == 5
-    bundles = make_bundles(plan, list(plan.models), None, cpu.slots, measured={arch: 5})
+    bundles = make_bundles(plan, list(plan.models), cpu.slots, measured={arch: 5})
     assert max(len(b.models) for b in bundles) == 5 and len(bundles) >= len(plan.models) // 5
     few = make_plan(parse_config(smoke_raw({"seeds": list(range(4))})))  # at most 8 per slot: balance decides
     assert len(few.models) <= 16
@@ -222,7 +222,7 @@ def test_a_study_sizes_its_bundles_from_the_calibration_of_the_node_kind(tmp_pat
     from workflows.run import main
 
     out = tmp_path / "out"
-    overrides = ["--set", "seeds={count: 40}", "--set", "training.steps=20"]
+    overrides = ["--set", "seeds={count: 40}", "--set", "training.steps=20", "--set", "training.log_every=20"]
     assert main(["--config", "smoke", *overrides, "--out", str(out)]) == 0
     info = json.loads((out / "results" / "_manifest.json").read_text())
     assert info["calibration"][arch.label()]["best_size"] == 5 and info["n_bundles"] >= len(plan.models) // 5
@@ -246,7 +246,7 @@ def test_a_node_kind_that_cannot_calibrate_in_time_does_not_stall_the_study(monk
     waiting = placement(ResourcesConfig(1, 0.5), {"CPU": 2.0})  # an autoscaler would add the GPU node
     found = orchestrate.calibrate_sizes(plan, list(plan.models), waiting)
     assert list(found.values()) == [None]
-    bundles = make_bundles(plan, list(plan.models), None, waiting.slots, True, {})
+    bundles = make_bundles(plan, list(plan.models), waiting.slots, True, {})
     assert sum(len(b.models) for b in bundles) == len(plan.models)
 
 

@@ -183,7 +183,7 @@ def test_models_spread_over_windows_and_bundles_never_mix_orders(write_config):
     plan = make_plan(config)
     firsts = {m.first_window for m in plan.models}
     assert len(firsts) > 1 and firsts <= {0, 1, 2, 3}  # different models start in different windows
-    for b in make_bundles(plan, list(plan.models), None, 2):
+    for b in make_bundles(plan, list(plan.models), 2):
         assert {m.first_window for m in b.models} == {b.first_window}
 
 
@@ -200,7 +200,7 @@ def test_revisited_windows_are_read_from_the_store_once(tmp_path, monkeypatch, w
     store = Store(str(tmp_path))
     for spec in plan.datasets.values():
         finish_dataset(store, spec, [write_shard(store, spec, i) for i in range(spec.n_shards)])
-    bundle = make_bundles(plan, [plan.models[0]], None, 1)[0]
+    bundle = make_bundles(plan, [plan.models[0]], 1)[0]
     reads = []
     real = catalog.read_shards
     monkeypatch.setattr(catalog, "read_shards", lambda *a, **k: reads.append(a[2:]) or real(*a, **k))

@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-from tasks.cli.guard import guarded
 from tasks.core.errors import UserError
 from tasks.core.hardware import cpu_identity
 from tasks.core.ranges import Ranges
@@ -82,14 +81,15 @@ def bench_datagen(tmp: Path, rows: int, repeats: int = 6) -> tuple[float, float,
     return rows / min(ours[1:]), rows / min(raw[1:]), rows / min(raw_default[1:])
 
 
-def bench_config(size: dict, seed0: int, models: int) -> dict:
+def bench_config(size: dict, seed0: int, models: int, steps: int | None = None) -> dict:
+    steps = steps or size["steps"]
     return {
         "name": "bench",
         "seeds": {"start": seed0, "count": models},
         "data": {"train_size": size["train_rows"], "val_size": 2000, "shard_rows": 250_000, "seed": 1},
         "train_ranges": [[0, 1]],
         "architectures": [{"arch": "mlp", "hidden": [80], "activation": "relu"}],
-        "training": {"steps": size["steps"], "log_every": 1000},
+        "training": {"steps": steps, "log_every": min(1000, steps)},  # a short run logs once, at its end
         "evaluation": {"scales": [1], "size": 1000},
     }
 
@@ -149,14 +149,11 @@ def bench_training(tmp: Path, size: dict, cpus: int) -> dict:
     cpu_placement = placement(parse_config(bench_config(size, 0, 1)).resources, {"CPU": res.get("CPU", 1)})
 
     def plan_for(seed0: int, steps: int | None = None):
-        raw = bench_config(size, seed0, size["models"])
-        if steps:
-            raw["training"]["steps"] = steps
-        return make_plan(parse_config(raw))
+        return make_plan(parse_config(bench_config(size, seed0, size["models"], steps)))
 
     def bundles_of(plan, slots: int, on_gpu: bool = False):
         measured = None if on_gpu else {a: peer_figures["auto_bundle_size"] for a in plan.config.architectures}
-        return make_bundles(plan, list(plan.models), None, slots, on_gpu, measured)
+        return make_bundles(plan, list(plan.models), slots, on_gpu, measured)
 
     orchestrate.ensure_datasets(store, plan_for(0).datasets)
     # generation throughput on all CPUs: 8 shards of one large dataset, one task per shard,
@@ -290,7 +287,6 @@ def run_scale(sizes: list[str], nodes: int, scratch: Path) -> list[dict]:
     return results
 
 
-@guarded
 def run_bench(args: argparse.Namespace) -> int:
     """Every figure, side by side in one run; prints a table, then one JSON line."""
     if args.scale:

@@ -20,6 +20,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tasks.core.schema import auto
+
 # (training ranges, architectures, seeds, steps, bundle size or None for auto)
 SIZES: dict[str, tuple[int, int, int, int, int | None]] = {
     "tiny": (2, 2, 3, 20, None),  # the test suite's
@@ -45,7 +47,7 @@ def scale_config(ranges: int, archs: int, seeds: int, steps: int, bundle: int | 
         "data": {"train_size": 20_000, "val_size": 500, "shard_rows": 20_000, "seed": 11},
         "train_ranges": [[0, 1 + i * 0.5] for i in range(ranges)],
         "architectures": units[:archs],
-        "training": {"steps": steps, "log_every": max(1, steps // 2), "bundle_size": bundle or "auto"},
+        "training": {"steps": steps, "log_every": max(1, steps // 2), "bundle_size": auto(bundle)},
         "evaluation": {"scales": [1, 2, 10], "size": 200, "probe_rows": 50, "diagonal": {"points": 50}},
     }
 

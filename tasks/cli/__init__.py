@@ -1,1 +1,2 @@
-"""What the entry points share: arguments, guarded commands, the dry run."""
+"""The command line: `mlab` and its commands (main, parsers, commands), shared arguments, the
+start-up and Ctrl-C guards, the dry run, `ls` output, shell completion, version, quiet TensorFlow."""

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+
+
+def completes(action: argparse.Action, kind: str) -> argparse.Action:
+    """Say what a value of `action` is, for the shell completion (tasks.cli.completion):
+    "config" (a preset or a config file), "dir", "file"; choices complete by themselves."""
+    action.completes = kind
+    return action
 
 
 def add_config_arguments(parser: argparse.ArgumentParser, default: str) -> None:
-    parser.add_argument(
-        "--config", default=default, help=f"shipped config name or a .yaml/.toml path (default: {default})"
+    action = parser.add_argument(
+        "--config", default=default, help=f"shipped preset (listed below) or a .yaml/.toml path (default: {default})"
     )
+    completes(action, "config")
     parser.add_argument(
         "--set",
         dest="overrides",
@@ -27,14 +34,25 @@ def add_config_arguments(parser: argparse.ArgumentParser, default: str) -> None:
 
 
 def add_plugin_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
+    action = parser.add_argument(
         "--plugin",
         dest="plugins",
         action="append",
         default=[],
         metavar="MODULE|FILE.py",
-        help="load architectures from your own module or file (repeatable); see README 'Bring your own architecture'",
+        help="load architectures or operations from your own module or file (repeatable); see docs/extend/",
     )
+    completes(action, "file")
+
+
+def add_selection_arguments(parser: argparse.ArgumentParser, title: str) -> None:
+    """Models by what they are (tasks.report.listing.Selection): `ls` filters, `export` picks one."""
+    group = parser.add_argument_group(title)
+    group.add_argument(
+        "--arch", help="architecture: its label as `mlab ls` shows it, its name (mlp), or a stack's layers"
+    )
+    group.add_argument("--train-range", metavar="RANGE", help="training range, e.g. [0,2] or 0,2 or [-6,-2]∪[2,6]")
+    group.add_argument("--seed", type=int, help="seed")
 
 
 def add_ray_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,8 +60,22 @@ def add_ray_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--num-cpus", type=int, help="CPUs for a local Ray instance (default: all)")
 
 
+def add_run_confirmations(parser: argparse.ArgumentParser) -> None:
+    """What a run does only when told: replace another study's output, run longer than a day."""
+    parser.add_argument(
+        "--replace",
+        action="store_true",
+        help="let this study replace a different study held in --out (default: refuse)",
+    )
+    parser.add_argument(
+        "--yes",
+        action="store_true",
+        help="run even when the estimate exceeds 24 h on the Ray used (default: refuse, with the estimate)",
+    )
+
+
 def add_judgement_arguments(parser: argparse.ArgumentParser) -> None:
-    """How a change is judged (tasks.nightly.compare.verdict): the nightly and compare.py alike."""
+    """How a change is judged (tasks.report.judgement.verdict): the nightly and compare.py alike."""
     parser.add_argument(
         "--tolerance", type=float, default=0.10, help="relative change that can be flagged (default 0.1)"
     )
@@ -59,14 +91,3 @@ def add_judgement_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_false",
         help="exit 0 even when a regression is flagged",
     )
-
-
-def entry_point(
-    build: Callable[[], argparse.ArgumentParser], command: Callable[[argparse.Namespace], int]
-) -> Callable[[list[str] | None], int]:
-    """`main(argv)` of a workflows/ script: parse with `build()`, run `command`."""
-
-    def main(argv: list[str] | None = None) -> int:
-        return command(build().parse_args(argv))
-
-    return main

@@ -1,15 +1,19 @@
-"""What the entry points do once their arguments are parsed: one guarded call each."""
+"""What the commands do once their arguments are parsed: one guarded call each (`mlab <name>`
+and workflows/<name>.py alike; tasks.cli.main dispatches here by name)."""
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 import time
 
-from tasks.cli.describe import describe_plan
-from tasks.cli.guard import guarded
+from tasks.cli.describe import describe_plan, refuse_long_run
+from tasks.cli.guard import gate, guarded
+from tasks.core.errors import UserError
 from tasks.model.plugins import load_plugins
 from tasks.nightly.night import NightSettings, night_date, open_nightly_root, run_nightly
+from tasks.store import folder
 from tasks.store.outputs import open_output
 from tasks.study.loading import load_config
 from tasks.study.plan import make_plan
@@ -18,7 +22,7 @@ from tasks.study.render import config_yaml
 
 @guarded
 def run(args: argparse.Namespace) -> int:
-    """workflows/run.py: validate everything first, then run the study (or describe it)."""
+    """Validate everything first, then run the study (or describe it)."""
     started = time.time()
     load_plugins(args.plugins)
     config = load_config(args.config, args.overrides)
@@ -31,20 +35,40 @@ def run(args: argparse.Namespace) -> int:
         open_output(out, create=False)
         print(describe_plan(plan, out))
         return 0
-    from tasks.cluster.runtime import resolve_address
     from tasks.pipeline import run_study
 
-    resolve_address(args.address)  # a named cluster that does not answer fails before anything is written
+    if args.tensorboard and importlib.util.find_spec("tensorboard") is None:
+        raise UserError("--tensorboard needs the tensorboard package: pip install tensorboard")
+    for warning in plan.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    ray_cpus = connected_cpus(args.address, args.num_cpus, args.verbose)  # a cluster that does not answer: here
+    if not getattr(args, "yes", False):
+        refuse_long_run(plan, *ray_cpus)
     store = open_output(out)
-
+    replacing = folder.claim(store, plan.config, getattr(args, "replace", False))  # before the study writes
+    if replacing:
+        print(replacing)
     result = run_study(plan, store, args.address, args.num_cpus, args.verbose, args.tensorboard)
     print(f"[done] {len(plan.models)} models in {time.time() - started:.0f}s. Report: {result.info['report']}")
     return 0
 
 
-@guarded
+def connected_cpus(address: str | None, num_cpus: int | None, verbose: bool) -> tuple[int, str]:
+    """(CPUs, which Ray) the study will run on: a named cluster is connected to now (and must
+    answer); a Ray of the study's own is sized by --num-cpus or this machine."""
+    import os
+
+    from tasks.cluster import runtime
+
+    if runtime.resolve_address(address) is None:
+        return num_cpus or os.cpu_count() or 1, "a Ray of its own on this machine"
+    runtime.connect(address, num_cpus, verbose)
+    return int(runtime.cluster_resources().get("CPU", 1)) or 1, "the Ray cluster it is connected to"
+
+
+@gate
 def nightly(args: argparse.Namespace) -> int:
-    """workflows/nightly.py: exit 0 fine, 1 a regression (unless disabled), 2 a failed night."""
+    """Exit 0 fine (or config changed), 1 a regression (unless disabled), 2 a failed night."""
     load_plugins(args.plugins)
     if args.print_config:
         print(config_yaml(load_config(args.config, args.overrides)), end="")
@@ -60,32 +84,60 @@ def nightly(args: argparse.Namespace) -> int:
         address=args.address,
         num_cpus=args.num_cpus,
         plugins=tuple(args.plugins),
+        fail_on_regression=args.fail_on_regression,
     )
     record = run_nightly(root, date, settings)
     print(
-        f"[nightly] {date}: {record.status}; regressions {record.regressions}, "
+        f"[nightly] {date}: {record.outcome}; regressions {record.regressions}, "
         f"improvements {record.improvements}. Index: {root.display('index.html')}"
     )
     if record.status == "failed":
         print(f"error: night {date} failed: {record.error}", file=sys.stderr)
-        return 2
-    return 1 if record.regressions and args.fail_on_regression else 0
+    return record.exit_code  # the code the night's summary states
 
 
 @guarded
 def export(args: argparse.Namespace) -> int:
-    """workflows/export.py: one model of a study as a Keras file or a SavedModel."""
+    """One model of a study, by id or by what it is, as a Keras file or a SavedModel."""
     from tasks.api import open_study
+    from tasks.cli.quiet import quiet_tensorflow
 
-    target = args.to or (f"{args.model}.keras" if args.format == "keras" else args.model)
-    path = open_study(args.out, args.plugins).export(args.model, target, args.format)
-    print(f"[export] {args.model} → {path} ({args.format})")
+    selected = args.arch is not None or args.train_range is not None or args.seed is not None
+    if args.model and selected:
+        raise UserError("name the model either by --model or by --arch/--train-range/--seed, not both")
+    if args.model is None and not selected:
+        raise UserError(f"which model? --model ID, or --arch/--train-range/--seed (see: mlab ls {args.out})")
+    study = open_study(args.out, args.plugins)
+    model = study.model(args.model, arch=args.arch, train_range=args.train_range, seed=args.seed)
+    quiet_tensorflow()  # before the export imports it: no start-up chatter on stderr
+    target = args.to or (f"{model.model_id}.keras" if args.format == "keras" else model.model_id)
+    path = study.export(model, target, args.format)
+    print(f"[export] {model.model_id} → {path} ({args.format})")
     return 0
 
 
 @guarded
+def ls(args: argparse.Namespace) -> int:
+    """A study's models by what they are, as a table, CSV or JSON."""
+    from tasks.api import open_study
+    from tasks.cli.listing import render
+
+    listing = open_study(args.out, args.plugins).listing(args.arch, args.train_range, args.seed)
+    print(render(listing, args.format), end="")
+    return 0
+
+
+@guarded
+def bench(args: argparse.Namespace) -> int:
+    """The benchmark harness (it prints its own figures)."""
+    from tasks.bench.harness import run_bench
+
+    return run_bench(args)
+
+
+@gate
 def compare(args: argparse.Namespace) -> int:
-    """workflows/compare.py: exit 0 fine, 1 a regression of B against A (unless disabled)."""
+    """Exit 0 fine, 1 a regression of B against A (unless disabled)."""
     from tasks.api import open_study
     from tasks.report.comparison import compare_headlines, comparison_pages, headline_table
     from tasks.store.storage import Store

@@ -4,28 +4,18 @@ from __future__ import annotations
 
 import os
 
-from tasks.model.calibration import cached_for
-from tasks.model.settings import TrainingConfig
+from tasks.core.errors import UserError
 from tasks.study.bundles import make_bundles, worth_calibrating
-from tasks.study.plan import ModelSpec, Plan
+from tasks.study.estimate import (
+    BENCH_MODEL_STEPS_PER_S_PER_CPU,
+    RAY_START_SECONDS,
+    calibrations_of,
+    estimate_seconds,
+    training_seconds,
+)
+from tasks.study.plan import Plan
 
-# Training throughput per CPU slot assumed for an architecture this machine has not calibrated
-# yet (the article's model runs at 100–150k on one core of an AMD EPYC or an Intel Xeon; wider
-# or stacked units are slower); only the dry-run's time estimate uses it.
-BENCH_MODEL_STEPS_PER_S_PER_CPU = 100_000
-RAY_START_SECONDS = 15
-
-
-def watch_overhead(plan: Plan, models: list[ModelSpec], training: TrainingConfig) -> float:
-    """Time factor for what a model watches at every log step (its validation set and the
-    probe rows of each evaluation set), which the calibration (training steps alone) leaves
-    out: a watched row costs about what a training row costs (measured on the ICLR stack:
-    20,000 rows per 1,000 steps of batch 128 added 16%)."""
-    if not models:
-        return 1.0
-    ev = plan.config.evaluation
-    probes = min(ev.probe_rows, ev.size) * sum(len(m.evals) for m in models) / len(models)
-    return 1.0 + (plan.config.data.val_size + probes) / (training.batch_size * training.log_every)
+LONG_RUN_SECONDS = 24 * 3600  # a study estimated longer than this runs only when confirmed (--yes)
 
 
 def describe_plan(plan: Plan, out: str, cpus: int | None = None) -> str:
@@ -39,16 +29,14 @@ def describe_plan(plan: Plan, out: str, cpus: int | None = None) -> str:
     for role, specs in by_role.items():
         rows = sum(s.rows for s in specs)
         lines.append(f"  {role:5s}: {len(specs)} datasets, {rows:,} rows, {sum(s.n_shards for s in specs)} shards")
+    ops = f"{len(config.targets)} operations × " if len(config.targets) > 1 else ""
     lines.append(
-        f"models: {len(plan.models)} = {len(config.train_ranges)} training ranges × "
+        f"models: {len(plan.models)} = {len(config.train_ranges)} training ranges × {ops}"
         f"{len(config.architectures)} architectures × {len(config.seeds)} seeds"
     )
-    calibrations = {
-        arch: cached_for(arch.arch, arch.params, arch.training_or(config.training), config.target)
-        for arch in config.architectures
-    }
+    calibrations = calibrations_of(plan)
     measured = {arch: c.best_size for arch, c in calibrations.items() if c is not None}
-    bundles = make_bundles(plan, list(plan.models), None, slots, measured=measured)
+    bundles = make_bundles(plan, list(plan.models), slots, measured=measured)
     n_bundles = len(bundles)
     train_s = 0.0
     for arch in config.architectures:
@@ -64,9 +52,7 @@ def describe_plan(plan: Plan, out: str, cpus: int | None = None) -> str:
         else:
             how = f"assumed {per_cpu:,}/s per core"
         lines.append(f"  {arch.label()}: {len(models)} models, bundles of {sizes_text} ({how})")
-        training = arch.training_or(config.training)
-        steps = len(models) * training.steps
-        train_s += steps * watch_overhead(plan, models, training) / (per_cpu * config.resources.train_cpus * slots)
+        train_s += training_seconds(plan, arch, cpus, c)
     diagonal = config.evaluation.diagonal
     n_evals = sum(len(m.evals) + (len(diagonal.segments) if diagonal else 0) for m in plan.models)
     lines.append(
@@ -81,3 +67,20 @@ def describe_plan(plan: Plan, out: str, cpus: int | None = None) -> str:
     lines += [f"warning: {w}" for w in plan.warnings]
     lines.append("dry run: nothing was written")
     return "\n".join(lines)
+
+
+def refuse_long_run(plan: Plan, cpus: int, where: str) -> None:
+    """One line with the estimate when the study would run longer than a day on `cpus` CPUs
+    of the Ray it uses (`where`); the caller skips this when the user said --yes."""
+    seconds = estimate_seconds(plan, cpus)
+    if seconds > LONG_RUN_SECONDS:
+        raise UserError(
+            f"study '{plan.config.name}' is estimated at ~{_duration(seconds)} ({seconds:,.0f} s, "
+            f"{plan.n_model_steps:,} model-steps) on {where} ({cpus} CPUs), more than 24 h: "
+            "pass --yes to run it anyway (--dry-run shows the plan)"
+        )
+
+
+def _duration(seconds: float) -> str:
+    hours = seconds / 3600
+    return f"{hours:,.0f} h" if hours < 72 else f"{hours / 24:,.0f} days"

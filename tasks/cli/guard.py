@@ -1,9 +1,11 @@
 """How every entry point ends: user errors as one line (exit 2), Ctrl-C/SIGTERM as a clean
-stop (exit 130), Ray shut down either way."""
+stop (exit 130), Ray shut down either way. Gates (compare, nightly), whose exit 1 means "a
+regression", also end an unexpected failure as one line with exit 2, never a traceback's 1."""
 
 from __future__ import annotations
 
 import functools
+import os
 import signal
 import sys
 import threading
@@ -29,6 +31,9 @@ def guarded(main: Callable[..., int]) -> Callable[..., int]:
             print(f"error: {getattr(exc, 'cause', None) or exc}", file=sys.stderr)
             return 2
         except KeyboardInterrupt:
+            from tasks.cluster.runtime import interrupt_handled
+
+            interrupt_handled()
             print("\ninterrupted: finished work is kept; rerun the same command to resume", file=sys.stderr)
             return 130
         finally:
@@ -39,3 +44,26 @@ def guarded(main: Callable[..., int]) -> Callable[..., int]:
             shutdown()
 
     return wrapper
+
+
+def gate(main: Callable[..., int]) -> Callable[..., int]:
+    """`guarded`, and any other failure is one line and exit 2 (with MLAB_TRACEBACK=1 the
+    traceback too): a scheduler or CI reading exit 1 as a regression never mistakes a crash
+    for one."""
+
+    @functools.wraps(main)
+    def wrapper(*args: Any, **kwargs: Any) -> int:
+        try:
+            return main(*args, **kwargs)
+        except (UserError, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            if os.environ.get("MLAB_TRACEBACK"):
+                import traceback
+
+                traceback.print_exc()
+            detail = " ".join(str(exc).split())[:300]
+            print(f"error: {type(exc).__name__}: {detail} (unexpected; MLAB_TRACEBACK=1 shows where)", file=sys.stderr)
+            return 2
+
+    return guarded(wrapper)

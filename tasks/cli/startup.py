@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import signal
 import sys
+import threading
 
 
 def _stop(signum, frame):
@@ -14,6 +15,8 @@ def _stop(signum, frame):
 
 
 def stop_quietly_until_started() -> None:
+    if threading.current_thread() is not threading.main_thread():
+        return  # a command run from another thread (tests): signals are the main thread's business
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})

@@ -7,8 +7,6 @@ finished datasets, bundles and evaluations and never trusts partial ones.
 from __future__ import annotations
 
 import collections
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -17,33 +15,20 @@ import ray
 from tasks.cluster import remote
 from tasks.cluster.placement import NodeSpreader, Placement
 from tasks.cluster.progress import Progress
-from tasks.core.errors import CorruptArtifactError, UserError
-from tasks.core.ids import NUMERICS_VERSION
+from tasks.core.errors import UserError
 from tasks.data.spec import DatasetSpec
+from tasks.evaluation.job import EVALUATION_VERSION, EvalJob
 from tasks.jobs.collect import Part, PartJob
 from tasks.jobs.generate import finish_dataset
 from tasks.model.calibration import Calibration
+from tasks.model.settings import TRAIN_VERSION
 from tasks.report.aggregates import Summary
 from tasks.store import catalog
 from tasks.store.catalog import BundleManifest, DatasetManifest, EvalManifest
 from tasks.store.storage import Store
-from tasks.study.bundles import Bundle, EvalJob, make_bundles, make_eval_job, worth_calibrating
+from tasks.study.bundles import Bundle, make_bundles, make_eval_job, worth_calibrating
 from tasks.study.config import ArchSpec
 from tasks.study.plan import ModelSpec, Plan
-
-
-@contextmanager
-def invalidating_corrupt(store: Store) -> Iterator[None]:
-    """A corrupted artifact found by any stage loses its manifest, so a rerun regenerates it;
-    the user is told which file and what happens next."""
-    try:
-        yield
-    except CorruptArtifactError as exc:
-        if exc.directory and store.invalidate(exc.directory):
-            raise CorruptArtifactError(
-                f"{exc}; marked {store.display(exc.directory)} incomplete — rerun to regenerate it", exc.directory
-            ) from None
-        raise
 
 
 def wait_all(refs: dict[Any, ray.ObjectRef], progress: Progress) -> dict[Any, Any]:
@@ -109,8 +94,11 @@ def eval_jobs(plan: Plan, done: dict[str, BundleManifest], bundles: list[Bundle]
     return jobs + [make_eval_job(b.bundle_id, b.models, plan.config) for b in bundles]
 
 
-def part_job(job: EvalJob, evaluation: EvalManifest, fit_nrmse: float, tensorboard: bool = False) -> PartJob:
-    return PartJob(evaluation, tuple(m.row() for m in job.models), fit_nrmse, tensorboard)
+def part_job(
+    job: EvalJob, evaluation: EvalManifest, specs: dict[str, ModelSpec], fit_nrmse: float, tensorboard: bool = False
+) -> PartJob:
+    """Collection of one evaluation: its models' identity rows from the plan (`specs` by id)."""
+    return PartJob(evaluation, tuple(specs[m.model_id].row() for m in job.models), fit_nrmse, tensorboard)
 
 
 def train_evaluate_collect(
@@ -122,18 +110,25 @@ def train_evaluate_collect(
     a few per slot in flight), so the driver and Ray's object store hold a bounded amount of
     work however large the study."""
     config = plan.config
-    trained = catalog.completed_models(store)
+    trained = catalog.completed_models(store, TRAIN_VERSION)
     if trained.stale_models:
         print(
-            f"[reuse] {store.display()} holds {trained.stale_models} models trained under numerics version "
-            f"{', '.join(map(str, trained.stale_versions))} (this lab is version {NUMERICS_VERSION}): "
+            f"[reuse] {store.display()} holds {trained.stale_models} models trained under training version "
+            f"{', '.join(map(str, trained.stale_versions))} (this lab's is {TRAIN_VERSION}): "
             "they are not reused; the models this version needs are trained anew"
+        )
+    evaluated = catalog.EVALUATIONS.other_versions(store, EVALUATION_VERSION)
+    if evaluated:
+        print(
+            f"[reuse] {store.display()} holds {sum(evaluated.values())} evaluations of evaluation version "
+            f"{', '.join(map(str, evaluated))} (this lab's is {EVALUATION_VERSION}): "
+            "they are not reused; the evaluations this version needs are run anew"
         )
     done = trained.by_model
     todo = [m for m in plan.models if m.model_id not in done]
     calibration = calibrate_sizes(plan, todo, placement)
     measured = {arch: c.best_size for arch, c in calibration.items() if c is not None}
-    bundles = make_bundles(plan, todo, None, placement.slots, placement.on_gpu, measured)
+    bundles = make_bundles(plan, todo, placement.slots, placement.on_gpu, measured)
     jobs = {job.bundle_id: job for job in eval_jobs(plan, done, bundles)}
     n_models = len(plan.models)
     print(
@@ -145,7 +140,9 @@ def train_evaluate_collect(
         "evaluate": Progress("evaluate", len(jobs), "evaluations"),
         "collect": Progress("collect", len(jobs), "parts"),
     }
-    parts_of = collections.Counter(job.models[0].row()["arch_label"] for job in jobs.values())
+    specs = {m.model_id: m for m in plan.models}
+    parts_of = collections.Counter(specs[job.models[0].model_id].row()["unit_label"] for job in jobs.values())
+    order = {job.eval_id: i for i, job in enumerate(jobs.values())}
     progress["summarise"] = Progress("summarise", len(parts_of), "architectures")
     arch_parts: dict[str, list[Part]] = {}
     wanted = {m.model_id for m in plan.models}
@@ -160,7 +157,7 @@ def train_evaluate_collect(
     fit_nrmse = config.evaluation.fit_nrmse
 
     def evaluate(job: EvalJob) -> None:
-        manifest = catalog.EVALUATIONS.complete(store, job.eval_id)
+        manifest = catalog.EVALUATIONS.current(store, job.eval_id, EVALUATION_VERSION)
         if manifest is not None:  # reused
             progress["evaluate"].skip(1)
             collect(job, manifest)
@@ -170,7 +167,7 @@ def train_evaluate_collect(
 
     def collect(job: EvalJob, manifest: EvalManifest) -> None:
         out.evaluations.append(manifest)
-        task = part_job(job, manifest, fit_nrmse, tensorboard)
+        task = part_job(job, manifest, specs, fit_nrmse, tensorboard)
         stream.add(remote.submit(remote.collect_part, store, task, **spread["collect"].options()), "collect", job)
 
     fresh = {b.bundle_id for b in bundles}
@@ -197,6 +194,7 @@ def train_evaluate_collect(
             group = arch_parts.setdefault(result.arch_label, [])
             group.append(result)
             if len(group) == parts_of[result.arch_label]:  # the reduce of this architecture can start
+                group.sort(key=lambda p: order[p.eval_id])  # the plan's order, not completion's (its operations')
                 ref = remote.submit(remote.summarise, store, group, reference_range, **spread["collect"].options())
                 stream.add(ref, "summarise", result.arch_label)
         else:

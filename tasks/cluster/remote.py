@@ -13,6 +13,7 @@ import ray
 from tasks.cluster.runtime import where
 from tasks.data.spec import DatasetSpec
 from tasks.data.targets import TargetSpec
+from tasks.evaluation.job import EvalJob
 from tasks.jobs.collect import Part, PartJob
 from tasks.jobs.evaluate import evaluate_and_store
 from tasks.jobs.generate import write_shard
@@ -24,7 +25,7 @@ from tasks.model.tfenv import configure_tensorflow
 from tasks.report.aggregates import Summary
 from tasks.store.catalog import BundleManifest, EvalManifest, ShardEntry
 from tasks.store.storage import Store
-from tasks.study.bundles import Bundle, EvalJob
+from tasks.study.bundles import Bundle
 
 RETRIES = 3  # Ray retries a task whose worker or node died; outputs are idempotent
 
@@ -47,12 +48,19 @@ def submit(remote_function, *args: Any, **options: Any) -> ray.ObjectRef:
 
 @ray.remote(num_cpus=1, max_retries=RETRIES)
 def generate_shard(store: Store, spec: DatasetSpec, index: int) -> ShardEntry:
+    plugins.load_from_environment()  # a plugin's operation computes the stored y
     info, node = write_shard(store, spec, index), where()
     return ShardEntry(info.path, info.size, info.sha256, node["node_id"], tuple(node["gpu_ids"]))
 
 
+def ready_for_models():
+    """A task about to meet architectures: the driver's plugins loaded, TensorFlow configured."""
+    plugins.load_from_environment()
+    return configure_tensorflow()
+
+
 def _train_bundle(store: Store, bundle: Bundle, specs: dict[str, DatasetSpec], probe_rows: int = 0) -> BundleManifest:
-    tf = configure_tensorflow()
+    tf = ready_for_models()
     device = "gpu" if tf.config.list_logical_devices("GPU") else "cpu"
     return train_and_store(store, bundle, specs, device, probe_rows, placement=where())
 
@@ -66,7 +74,7 @@ train_bundle_gpu = ray.remote(max_retries=RETRIES, max_calls=1)(_train_bundle)
 @ray.remote(num_cpus=1, max_retries=RETRIES)
 def evaluate(store: Store, job: EvalJob, specs: dict[str, DatasetSpec], *after: Any) -> EvalManifest:
     """`after`: the training result refs this evaluation waits for (Ray resolves them first)."""
-    configure_tensorflow()
+    ready_for_models()
     return evaluate_and_store(store, job, specs, placement=where())
 
 
@@ -87,7 +95,7 @@ def summarise(store: Store, parts: list[Part], reference_range: str | None) -> S
 
 
 def _calibrate(arch: str, params: dict, training: TrainingConfig, target: TargetSpec, on_gpu: bool) -> Calibration:
-    configure_tensorflow()
+    ready_for_models()
     from tasks.model.calibration import calibrate
 
     return calibrate(arch, params, training, target, on_gpu)

@@ -18,6 +18,7 @@ from tasks.model import plugins
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
 _owned = False  # True when this process called ray.init (and so must shut down / disconnect)
+_said = ""  # what `connect` connected to, said again when asked twice in one run
 
 
 def worker_env() -> dict[str, str]:
@@ -43,8 +44,14 @@ def connect(address: str | None = None, num_cpus: int | None = None, verbose: bo
     stale address file in Ray's temp directory names. An existing cluster is used only when the
     user says so: `--address HOST:PORT`, `--address auto` (a `ray start` cluster on this
     machine) or $RAY_ADDRESS (set by `ray job submit`, and by the cluster configs on the head)."""
+    global _said
     if ray.is_initialized():
-        return "existing Ray session"
+        return _said or "existing Ray session"
+    _said = _connect(address, num_cpus, verbose)
+    return _said
+
+
+def _connect(address: str | None, num_cpus: int | None, verbose: bool) -> str:
     common = {
         "logging_level": logging.INFO if verbose else logging.WARNING,
         "log_to_driver": verbose,
@@ -151,8 +158,29 @@ def wait_for_address(address: str | None, timeout: float = CONNECT_TIMEOUT_S) ->
             time.sleep(0.5)
 
 
-def raise_interrupt(signum, frame):  # SIGTERM behaves like Ctrl-C: the same clean path
+_stopped = threading.Event()
+
+
+def raise_interrupt(signum, frame):
+    """Ctrl-C and SIGTERM take the same clean path. An interrupt that lands inside a hook
+    whose exceptions Python only prints ("Exception ignored in …", e.g. logging's at-fork
+    lock release while Ray spawns a worker) would be lost and the study would run on: a
+    watchdog interrupts the main thread again every 2 s until the guard has stopped."""
+    if not _stopped.is_set() and not any(t.name == "mlab-interrupt" for t in threading.enumerate()):
+        threading.Thread(target=_interrupt_until_stopped, name="mlab-interrupt", daemon=True).start()
     raise KeyboardInterrupt
+
+
+def _interrupt_until_stopped() -> None:
+    import _thread
+
+    while not _stopped.wait(2.0):
+        _thread.interrupt_main()
+
+
+def interrupt_handled() -> None:
+    """The guard caught the interrupt: the watchdog stops repeating it."""
+    _stopped.set()
 
 
 def reclaim_signals() -> None:
@@ -161,8 +189,9 @@ def reclaim_signals() -> None:
     starts us in the background leaves SIGINT ignored, and a parent may hand down a blocked
     signal mask (Ray blocks SIGINT in processes it spawns): all are put back here."""
     if threading.current_thread() is threading.main_thread():
+        _stopped.clear()
         signal.signal(signal.SIGTERM, raise_interrupt)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGINT, raise_interrupt)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
 
 
@@ -184,7 +213,7 @@ def cluster_resources() -> dict[str, float]:
 
 def shutdown() -> None:
     """Stop the Ray instance this process started; leave one owned by a caller alone."""
-    global _owned
+    global _owned, _said
     if _owned and ray.is_initialized():
         ray.shutdown()
-    _owned = False
+    _owned, _said = False, ""

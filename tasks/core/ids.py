@@ -1,18 +1,24 @@
 """Content-derived identifiers: the hash of the canonical JSON of what produced an artifact.
 
-Every id also carries NUMERICS_VERSION: bump it with any change that alters a dataset, a
-trained weight or a metric (sampling, batching, a unit's forward pass, an optimizer, a
-metric's definition). Artifacts of an older version then never match and are not reused.
-tests/test_numerics.py fails when results change while the version did not.
+Each stage's id hashes its inputs (the ids of the stage before it, and its settings) and that
+stage's own version, defined beside its code. Bump the version of the stage whose output
+changed: later stages follow through the ids, earlier ones are reused.
+
+    stage       version             where                      bump when it changes
+    data        DATA_VERSION        tasks/data/spec.py         a dataset's rows
+    train       TRAIN_VERSION       tasks/model/settings.py    a trained weight, curve or probe
+    evaluate    EVALUATION_VERSION  tasks/evaluation/job.py    a metric, threshold, coverage, diagonal
+    collect     COLLECT_VERSION     tasks/jobs/collect.py      a study table or an aggregate
+    report      REPORT_VERSION      tasks/report/page.py       the report's content
+
+Outputs of another version never match and are not reused; manifests record the version of
+the stage that wrote them. tests/test_numerics.py fails when a stage's output changes while
+its version did not.
 """
 
 import hashlib
 import json
 from typing import Any
-
-# 1: the first release (implicit). 2: runs of 32 rows in batches and the exact NMU forward
-# (both changed numerics without a bump), seed-dependent window order, coverage as mass.
-NUMERICS_VERSION = 2
 
 
 def canonical_json(obj: Any) -> str:

@@ -42,6 +42,15 @@ class Ranges:
     def length(self) -> float:
         return sum(hi - lo for lo, hi in self.intervals)
 
+    def min_abs(self) -> float:
+        """The smallest magnitude in the union (0 when it reaches zero)."""
+        if any(lo <= 0 <= hi for lo, hi in self.intervals):
+            return 0.0
+        return min(min(abs(lo), abs(hi)) for lo, hi in self.intervals)
+
+    def max_abs(self) -> float:
+        return max(abs(self.lo), abs(self.hi))
+
     def intersection(self, other: Ranges) -> list[tuple[float, float]]:
         """The overlapping pieces of the two unions."""
         pieces = []

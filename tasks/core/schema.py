@@ -7,12 +7,20 @@ rejected so typos never pass silently.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from tasks.core.errors import ConfigError
 
 _MISSING = object()
+AUTO = "auto"  # the file format's word for a value the lab chooses itself (None once parsed)
+
+
+def auto(value: Any) -> Any:
+    """A parsed value as the file format writes it: None is AUTO."""
+    return AUTO if value is None else value
 
 
 def type_name(value: Any) -> str:
@@ -51,6 +59,11 @@ class Section:
     def string(self, name: str, default: Any = _MISSING, choices: tuple[str, ...] | None = None) -> str:
         return as_str(self.raw(name, default), self.key(name), choices)
 
+    def auto_or(self, name: str, default: Any, convert: Callable[[Any, str], Any]) -> Any:
+        """The value `convert`ed, or None (the lab chooses) where it is AUTO, or absent with no `default`."""
+        value = self.raw(name, default)
+        return None if value is None or value == AUTO else convert(value, self.key(name))
+
     def section(self, name: str) -> Section:
         return Section(self.raw(name, {}), self.key(name))
 
@@ -69,6 +82,10 @@ class Section:
 
 
 def as_int(value: Any, key: str, minimum: int | None = None) -> int:
+    """Integers in any spelling YAML or TOML allows: 1000, 1_000, 1.0e+6, and 1e3 (which YAML
+    1.1 reads as a string); a number with a fraction is refused."""
+    if isinstance(value, str):
+        value = _integral_text(value)
     if isinstance(value, bool) or not isinstance(value, int):
         if isinstance(value, float) and value.is_integer():
             value = int(value)
@@ -77,6 +94,20 @@ def as_int(value: Any, key: str, minimum: int | None = None) -> int:
     if minimum is not None and value < minimum:
         raise ConfigError(key, f"must be ≥ {minimum}, got {value}")
     return value
+
+
+def _integral_text(text: str) -> int | str:
+    """'1e3', '1_000', '2.5E+6' as the integer they spell; any other text unchanged."""
+    compact = text.strip().replace("_", "")
+    if not re.fullmatch(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?", compact):
+        return text
+    try:
+        exact = Decimal(compact)
+    except InvalidOperation:
+        return text
+    if abs(exact.adjusted()) > 30:  # no config counts that high; never build a huge integer
+        return text
+    return int(exact) if exact == exact.to_integral_value() else text
 
 
 def as_float(value: Any, key: str, minimum: float | None = None, positive: bool = False) -> float:

@@ -1,10 +1,11 @@
 """Evaluate K trained models (pure: weights and test inputs in, tables out).
 
-Each model is measured on the test set of every evaluation range of its ladder (y from the
-study's target, with the model's own layout) and, for the 2-input product, on the article's
-diagonal a = b = x, split into segments. Success thresholds come from the study's rule
-(tasks.evaluation.success). Reading weights and test sets, and writing the tables, is
-tasks.jobs.evaluate.
+Each model is measured on the test set of every evaluation range of its ladder (y from its
+target and operation, with the model's own layout) and, where the operands are the inputs,
+on the article's diagonal a = b = x (y from the operation), split into segments. Success
+thresholds come from the study's rule (tasks.evaluation.success). Reading weights and test
+sets, and writing the tables, is tasks.jobs.evaluate. A change to what this writes for the
+same weights bumps EVALUATION_VERSION (tasks.evaluation.job).
 """
 
 from __future__ import annotations
@@ -16,12 +17,11 @@ import numpy as np
 import pyarrow as pa
 
 from tasks.core.ranges import Ranges, coverage
+from tasks.evaluation.job import EvalJob, EvalModel
 from tasks.evaluation.metrics import diagonal_grid, error_metrics
 from tasks.evaluation.success import REGISTRY as RULES
 from tasks.model.architecture import Architecture
 from tasks.model.inference import predict
-from tasks.study.bundles import EvalJob
-from tasks.study.plan import ModelSpec
 
 
 def evaluate_models(
@@ -34,19 +34,18 @@ def evaluate_models(
     """(metrics, diagonal) tables for the models of `job`, whose stacked weights are
     `weights` (member k = job.models[k]); `test_sets[dataset_id]` are inputs [n, N]."""
     sparsity = arch.sparsity_error(params, weights)
-    layouts = job.target.layouts([m.seed for m in job.models])
+    layouts = np.stack([m.target.target.layout(m.target.params, m.seed) for m in job.models])
     rows = _square_rows(arch, params, weights, job, test_sets, layouts)
-    x, diag_pred, diag_rows = _diagonal(arch, params, weights, job, layouts)
+    x, y, diag_pred, diag_rows = _diagonal(arch, params, weights, job, layouts)
     rows += diag_rows
     order = {m.model_id: i for i, m in enumerate(job.models)}
     for r in rows:
         r["sparsity_error"] = float(sparsity[order[r["model_id"]]]) if sparsity is not None else float("nan")
-    y = x.astype(np.float32).astype(np.float64) ** 2
     diagonal = pa.table(
         {
             "model_id": np.repeat([m.model_id for m in job.models], len(x)),
             "x": np.tile(x, len(job.models)),
-            "y_true": np.tile(y, len(job.models)),
+            "y_true": y.reshape(-1),
             "y_pred": diag_pred.reshape(-1).astype(np.float64),
         }
     )
@@ -55,9 +54,8 @@ def evaluate_models(
 
 def _square_rows(arch, params, weights, job: EvalJob, test_sets, layouts: np.ndarray) -> list[dict[str, Any]]:
     """One row per model × evaluation range; each test set is predicted once for every
-    member that is evaluated on it."""
-    target, rule = job.target, RULES[job.success.rule]
-    shared = not target.target.per_model(target.params)  # y and threshold the same for every model
+    member that is evaluated on it (members may differ in operation where y is stored)."""
+    rule = RULES[job.success.rule]
     by_dataset: dict[str, list[int]] = {}
     for i, m in enumerate(job.models):
         for e in m.evals:
@@ -67,38 +65,43 @@ def _square_rows(arch, params, weights, job: EvalJob, test_sets, layouts: np.nda
         x = test_sets[dataset_id]
         e0 = next(e for e in job.models[members[0]].evals if e.dataset_id == dataset_id)
         pred = predict(arch, params, {k: v[members] for k, v in weights.items()}, x)
-        cached: tuple[np.ndarray, float] | None = None
+        cached: dict[Any, tuple[np.ndarray, float]] = {}  # y and threshold per target, where shared by its models
         for row, i in enumerate(members):
             m, layout = job.models[i], layouts[i]
-            if cached is None or not shared:
+            target = m.target
+            key = target if not target.target.per_model(target.params) else (target, i)
+            if key not in cached:
                 y = target.target.y(target.params, x, layout)
-                threshold = rule.threshold(target, e0.ranges, job.distribution, job.success, x, layout)
-                cached = (y, threshold)
-            y, threshold = cached
+                cached[key] = (y, rule.threshold(target, e0.ranges, job.distribution, job.success, x, layout))
+            y, threshold = cached[key]
             e = next(e for e in m.evals if e.dataset_id == dataset_id)
             rows.append(_row(m, "square", e.ranges, e.coverage, y, pred[row], threshold))
     return rows
 
 
-def _diagonal(arch, params, weights, job: EvalJob, layouts) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
-    """The grid x, predictions model(x, x) [K, points] and one row per model × segment (the
-    2-input product only; none otherwise)."""
+def _diagonal(
+    arch, params, weights, job: EvalJob, layouts
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any]]]:
+    """The grid x, each model's y there [K, points] (its operation's), predictions
+    model(x, …, x) [K, points] and one row per model × segment (targets whose operands are
+    the inputs; none otherwise)."""
     if job.diagonal is None:
-        return np.zeros(0), np.zeros((len(job.models), 0)), []
+        empty = np.zeros((len(job.models), 0))
+        return np.zeros(0), empty, empty, []
     x = diagonal_grid(job.diagonal.lo, job.diagonal.hi, job.diagonal.points)
-    grid = np.stack([x, x], axis=1)
+    grid, _ = job.models[0].target.target.diagonal(job.models[0].target.params, x)  # the same inputs for all
     pred = predict(arch, params, weights, grid)
-    y = x.astype(np.float32).astype(np.float64) ** 2
+    y = np.stack([m.target.target.diagonal(m.target.params, x)[1] for m in job.models])
     rule = RULES[job.success.rule]
     rows = []
     for i, m in enumerate(job.models):
         for seg in job.diagonal.segments:
             mask = seg.contains(x)
             if mask.any():
-                threshold = rule.nearly_perfect_mse(job.target, grid[mask], layouts[i], job.success.epsilon)
+                threshold = rule.nearly_perfect_mse(m.target, grid[mask], layouts[i], job.success.epsilon)
                 cov = line_coverage(m.train_range, seg)
-                rows.append(_row(m, "diagonal", seg, cov, y[mask], pred[i][mask], threshold))
-    return x, pred, rows
+                rows.append(_row(m, "diagonal", seg, cov, y[i][mask], pred[i][mask], threshold))
+    return x, y, pred, rows
 
 
 def line_coverage(train: Ranges, segment: Ranges) -> float:
@@ -107,7 +110,7 @@ def line_coverage(train: Ranges, segment: Ranges) -> float:
 
 
 def _row(
-    m: ModelSpec, kind: str, ranges: Ranges, cov: float, y: np.ndarray, pred: np.ndarray, threshold: float
+    m: EvalModel, kind: str, ranges: Ranges, cov: float, y: np.ndarray, pred: np.ndarray, threshold: float
 ) -> dict[str, Any]:
     metrics = error_metrics(y, pred)
     return {

@@ -1,125 +1,177 @@
-"""95% intervals as the neural-arithmetic papers compute them (Madsen & Johansen's
-export/_compute_summary.r, reused by Mistry et al.):
+"""The papers' summary of a group of seeds, ported from stable-nalu's export/_compute_summary.r
+at commit f371c1ec (24 Sep 2019, the commit that also holds the paper's per-seed results
+paper/results/sft-last.csv and its summary sft-short.csv, which this port reproduces: tests/
+test_paper_summary.py). The NALM benchmark of Mistry et al. sources the same file and adds the
+largest "solved at" step (summary "primer2022").
 
-    success rate   Wilson score interval over seeds
-    solved at      mean of a gamma distribution fitted by maximum likelihood to the successful
-                   seeds' steps, with a profile-likelihood interval
-    sparsity error mean of the successful seeds' errors, with the profile-likelihood interval of
-                   a beta distribution fitted on (0, ½)
+    success rate   k/n with the Wilson score interval (binom::binom.confint, method "wilson")
+    solved at      over the successful seeds: the median; and μ of a gamma in (mean μ,
+                   variance σ²) fitted by bbmle::mle2, with its profile-likelihood interval
+    sparsity error over the successful seeds: μ of Beta(2μv, (1 − 2μ)v) fitted by mle2 to the
+                   errors, with its profile-likelihood interval
 
-Both fits fall back to a t-interval when there are fewer than two values or no spread, as
-the papers' code does. Pure numpy (log-gamma from the standard library).
+Read the parametrisation as the paper's code writes it: the beta is fitted to the errors x
+themselves, so its mean is 2μ and the reported μ is about half the mean error. Where a fit
+cannot run (fewer than two values, no spread) or its Hessian has no usable standard error
+(the beta), the mean with a t-interval instead, clamped to the parameter's range — that is
+f371c1ec's fallback; at the earlier 28480086 it gave the mean with no interval. The fits
+reproduce R's numbers, optimiser stops included (tasks/evaluation/mle2.py): the gamma's μ is
+often not the sample mean, at which a converged fit would land.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
+from scipy import stats
 
-Z95 = 1.959964
-CHI2_95 = 3.841459  # 95% quantile of χ² with one degree of freedom: the profile's cut-off
-T95 = {2: 12.706, 3: 4.303, 4: 3.182, 5: 2.776, 6: 2.571, 7: 2.447, 8: 2.365, 9: 2.306, 10: 2.262}
+from tasks.evaluation.mle2 import Fit, Problem, confint, mle2
+from tasks.evaluation.r_numerics import RError, dbeta_log, dgamma_log, r_sum
+
+Z95 = 1.9599639845400536  # R's qnorm(0.975) to the last bit (scipy's ndtri is one ulp above)
+LOG_DENSITY_CAP = 1e6  # the paper clamps each log density to ±1e6 in the beta's likelihood
+Stat = tuple[float, float, float]  # (estimate, low, high); NaN where none
 
 
 def wilson_interval(successes: int, trials: int, z: float = Z95) -> tuple[float, float]:
-    """95% Wilson score interval for a binomial proportion."""
+    """95% Wilson score interval, binom.confint's arithmetic; the ends at 0 and n exactly 0
+    and 1 (R's formula leaves them a rounding error off for some n)."""
     if trials == 0:
         return float("nan"), float("nan")
-    p = successes / trials
-    denom = 1 + z * z / trials
-    centre = (p + z * z / (2 * trials)) / denom
-    half = z / denom * np.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials))
-    lo = 0.0 if successes == 0 else max(0.0, centre - half)  # exact ends, free of round-off
-    hi = 1.0 if successes == trials else min(1.0, centre + half)
+    p, z2 = successes / trials, z * z
+    p1 = p + 0.5 * z2 / trials
+    p2 = z * math.sqrt((p * (1 - p) + 0.25 * z2 / trials) / trials)
+    p3 = 1 + z2 / trials
+    lo = 0.0 if successes == 0 else (p1 - p2) / p3
+    hi = 1.0 if successes == trials else (p1 + p2) / p3
     return lo, hi
 
 
-def t_interval(values: np.ndarray) -> tuple[float, float, float]:
-    v = np.asarray(values, np.float64)
-    mean = float(np.mean(v)) if len(v) else float("nan")
-    if len(v) < 2:
-        return mean, float("nan"), float("nan")
-    half = T95.get(len(v), Z95) * float(np.std(v, ddof=1)) / math.sqrt(len(v))
-    return mean, mean - half, mean + half
+def normal_stat(x: np.ndarray, lower: float = -math.inf, upper: float = math.inf) -> Stat:
+    """compute.normal.stat: the mean with a t-interval clamped to [lower, upper]."""
+    x = np.asarray(x, np.float64)
+    mean = float(np.mean(x)) if len(x) else math.nan
+    if len(x) < 2:
+        return mean, math.nan, math.nan
+    half = abs(float(stats.t.ppf(0.025, len(x) - 1))) * float(np.std(x, ddof=1)) / math.sqrt(len(x))
+    return mean, min(upper, max(lower, mean - half)), min(upper, max(lower, mean + half))
 
 
-def _golden(f, lo: float, hi: float, iterations: int = 90) -> tuple[float, float]:
-    """(argmax, max) of a unimodal f on [lo, hi] by golden-section search."""
-    g = (math.sqrt(5) - 1) / 2
-    a, b = lo, hi
-    c, d = b - g * (b - a), a + g * (b - a)
-    fc, fd = f(c), f(d)
-    for _ in range(iterations):
-        if fc < fd:
-            a, c, fc = c, d, fd
-            d = a + g * (b - a)
-            fd = f(d)
-        else:
-            b, d, fd = d, c, fc
-            c = b - g * (b - a)
-            fc = f(c)
-    return (c, fc) if fc >= fd else (d, fd)
+def t_interval(values: np.ndarray) -> Stat:
+    """The mean with its unclamped 95% t-interval."""
+    return normal_stat(values)
 
 
-def _profile_interval(loglik, mean: float, lo: float, hi: float) -> tuple[float, float]:
-    """The means whose profile log-likelihood is within χ²/2 of the maximum (a grid search)."""
-    grid = np.linspace(lo, hi, 400)
-    profile = np.array([loglik(m) for m in grid])
-    inside = grid[profile >= loglik(mean) - CHI2_95 / 2]
-    return (float(inside.min()), float(inside.max())) if len(inside) else (float("nan"), float("nan"))
+def _refit_until_profile_settles(problem: Problem, fit: Fit, usable: Callable[[Fit], bool]) -> Stat | None:
+    """confint(fit, 'mu'), refitting from each better point the profile finds, as the paper's
+    while loop does; None where `usable` rejects a fit (the caller falls back)."""
+    while True:
+        if not usable(fit):
+            return None
+        ci = confint(problem, fit, 0)
+        if not isinstance(ci, Fit):
+            return float(fit.coef[0]), ci[0], ci[1]
+        fit = mle2(problem, ci.coef)
 
 
-def gamma_mean_interval(values: np.ndarray) -> tuple[float, float, float]:
-    """(mean, low, high): gamma fitted by maximum likelihood, profile-likelihood interval of its mean."""
+def gamma_stat(values: np.ndarray) -> Stat:
+    """compute.gamma.stat (f371c1ec): μ of a gamma(mean μ, variance σ²) fitted by mle2 from
+    (mean, var), bounds μ ≥ 0, σ² ≥ 1e-5, and its profile interval; else the t-interval."""
     x = np.asarray(values, np.float64)
-    x = x[np.isfinite(x) & (x > 0)]
-    if len(x) < 2 or np.std(x) <= 1e-5 * max(1.0, float(np.mean(x))):
-        return t_interval(x)
-    n, s, slog = len(x), float(np.sum(x)), float(np.sum(np.log(x)))
+    if len(x) < 2 or np.std(x, ddof=1) <= 1e-5:
+        return normal_stat(x, 0.0, math.inf)
 
-    def loglik(mu: float) -> float:  # shape k, scale mu / k, maximised over k
-        def given_k(logk: float) -> float:
-            k = math.exp(logk)
-            return n * (k * math.log(k / mu) - math.lgamma(k)) + (k - 1) * slog - k * s / mu
+    def nll(p: np.ndarray) -> float:
+        mu, var = p
+        return -r_sum(dgamma_log(x, mu * mu / var, mu / var))
 
-        return _golden(given_k, -8.0, 12.0)[1]  # over log k
+    problem = Problem(nll, np.array([0.0, 1e-5]), np.array([np.inf, np.inf]))
+    try:
+        fit = mle2(problem, np.array([np.mean(x), np.var(x, ddof=1)]))
+        out = _refit_until_profile_settles(problem, fit, lambda f: True)
+    except RError:  # where R would stop with an error (e.g. a step of 0): the t-interval
+        return normal_stat(x, 0.0, math.inf)
+    return out if out is not None else normal_stat(x, 0.0, math.inf)
 
-    mean = float(np.mean(x))  # the gamma's maximum-likelihood mean is the sample mean
-    spread = 6 * float(np.std(x)) / math.sqrt(n) + 1e-12
-    return (mean, *_profile_interval(loglik, mean, max(mean - spread, mean * 1e-3), mean + spread))
+
+def beta_stat(values: np.ndarray) -> Stat:
+    """compute.beta.stat (f371c1ec): the errors clamped into (0, ½), μ of Beta(2μv, (1 − 2μ)v)
+    fitted by mle2 from (mean, mean·(½ − mean)/var − 1), bounds μ ∈ [0, ½], v ≥ 1e-5, each log
+    density clamped to ±1e6, and its profile interval; the t-interval (clamped to [0, ½]) where
+    a fit's Hessian gives no standard error."""
+    x = np.clip(np.asarray(values, np.float64), 1e-16, 0.5 - 1e-16)
+    fallback = normal_stat(x, 0.0, 0.5)
+    if len(x) < 2 or np.std(x, ddof=1) <= 1e-10:
+        return fallback
+    mean = float(np.mean(x))
+
+    def nll(p: np.ndarray) -> float:
+        mu, v = p
+        log_density = dbeta_log(x, 2 * mu * v, (1 - 2 * mu) * v)
+        return -r_sum(np.clip(log_density, -LOG_DENSITY_CAP, LOG_DENSITY_CAP))
+
+    def has_std_err(fit: Fit) -> bool:  # the paper's test: some parameter with neither estimate
+        return not (np.isnan(fit.std_err) & np.isnan(fit.hessian_std_err)).any()
+
+    problem = Problem(nll, np.array([0.0, 1e-5]), np.array([0.5, np.inf]))
+    try:
+        fit = mle2(problem, np.array([mean, mean * (0.5 - mean) / np.var(x, ddof=1) - 1]))
+        out = _refit_until_profile_settles(problem, fit, has_std_err)
+    except RError:
+        return fallback
+    return out if out is not None else fallback
 
 
-def beta_mean_interval(values: np.ndarray) -> tuple[float, float, float]:
-    """(mean, low, high) of values in (0, ½): the mean over the values, and the
-    profile-likelihood interval of the mean of a beta fitted to 2x by maximum likelihood. A
-    beta has no mass at 0: where a value is exactly 0 (a clamped weight reaches 0 exactly in
-    float32) or there is no spread, the t-interval instead."""
-    x = np.asarray(values, np.float64)
-    x = x[np.isfinite(x)]
-    y = 2 * x
-    if len(y) < 2 or np.std(y) <= 1e-12 or y.min() <= 0 or y.max() >= 1:
-        return t_interval(x)
-    n, s1, s2 = len(y), float(np.sum(np.log(y))), float(np.sum(np.log1p(-y)))
+def _max(values: np.ndarray) -> float:
+    return float(np.max(values)) if len(values) else math.nan
 
-    def loglik_y(m: float) -> float:  # mean m of y, precision v (α = m·v, β = (1 − m)·v)
-        def given_v(logv: float) -> float:
-            v = math.exp(logv)
-            a, b = m * v, (1 - m) * v
-            return n * (math.lgamma(v) - math.lgamma(a) - math.lgamma(b)) + (a - 1) * s1 + (b - 1) * s2
 
-        return _golden(given_v, -5.0, 30.0)[1]  # over log v
+SummaryColumns = dict[str, float]
 
-    best = math.exp(_golden(lambda logm: loglik_y(math.exp(logm)), math.log(1e-9), math.log(1 - 1e-9))[0])
-    spread = 6 * float(np.std(y)) / math.sqrt(n)  # the profile is searched where the mean can be
-    lo, hi = _profile_interval(loglik_y, best, max(best - spread, best * 1e-3), min(1 - 1e-12, best + spread))
-    return float(np.mean(x)), lo / 2, hi / 2
 
+def iclr2020_summary(success: np.ndarray, solved_at: np.ndarray, sparsity: np.ndarray) -> SummaryColumns:
+    """compute.summary of stable-nalu (f371c1ec) over one group's seeds: `success` per seed,
+    `solved_at` and `sparsity` over the successful seeds (NaN dropped)."""
+    k, n = int(np.sum(success)), len(success)
+    lo, hi = wilson_interval(k, n)
+    solved = np.asarray(solved_at, np.float64)
+    solved = solved[~np.isnan(solved)]
+    sparse = np.asarray(sparsity, np.float64)
+    sparse = sparse[~np.isnan(sparse)]
+    solved_stat = gamma_stat(solved) if len(solved) else (math.nan,) * 3
+    sparse_stat = beta_stat(sparse) if len(sparse) else (math.nan,) * 3
+    return {
+        "success_rate": k / n if n else math.nan,
+        "ci_low": lo,
+        "ci_high": hi,
+        "solved_at_median": float(np.median(solved)) if len(solved) else math.nan,
+        "solved_at_mean": solved_stat[0],
+        "solved_at_low": solved_stat[1],
+        "solved_at_high": solved_stat[2],
+        "sparsity_error_mean": sparse_stat[0],
+        "sparsity_error_low": sparse_stat[1],
+        "sparsity_error_high": sparse_stat[2],
+    }
+
+
+def primer2022_summary(success: np.ndarray, solved_at: np.ndarray, sparsity: np.ndarray) -> SummaryColumns:
+    """The NALM benchmark's compute.summary (bmistry4/nalm-benchmark export/_compute_summary.r):
+    stable-nalu's, plus the largest "solved at" step."""
+    solved = np.asarray(solved_at, np.float64)
+    return iclr2020_summary(success, solved_at, sparsity) | {"solved_at_max": _max(solved[~np.isnan(solved)])}
+
+
+SUMMARIES: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray], SummaryColumns]] = {
+    "iclr2020": iclr2020_summary,
+    "primer2022": primer2022_summary,
+}
 
 BOOTSTRAP_SAMPLES = 2000
 
 
-def median_ci(values: np.ndarray, seed: int = 0) -> tuple[float, float, float]:
+def median_ci(values: np.ndarray, seed: int = 0) -> Stat:
     """Median with a 95% percentile-bootstrap interval (deterministic: fixed generator)."""
     v = np.asarray(values, np.float64)
     v = v[np.isfinite(v)]

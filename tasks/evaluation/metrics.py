@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from tasks.data import operations
+
 
 def error_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
     """rmse, mae, max_abs_err, rel_err_median (median |ŷ−y|/|y| over y ≠ 0),
@@ -29,10 +31,9 @@ def error_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
 
 def near_perfect_mse(a: np.ndarray, b: np.ndarray, epsilon: float) -> float:
     """MSE of a nearly perfect multiplier: the exact product with each input scaled by (1 + ε),
-    on these inputs (the `inputs_scaled` success rule, tasks.evaluation.success)."""
-    a64, b64 = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    exact = a64 * b64
-    return float(np.mean((exact * (1 + epsilon) ** 2 - exact) ** 2))
+    on these inputs (the `inputs_scaled` success rule of a·b, tasks.evaluation.success)."""
+    error = operations.get("mul").scaled_error([np.asarray(a, np.float64), np.asarray(b, np.float64)], epsilon)
+    return float(np.mean(error**2))
 
 
 def diagonal_grid(lo: float, hi: float, points: int) -> np.ndarray:

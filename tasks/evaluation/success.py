@@ -1,20 +1,23 @@
-"""The one registry of success rules: when has a model learned the multiplication on a range?
+"""The one registry of success rules: when has a model learned the operation on a range?
 
 Every rule compares a model's test MSE with a threshold: the MSE of a nearly perfect model,
 the exact solution perturbed by a relative ε. The rules differ in what they perturb and in
-how they estimate the expectation:
+how they estimate the expectation; what a perturbation does to y is the operation's
+(tasks.data.operations), so every rule holds for every operation that defines it:
 
-    inputs_scaled  this lab's rule since its first version: the exact product of the inputs
-                   each scaled by (1 + ε), estimated on the range's own test set.
+    inputs_scaled  this lab's rule since its first version: every operand off by a relative ε
+                   in the direction that moves y (a·b: (1 + ε)²·a·b; a/b: (1 + ε)/(1 − ε)·a/b),
+                   estimated on the range's own test set.
     primer2022     Mistry, Farrahi & Hare, "A Primer for Neural Arithmetic Logic Modules"
-                   (JMLR 2022), 2-input single-module tasks: prediction (1 − ε)²·a·b
-                   (each relevant input scaled by 1 − ε), expectation over `samples` fresh
-                   draws from the range (their generate_exp_thresholds.r: 10⁶ samples).
-    iclr2020       Madsen & Johansen, "Neural Arithmetic Units" (ICLR 2020): the ideal
-                   first layer with each selecting weight 1 − ε and every other weight ε (an
-                   additive perturbation), the second operation exact; expectation over
-                   `samples` draws from the range (their function_task_static_mse_expectation.r:
-                   10⁶ samples).
+                   (JMLR 2022), single-module tasks (the operands are the inputs):
+                   (1 − ε)²·a·b, (1 − ε)/(1 + ε)·a/b, a ± b − ε·Σ|x| (their
+                   generate_exp_thresholds.r), each unread input x scaling a product by
+                   1 − ε·|x|; expectation over `samples` fresh draws from the range (10⁶ there).
+    iclr2020       Madsen & Johansen, "Neural Arithmetic Units" (ICLR 2020): the ideal first
+                   layer with each selecting weight 1 − ε and every other weight ε (an additive
+                   perturbation), the operation exact on what it selects; expectation over
+                   `samples` draws from the range (their function_task_static_mse_expectation.r,
+                   the same for add, sub, mul, div, squared and root: 10⁶ samples).
 """
 
 from __future__ import annotations
@@ -29,7 +32,6 @@ from tasks.core.ids import seed_from
 from tasks.core.ranges import Ranges
 from tasks.data.sampling import sample
 from tasks.data.targets import TargetSpec
-from tasks.evaluation.metrics import near_perfect_mse
 
 MC_CHUNK_ROWS = 50_000  # bounds the memory of a Monte-Carlo estimate (rows × N float64)
 
@@ -74,39 +76,41 @@ class SuccessRule:
 
 class InputsScaled(SuccessRule):
     def nearly_perfect_mse(self, target, x, layout, epsilon):
-        return near_perfect_mse(*target.target.operands(target.params, x, layout), epsilon)
+        error = target.operation.scaled_error(target.target.operands(target.params, x, layout), epsilon)
+        return float(np.mean(error**2))
 
 
 class Primer2022(SuccessRule):
     def accepts(self, target):
-        return None if target.name == "product" else "the Primer's rule is defined for the 2-input product"
+        if not target.target.operands_are_inputs:
+            return "the Primer's rule is for single-module tasks, whose operands are the inputs"
+        if not target.operation.defines_primer:
+            return f"the Primer defines no perturbation for {target.operation.name}"
+        return None
 
     def nearly_perfect_mse(self, target, x, layout, epsilon):
-        a, b = target.target.operands(target.params, x, layout)
-        return float(np.mean((((1 - epsilon) ** 2 - 1) * a * b) ** 2))
+        masks = target.target.operand_masks(target.params, layout)
+        operands = target.target.operands(target.params, x, layout)
+        rest = x[:, masks.sum(axis=0) == 0]  # the inputs no operand reads
+        return float(np.mean(target.operation.primer_error(operands, rest, epsilon) ** 2))
 
 
 class ICLR2020(SuccessRule):
     def nearly_perfect_mse(self, target, x, layout, epsilon):
-        masks = selection_masks(target, layout)  # [2, N]: the ideal first layer
+        masks = target.target.operand_masks(target.params, layout)  # [k, N]: the ideal first layer
         perturbed = np.where(masks > 0, 1 - epsilon, epsilon)
         x64 = x.astype(np.float64)
-        exact = (x64 @ masks[0]) * (x64 @ masks[1])
-        near = (x64 @ perturbed[0]) * (x64 @ perturbed[1])
+        exact = target.operation.y([x64 @ m for m in masks])
+        near = target.operation.y([x64 @ m for m in perturbed])
         return float(np.mean((near - exact) ** 2))
-
-
-def selection_masks(target: TargetSpec, layout: np.ndarray) -> np.ndarray:
-    """Which inputs make a and b ([2, N] of 0/1): the product selects one input each."""
-    if target.name == "product":
-        return np.eye(2)
-    return np.asarray(layout, np.float64)
 
 
 REGISTRY: dict[str, SuccessRule] = {
     r.name: r
     for r in (
-        InputsScaled("inputs_scaled", "this lab: exact product of inputs scaled by (1 + ε), on the test set", True),
+        InputsScaled(
+            "inputs_scaled", "this lab: the exact operation of operands off by a relative ε, on the test set", True
+        ),
         Primer2022(
             "primer2022", "Mistry, Farrahi & Hare (JMLR 2022), A Primer for Neural Arithmetic Logic Modules", False
         ),

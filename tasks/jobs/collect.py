@@ -7,6 +7,17 @@ reduce  `summarise_parts`: the parts of one architecture → its aggregates (tas
 
 Parts are content-addressed by evaluation, so `pandas.read_parquet("OUT/results/metrics")`
 reads the study's table, and a rerun rewrites only what changed.
+
+The study's results id (tasks.pipeline.results_id) hashes the evaluations collected, the
+settings of collection and COLLECT_VERSION, the collection stage's version. Bump it with any
+change to what collection writes for the same evaluations:
+
+    the columns or rows of a study table (part_tables), fit flags and summary tables
+    (tasks.report.summaries), aggregates and their intervals (tasks.report.aggregates,
+    tasks.evaluation.intervals), the nightly's quality headlines computed in the reduce.
+
+A bump collects again and redraws the report; it trains and evaluates nothing.
+tests/test_numerics.py fails when collection's output changes while this version did not.
 """
 
 from __future__ import annotations
@@ -24,6 +35,13 @@ from tasks.store import catalog
 from tasks.store.catalog import EvalManifest
 from tasks.store.storage import FileInfo, Store
 
+# 1: the first release (a results id with it since its first version).
+# 2: the papers' own summary (stable-nalu's _compute_summary.r ported: beta on the errors, the
+# gamma fit and profile as bbmle gives them, Wilson as R's binom computes it).
+# 3: rows name their operation and unit (`operation`, `unit_label`), and the success table carries them.
+# 4: the speeds table keeps each bundle's seconds (throughput is judged only from long bundles).
+COLLECT_VERSION = 4
+
 IDENTITY = ["model_id", "arch", "arch_label", "seed", "train_range"]  # carried by every table
 
 
@@ -34,13 +52,13 @@ class PartJob:
     evaluation: EvalManifest
     rows: tuple[dict[str, Any], ...]
     fit_nrmse: float
-    tensorboard: bool = False  # also write the curves as TensorBoard event files
+    tensorboard: bool = False  # also write its models as TensorBoard runs (tasks.jobs.tensorboard)
 
 
 @dataclass(frozen=True)
 class Part:
     eval_id: str
-    arch_label: str
+    arch_label: str  # its architecture's own label (unit_label): the reduce it goes to
     files: dict[str, FileInfo]  # table → the part file
 
 
@@ -55,8 +73,8 @@ def collect_part(store: Store, job: PartJob) -> Part:
     if job.tensorboard:
         from tasks.jobs.tensorboard import write_events
 
-        write_events(store, tables["curves"])
-    return Part(job.evaluation.eval_id, str(job.rows[0]["arch_label"]), files)
+        write_events(store, tables, catalog.require_bundle(store, job.evaluation.bundle_id).training)
+    return Part(job.evaluation.eval_id, str(job.rows[0]["unit_label"]), files)
 
 
 def part_tables(store: Store, job: PartJob) -> dict[str, pd.DataFrame]:

@@ -8,17 +8,17 @@ from typing import Any
 import numpy as np
 
 from tasks.data.spec import DatasetSpec
+from tasks.evaluation.job import EVALUATION_VERSION, EvalJob
 from tasks.model import registry
 from tasks.store import catalog
 from tasks.store.catalog import EvalManifest
 from tasks.store.storage import Store
-from tasks.study.bundles import EvalJob
 
 
 def evaluate_and_store(
     store: Store, job: EvalJob, specs: dict[str, DatasetSpec], placement: dict[str, Any] | None = None
 ) -> EvalManifest:
-    done = catalog.EVALUATIONS.complete(store, job.eval_id)
+    done = catalog.EVALUATIONS.current(store, job.eval_id, EVALUATION_VERSION)
     if done is not None:
         return done
     from tasks.evaluation.evaluate import evaluate_models  # TF import only inside the task
@@ -34,5 +34,6 @@ def evaluate_and_store(
         "metrics": store.write_parquet(catalog.eval_file(job.eval_id, "metrics.parquet"), metrics),
         "diagonal": store.write_parquet(catalog.eval_file(job.eval_id, "diagonal.parquet"), diagonal),
     }
-    manifest = EvalManifest(job.eval_id, job.bundle_id, tuple(m.model_id for m in job.models), files, placement or {})
+    models = tuple(m.model_id for m in job.models)
+    manifest = EvalManifest(job.eval_id, job.bundle_id, models, files, EVALUATION_VERSION, placement or {})
     return catalog.EVALUATIONS.write(store, manifest, job.eval_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from tasks.data.shards import SHARD_WRITE_OPTIONS, generate_shard
-from tasks.data.spec import DatasetSpec
+from tasks.data.spec import DATA_VERSION, DatasetSpec
 from tasks.store import catalog
 from tasks.store.catalog import DatasetManifest, ShardEntry
 from tasks.store.storage import FileInfo, Store
@@ -19,4 +19,5 @@ def write_shard(store: Store, spec: DatasetSpec, index: int) -> FileInfo:
 def finish_dataset(store: Store, spec: DatasetSpec, shards: Sequence[ShardEntry | FileInfo]) -> DatasetManifest:
     """Written last: the dataset is complete from here on."""
     entries = tuple(s if isinstance(s, ShardEntry) else ShardEntry(s.path, s.size, s.sha256) for s in shards)
-    return catalog.DATASETS.write(store, DatasetManifest(spec.dataset_id, spec.to_json(), entries), spec.dataset_id)
+    manifest = DatasetManifest(spec.dataset_id, spec.to_json(), entries, DATA_VERSION)
+    return catalog.DATASETS.write(store, manifest, spec.dataset_id)

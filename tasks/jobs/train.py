@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from tasks.core.ids import NUMERICS_VERSION
 from tasks.data.spec import DatasetSpec
 from tasks.model import registry
+from tasks.model.settings import TRAIN_VERSION
 from tasks.store import catalog
 from tasks.store.catalog import BundleManifest, Member
 from tasks.store.storage import Store
@@ -30,8 +30,8 @@ def train_and_store(
     probe_rows: int = 0,
     placement: dict[str, Any] | None = None,
 ) -> BundleManifest:
-    done = catalog.BUNDLES.complete(store, bundle.bundle_id)
-    if done is not None and done.numerics == NUMERICS_VERSION:
+    done = catalog.BUNDLES.current(store, bundle.bundle_id, TRAIN_VERSION)
+    if done is not None:
         return done  # a retried or repeated task: the work is already there
     from tasks.model import trainer  # TF import only inside the task
 
@@ -71,6 +71,7 @@ def train_and_store(
         device=device,
         placement=placement or {},
         started=started,
+        version=TRAIN_VERSION,
     )
     return catalog.BUNDLES.write(store, manifest, bundle.bundle_id)  # last: complete from here on
 
@@ -97,7 +98,7 @@ def bundle_data(store: Store, bundle: Bundle, specs: dict[str, DatasetSpec], cac
     # validation sets in the order of the training datasets: val[d] belongs to datasets[d]
     val_of = {m.train_dataset: m.val_dataset for m in bundle.models}
     val = np.stack([catalog.read_dataset(store, specs[val_of[d]], with_y=True) for d in bundle.datasets])
-    target = train_specs[0].target
+    target = bundle.models[0].target  # computes y in the step only where every member shares it (step_target)
     return BundleData(
         dataset_index=[bundle.datasets.index(m.train_dataset) for m in bundle.models],
         window_rows=[train_specs[0].rows_in(a, b) for a, b in windows],

@@ -87,6 +87,11 @@ class Architecture:
         """Activations per sample: sizes bundles so a training step stays cache-sized."""
         return 1
 
+    def schedule(self, params: dict[str, Any]) -> dict[str, int]:
+        """The step at which each scheduled part of the unit starts acting (e.g. a regulariser),
+        by its parameter's key: a plan warns when one starts only after training has ended."""
+        return {}
+
     def columns(self, params: dict[str, Any]) -> dict[str, Any]:
         """The architecture's own parameters as flat table columns."""
         return {k: (",".join(map(str, v)) if isinstance(v, list) else v) for k, v in params.items()}
@@ -132,6 +137,11 @@ def parse_sparsity_schedule(section) -> dict[str, Any]:
     if params["sparsity_end"] < params["sparsity_start"]:
         raise ConfigError(section.key("sparsity_end"), "must be ≥ sparsity_start")
     return params
+
+
+def sparsity_schedule(params: dict[str, Any], regularised: bool = True) -> dict[str, int]:
+    """When the sparsity regulariser starts acting (nothing when λ = 0 or no layer has it)."""
+    return {"sparsity_start": params["sparsity_start"]} if regularised and params["sparsity_lambda"] > 0 else {}
 
 
 def sparsity(weights: np.ndarray) -> np.ndarray:

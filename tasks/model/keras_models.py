@@ -17,8 +17,6 @@ import numpy as np
 
 from tasks.model import registry
 
-PLAIN_ACTIVATIONS = {"relu", "relu6", "tanh", "sigmoid", "elu", "gelu", "softplus", "linear"}
-
 
 @keras.saving.register_keras_serializable(package="multiplication_lab")
 class LabUnit(keras.layers.Layer):
@@ -48,7 +46,7 @@ class LabUnit(keras.layers.Layer):
 def keras_model(arch: str, params: dict[str, Any], weights: dict[str, np.ndarray], n_inputs: int) -> keras.Model:
     """A Keras model predicting what the lab's forward pass predicts for these weights (one
     model's, no leading K axis)."""
-    if arch == "mlp" and params.get("activation") in PLAIN_ACTIVATIONS:
+    if arch == "mlp":  # every activation of units.mlp.ACTIVATIONS is also a Keras activation name
         return _dense_mlp(params, weights, n_inputs)
     inputs = keras.Input((n_inputs,), name="x")
     layer = LabUnit(arch, params, n_inputs, name=arch)

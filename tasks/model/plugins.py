@@ -1,10 +1,12 @@
-"""Bring your own architecture: user modules that register units into the one registry.
+"""Bring your own architecture or operation: user modules that register into the registries.
 
 A plugin is a module or package name importable here (`--plugin mypkg.units`), a path to a
 `.py` file (`--plugin ./my_units.py`), or a module named by an installed distribution's
 entry point in the group `multiplication_lab.plugins`. Importing it runs its `register(...)`
-calls. The loaded plugins are recorded in an environment variable (MLAB_PLUGINS) that every
-task of ours carries, so a worker that meets an unknown architecture loads the same plugins:
+calls (tasks.model.registry for architectures, tasks.data.operations for operations). The
+loaded plugins are recorded in an environment variable (MLAB_PLUGINS) that every task of ours
+carries, so a worker loads the same plugins (our tasks do on start; the architecture registry
+also on meeting an unknown name):
 by name where they are importable (installed, or shipped by the Ray connection the lab
 starts, as `py_modules`), else from the driver's file path (a cluster on one machine).
 Configs never import anything: only the command line or an installed entry point does.
@@ -23,6 +25,7 @@ from pathlib import Path
 from types import ModuleType
 
 from tasks.core.errors import UserError
+from tasks.model import registry
 
 ENV = "MLAB_PLUGINS"
 ENTRY_POINT_GROUP = "multiplication_lab.plugins"
@@ -50,18 +53,20 @@ def load_plugins(specs: list[str] | tuple[str, ...] = (), entry_points: bool = T
 
 
 def load_from_environment() -> None:
-    """In a Ray worker: load what the driver loaded (a no-op when nothing was). Shipped
-    modules are importable by name; a path is the fallback on the driver's own machine."""
+    """In a Ray task, before it meets an architecture: load what the driver loaded (a no-op when
+    nothing was, or once loaded). Shipped modules are importable by name; a path is the fallback
+    on the driver's own machine."""
     for entry in json.loads(os.environ.get(ENV) or "[]"):
         _load(Plugin(**entry))
 
 
 def reset() -> None:
-    """Forget every loaded plugin and the architectures they registered (tests, notebooks)."""
-    from tasks.model import registry
+    """Forget every loaded plugin and the architectures and operations they registered (tests, notebooks)."""
+    from tasks.data import operations
 
     for name in set(registry.names()) - set(registry.shipped_names()):
         registry.unregister(name)
+    operations.unregister_plugins()
     for p in _loaded.values():
         sys.modules.pop(p.module, None)
     _loaded.clear()

@@ -10,22 +10,18 @@ its models' ids, so editing a plugin never reuses models trained by its earlier 
 
 from __future__ import annotations
 
-import hashlib
-import inspect
 import re
-import sys
 from typing import Any
 
+from tasks.core import code_identity as plugin_code
 from tasks.core.errors import UserError
 from tasks.core.schema import Section
 from tasks.model.architecture import Architecture
+from tasks.model.units.layers import GLOROT
 from tasks.model.units.mlp import MLP, LogMLP, ProductFeatureMLP
-from tasks.model.units.nalu import NALU
-from tasks.model.units.nmu import NMU
 from tasks.model.units.product_unit import ProductUnit
-from tasks.model.units.stack import Stack
+from tasks.model.units.stack import OneLayer, Stack
 
-SHIPPED_PACKAGE = "tasks."
 REGISTRY: dict[str, Architecture] = {}
 
 
@@ -49,18 +45,16 @@ for _shipped in (
     ProductFeatureMLP("mlp_product_feature"),
     LogMLP("log_mlp"),
     ProductUnit("product_unit"),
-    NALU("nalu"),
-    NMU("nmu"),
+    OneLayer("nalu", layer="nalu", default_init=GLOROT, activations=6),  # Trask et al. 2018, 2 → 1
+    OneLayer("nmu", layer="nmu", activations=3),  # Madsen & Johansen 2020, 2 → 1
     Stack("stack"),  # layers of the neural-arithmetic papers, e.g. [nau, nmu]
 ):
     register(_shipped)
 
 
 def get(name: str) -> Architecture:
-    if name not in REGISTRY:
-        from tasks.model import plugins  # a Ray worker: load the driver's plugins, then look again
-
-        plugins.load_from_environment()
+    """The architecture registered as `name` (a Ray task loads the driver's plugins first:
+    tasks.model.plugins.load_from_environment)."""
     try:
         return REGISTRY[name]
     except KeyError:
@@ -75,7 +69,7 @@ def names() -> tuple[str, ...]:
 
 def shipped_names() -> tuple[str, ...]:
     """The architectures this project ships (not those a plugin added)."""
-    return tuple(n for n, a in REGISTRY.items() if type(a).__module__.startswith(SHIPPED_PACKAGE))
+    return tuple(n for n, a in REGISTRY.items() if plugin_code.is_shipped(a))
 
 
 def unregister(name: str) -> None:
@@ -85,17 +79,9 @@ def unregister(name: str) -> None:
 
 
 def code_identity(name: str) -> str | None:
-    """A hash of the source of a plugin architecture's module; None for shipped ones (their
-    numerics are versioned with the project)."""
-    module_name = type(get(name)).__module__
-    if module_name.startswith(SHIPPED_PACKAGE):
-        return None
-    module = sys.modules[module_name]
-    try:
-        source = inspect.getsource(module)
-    except (OSError, TypeError):
-        source = repr(module)
-    return hashlib.sha256(source.encode()).hexdigest()[:16]
+    """A hash of the source of a plugin architecture's module; None for shipped ones (a change
+    to them bumps TRAIN_VERSION, tasks.model.settings)."""
+    return plugin_code.code_identity(get(name))
 
 
 def parse_architecture(raw: Any, key: str) -> tuple[str, dict[str, Any]]:

@@ -1,10 +1,31 @@
 """The training settings a bundle is trained with (the config's `training` section, parsed by
-tasks.study.config): plain data the trainer reads, with no knowledge of config files."""
+tasks.study.config): plain data the trainer reads, with no knowledge of config files; and the
+training stage's version.
+
+A model's id hashes its inputs (architecture, parameters, these settings, its datasets' ids,
+its seed; a plugin's source) and TRAIN_VERSION. Bump it with any change that alters a trained
+weight or a training curve for the same inputs:
+
+    the trainer (tasks.model.trainer: steps, windows, divergence, checkpoints), in-graph batches
+    (tasks.model.batches), optimizers, a shipped unit's initialisation or forward pass
+    (tasks.model.units), the curves or probes a bundle writes (tasks.jobs.train).
+
+A bump retrains every model (datasets are reused); evaluations, tables and report follow.
+tests/test_numerics.py fails when trained models change while this version did not. It lives
+here, not in tasks.model.trainer, because planning reads it and must not import TensorFlow.
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from typing import Any
+
+# 1: the first release (implicit). 2: runs of 32 rows in batches, the exact NMU forward,
+# seed-dependent window order (the lab's single numerics version before each stage had its own).
+# 3: the 2-input nmu and nalu run the stack layers' code (one-layer stacks): W·x is an einsum and
+# the NMU's product a reduce_prod, which XLA and oneDNN round differently from the former
+# elementwise a·W₀ + b·W₁ (float32 last-bit differences); every other unit trains as before.
+TRAIN_VERSION = 3
 
 
 @dataclass(frozen=True)

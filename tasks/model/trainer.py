@@ -9,10 +9,10 @@ Data arrive in windows (a bounded number of rows per dataset at a time), so memo
 not grow with the dataset. A member whose loss or weights become non-finite is frozen at
 its last finite weights and reported as diverged at that step; the others carry on.
 Rows are float32 inputs [n, N], followed by y where the dataset stores it (targets that do
-not depend on the model: the article's product); otherwise the target (tasks.data.targets)
-computes y inside the compiled step, with each member's own layout. Stored targets are used
+not depend on the model: the `inputs` layout, whatever the operation); otherwise the target
+(tasks.data.targets) computes y inside the compiled step, with each member's own layout. Stored targets are used
 as stored: recomputing a·b in the step lets the compiler fuse it into the loss (an FMA),
-which rounds differently.
+which rounds differently. A change to what this computes bumps TRAIN_VERSION (tasks.model.settings).
 """
 
 from __future__ import annotations

@@ -1,9 +1,5 @@
-"""Compare headline metrics against earlier ones (pure pandas).
-
-A change is flagged only when it is beyond the relative `tolerance` *and* beyond seed noise:
-against the previous night, the two nights' 95% intervals must not overlap; against the
-rolling median of recent nights, the median must lie outside tonight's interval.
-"""
+"""Tonight's headline metrics against the history (pure pandas): each against the previous
+successful night and the rolling median of recent nights, judged by tasks.report.judgement."""
 
 from __future__ import annotations
 
@@ -11,32 +7,7 @@ import math
 
 import pandas as pd
 
-SPEED_METRICS = ("train_model_steps_per_s",)
-
-
-def verdict(
-    current: tuple[float, float, float],
-    previous: tuple[float, float, float] | None,
-    median: float | None,
-    tolerance: float,
-    better: str,
-) -> str:
-    """ok, regression or improvement of (value, ci_low, ci_high) against a previous result and,
-    optionally, a rolling median: flagged only beyond `tolerance` and beyond seed noise
-    (disjoint intervals; the median outside the current interval)."""
-    value, lo, hi = current
-    beyond_prev = beyond_median = False
-    change = math.nan
-    if previous is not None:
-        change = _relative(value, previous[0])
-        beyond_prev = abs(change) > tolerance and (lo > previous[2] or hi < previous[1])
-    if median is not None and not beyond_prev:
-        change = _relative(value, median)
-        beyond_median = abs(change) > tolerance and not (lo <= median <= hi)
-    if not (beyond_prev or beyond_median):
-        return "ok"
-    worse = change > 0 if better == "lower" else change < 0
-    return "regression" if worse else "improvement"
+from tasks.report.judgement import relative_change, tolerance_for, verdict
 
 
 def compare(
@@ -70,21 +41,11 @@ def compare(
                 prev_date=prev["date"],
                 prev_value=float(prev["value"]),
                 rolling_median=median,
-                change_vs_prev=_relative(h.value, prev["value"]),
-                change_vs_median=_relative(h.value, median),
+                change_vs_prev=relative_change(h.value, prev["value"]),
+                change_vs_median=relative_change(h.value, median),
             )
             previous = (float(prev["value"]), float(prev["ci_low"]), float(prev["ci_high"]))
             tol = tolerance_for(h.metric, tolerance, speed_tolerance)
             row["verdict"] = verdict((h.value, h.ci_low, h.ci_high), previous, median, tol, h.better)
         rows.append(row)
     return pd.DataFrame(rows)
-
-
-def tolerance_for(metric: str, tolerance: float, speed_tolerance: float | None) -> float:
-    return speed_tolerance if (metric in SPEED_METRICS and speed_tolerance is not None) else tolerance
-
-
-def _relative(value: float, reference: float) -> float:
-    if reference == 0 or not math.isfinite(reference):
-        return 0.0 if value == reference else math.inf
-    return (value - reference) / abs(reference)

@@ -100,9 +100,17 @@ def flags_table(comparison: pd.DataFrame) -> pd.DataFrame:
 
 
 def night_summary(record: NightRecord, comparison: pd.DataFrame | None) -> str:
-    parts = [f"# Nightly report — {record.date}", "", f"Status: **{record.status}**"]
+    status = record.outcome or record.status
+    parts = [f"# Nightly report — {record.date}", "", f"Status: **{status}** (exit code {record.exit_code})"]
     if record.error:
         parts += ["", f"Error: `{record.error}`"]
+    if record.config_changed:
+        parts += [
+            "",
+            f"Config changed since the previous night: {record.config_changed}. Tonight is not judged "
+            "(a changed config explains any change); the next night is judged against this one.",
+        ]
+    parts += [line for note in record.notes for line in ("", note[:1].upper() + note[1:] + ".")]
     if comparison is not None and len(comparison):
         counts = comparison["verdict"].value_counts().to_dict()
         parts += [
@@ -133,7 +141,7 @@ def index_page(history: pd.DataFrame, nights: dict[str, NightRecord], comparison
     if latest:
         rec = nights[latest]
         link = f' — <a href="{html.escape(rec.report_link)}">report</a>' if rec.report_link else ""
-        head = f"<p>Latest night: <b>{latest}</b>, status <b>{html.escape(rec.status)}</b>{link}</p>"
+        head = f"<p>Latest night: <b>{latest}</b>, status <b>{html.escape(rec.outcome or rec.status)}</b>{link}</p>"
         if rec.error:
             head += f"<p class=err>{html.escape(rec.error)}</p>"
         comp = comparisons.get(latest)
@@ -150,7 +158,8 @@ def index_page(history: pd.DataFrame, nights: dict[str, NightRecord], comparison
         link = f'<a href="{html.escape(rec.report_link)}">report</a>' if rec.report_link else ""
         ok = rec.status == "ok"
         rows.append(
-            f"<tr><td>{date}</td><td class={html.escape(rec.status)}>{html.escape(rec.status)}"
+            f"<tr><td>{date}</td><td class={'failed' if rec.exit_code else html.escape(rec.status)}>"
+            f"{html.escape(rec.outcome or rec.status)}"
             f"</td><td>{rec.regressions if ok else ''}</td><td>{rec.improvements if ok else ''}</td><td>{link}</td>"
             f"<td>{html.escape(rec.error)}</td></tr>"
         )

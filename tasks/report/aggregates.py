@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from tasks.evaluation.intervals import median_ci
-from tasks.nightly.headlines import quality_headlines
+from tasks.report.headlines import quality_headlines
 from tasks.report.summaries import by_range, fit_table, headline, success
 
 MAX_LINES = 8  # individual seeds drawn per panel of the diagonal figure
@@ -34,7 +34,7 @@ class Summary:
     diagonal: pd.DataFrame = field(default_factory=pd.DataFrame)  # lines and bands of the article's figures
     diverged: pd.DataFrame = field(default_factory=pd.DataFrame)  # a listing (capped)
     headlines: pd.DataFrame = field(default_factory=pd.DataFrame)  # the nightly's quality headlines
-    speeds: pd.DataFrame = field(default_factory=pd.DataFrame)  # bundle_id → model-steps/s
+    speeds: pd.DataFrame = field(default_factory=pd.DataFrame)  # bundle_id → model-steps/s, seconds trained
     counts: pd.DataFrame = field(default_factory=pd.DataFrame)  # per architecture: models, fitted, diverged
 
     @staticmethod
@@ -67,7 +67,7 @@ def summarise(tables: dict[str, pd.DataFrame], reference_range: str | None) -> S
         diagonal=diagonal_lines(tables["diagonal"], reference_range),
         diverged=diverged[["model_id", "arch_label", "train_range", "seed", "diverged_step"]].head(MAX_DIVERGED_LISTED),
         headlines=pd.DataFrame([vars(h) for h in quality_headlines(metrics)]),
-        speeds=models.drop_duplicates("bundle_id")[["bundle_id", "bundle_model_steps_per_s"]],
+        speeds=models.drop_duplicates("bundle_id")[["bundle_id", "bundle_model_steps_per_s", "bundle_seconds"]],
         counts=counts(models),
     )
 
@@ -116,7 +116,8 @@ def median_curves(curves: pd.DataFrame) -> pd.DataFrame:
 
 def diagonal_lines(diagonal: pd.DataFrame, reference_range: str | None) -> pd.DataFrame:
     """For models trained on the reference range: up to MAX_LINES seeds' curves (the lowest
-    seeds) and, over every seed, the median and quartiles of model(x, x); and x² itself."""
+    seeds) and, over every seed, the median and quartiles of model(x, x); and the operation's
+    y there (x² for a·b)."""
     if reference_range is None or not len(diagonal):
         return pd.DataFrame(columns=["arch_label", "kind", "seed", "x", "y"])
     d = diagonal[diagonal["train_range"] == reference_range]

@@ -1,25 +1,25 @@
 """One study against another: their headline metrics side by side, each judged like a night
-against the previous one (beyond tolerance and beyond seed noise; tasks.nightly.compare), the
+against the previous one (beyond tolerance and beyond seed noise; tasks.report.judgement), the
 groups and models only one of them has, as a Markdown and HTML page (pure)."""
 
 from __future__ import annotations
 
 import math
 
-import numpy as np
 import pandas as pd
 
-from tasks.nightly.compare import tolerance_for, verdict
-from tasks.nightly.headlines import speed_headlines
 from tasks.report.aggregates import Summary
+from tasks.report.headlines import throughput
+from tasks.report.judgement import tolerance_for, verdict
 from tasks.report.page import Section, render_html, render_markdown
 
 MAX_LISTED = 20  # model ids listed per side when the studies' models differ
 
 
 def headline_table(summary: Summary) -> pd.DataFrame:
-    speeds = summary.speeds["bundle_model_steps_per_s"].to_numpy() if len(summary.speeds) else np.zeros(0)
-    speed = pd.DataFrame([vars(h) for h in speed_headlines(speeds)])
+    """The study's headline metrics: quality, and throughput where its bundles trained long
+    enough to time it (tasks.report.headlines.throughput)."""
+    speed = pd.DataFrame([vars(h) for h in throughput(summary.speeds)[0]])
     return pd.concat([summary.headlines, speed], ignore_index=True)
 
 
@@ -50,6 +50,19 @@ def compare_headlines(
     return pd.DataFrame(rows)
 
 
+def groups_in_one(fit_a: pd.DataFrame, fit_b: pd.DataFrame, labels: tuple[str, str]) -> pd.DataFrame:
+    """(architecture, training range) pairs only one study has, with `where` from `labels`.
+    The merge indicator is a Categorical: it is read as plain strings (pandas 3 refuses to
+    write a value that is not one of its categories)."""
+    keys = ["arch_label", "train_range"]
+    groups = fit_a[keys].drop_duplicates().merge(fit_b[keys].drop_duplicates(), how="outer", indicator=True)
+    where = groups["_merge"].astype(str)
+    one = where != "both"
+    out = groups.loc[one, keys].reset_index(drop=True)
+    out["where"] = where[one].map({"left_only": labels[0], "right_only": labels[1]}).to_numpy()
+    return out
+
+
 def _flagged(table: pd.DataFrame) -> Section:
     flagged = table[table["verdict"].isin(["regression", "improvement"])]
     if not len(flagged):
@@ -71,12 +84,7 @@ def comparison_pages(
     """(summary.md, index.html) of the comparison."""
     a, b = names
     counts = table["verdict"].value_counts().to_dict()
-    groups = fit[0][["arch_label", "train_range"]].merge(
-        fit[1][["arch_label", "train_range"]], how="outer", indicator=True
-    )
-    only = groups[groups["_merge"] != "both"].replace(
-        {"_merge": {"left_only": f"only in A ({a})", "right_only": f"only in B ({b})"}}
-    )
+    only = groups_in_one(fit[0], fit[1], (f"only in A ({a})", f"only in B ({b})"))
     only_a, only_b = sorted(models[0] - models[1]), sorted(models[1] - models[0])
     sections = [
         Section(
@@ -93,9 +101,7 @@ def comparison_pages(
         Section("Headline metrics", [], table),
     ]
     if len(only):
-        sections.append(
-            Section("Architectures and ranges in one study only", [], only.rename(columns={"_merge": "where"}))
-        )
+        sections.append(Section("Architectures and ranges in one study only", [], only))
     if only_a or only_b:
         text = [
             f"{len(models[0] & models[1])} models are in both studies; {len(only_a)} only in A, {len(only_b)} only in B"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import textwrap
 
 import matplotlib
 
@@ -25,14 +26,31 @@ def png(fig) -> bytes:
     return buf.getvalue()
 
 
-def diagonal_figure(lines: pd.DataFrame, reference: str, bounds: tuple[float, float], zoom: bool, title: str) -> bytes:
-    """model(x, x) against x² for models trained on the reference range, one panel per
-    architecture: a few seeds' curves, and the median with the quartile band over all seeds."""
+MAX_PANELS_PER_ROW = 4
+
+
+def diagonal_figure(
+    lines: pd.DataFrame,
+    reference: str,
+    bounds: tuple[float, float],
+    zoom: bool,
+    title: str,
+    truth: str = "x²",
+    sharey: bool = True,
+) -> bytes:
+    """model(x, x) against the operation's y there (`truth`: how to write it, x² for a·b) for
+    models trained on the reference range, one panel per architecture (rows of at most
+    MAX_PANELS_PER_ROW): a few seeds' curves, and the median with the quartile band over all seeds;
+    `sharey`: one y axis for all (panels of different operations need their own)."""
     lo, hi = bounds
     d = lines[(lines["x"] >= lo) & (lines["x"] <= hi)] if zoom else lines  # zoom: the training range
     archs = list(dict.fromkeys(d["arch_label"])) or [""]
-    fig, axes = plt.subplots(1, len(archs), figsize=(4.6 * len(archs), 3.8), squeeze=False, sharey=True)
-    for ax, arch in zip(axes[0], archs):
+    ncols = min(len(archs), MAX_PANELS_PER_ROW)
+    nrows = -(-len(archs) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.8 * nrows), squeeze=False, sharey=sharey)
+    for ax in axes.flat[len(archs) :]:
+        ax.set_visible(False)
+    for ax, arch in zip(axes.flat, archs):
         da = d[d["arch_label"] == arch]
         part = {kind: g.sort_values("x") for kind, g in da.groupby("kind")}
         seeds = part.get("line", da.iloc[0:0])
@@ -43,8 +61,8 @@ def diagonal_figure(lines: pd.DataFrame, reference: str, bounds: tuple[float, fl
             ax.fill_between(part["q25"]["x"], part["q25"]["y"], part["q75"]["y"], color="tab:orange", alpha=0.2)
             ax.plot(part["median"]["x"], part["median"]["y"], color="tab:orange", lw=1.6, label="median (all seeds)")
         if "truth" in part:
-            ax.plot(part["truth"]["x"], part["truth"]["y"], color="black", lw=2.2, ls="--", label="x²")
-        ax.set_title(arch, fontsize=9)
+            ax.plot(part["truth"]["x"], part["truth"]["y"], color="black", lw=2.2, ls="--", label=truth)
+        ax.set_title(textwrap.fill(arch, 48), fontsize=9 if nrows == 1 else 8)
         ax.set_xlabel("x  (a = b = x)")
         ax.set_ylabel("model(x, x)")
         ax.axvspan(lo, hi, color="tab:green", alpha=0.08, label="training range")
@@ -53,6 +71,8 @@ def diagonal_figure(lines: pd.DataFrame, reference: str, bounds: tuple[float, fl
         f"{title} — trained on {reference}², thin lines: up to {MAX_LINES} seeds (the lowest), band: quartiles",
         fontsize=10,
     )
+    if nrows > 1:  # keep the title close to the panels, and the panels' titles clear of each other
+        fig.tight_layout(rect=(0, 0, 1, 1 - 0.4 / fig.get_figheight()))
     return png(fig)
 
 
@@ -103,7 +123,32 @@ def success_figure(table: pd.DataFrame) -> bytes:
     ax.set_xlabel("training range → evaluation range")
     ax.legend(fontsize=7, loc="best")
     ax.grid(axis="y", alpha=0.3)
-    fig.suptitle("Success: test MSE below a nearly-perfect multiplier's (ε-perturbed inputs)", fontsize=10)
+    fig.suptitle("Success: test MSE below the ε-perturbed ideal model's", fontsize=10)
+    return png(fig)
+
+
+def operation_figure(cells: pd.DataFrame) -> bytes:
+    """Which unit extrapolates which operation: the success rate per architecture (row) and
+    operation (column), each cell annotated with its Wilson 95% interval and successes/seeds."""
+    archs = list(dict.fromkeys(cells["architecture"]))
+    ops = list(dict.fromkeys(cells["operation"]))
+    grid = cells.set_index(["architecture", "operation"])
+    rate = np.full((len(archs), len(ops)), np.nan)
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.5 * len(ops) + 3), max(2.5, 0.55 * len(archs) + 1.5)))
+    for i, arch in enumerate(archs):
+        for j, op in enumerate(ops):
+            if (arch, op) not in grid.index:
+                continue
+            c = grid.loc[(arch, op)]
+            rate[i, j] = c["rate"]
+            label = f"{c['rate']:.2f}\n[{c['ci_low']:.2f}, {c['ci_high']:.2f}]\n{int(c['successes'])}/{int(c['seeds'])}"
+            ax.text(j, i, label, ha="center", va="center", fontsize=7)
+    image = ax.imshow(rate, cmap="RdYlGn", vmin=0, vmax=1, aspect="auto", alpha=0.6)  # light: the text stays legible
+    ax.set_xticks(np.arange(len(ops)), ops, fontsize=8)
+    ax.set_yticks(np.arange(len(archs)), archs, fontsize=7)
+    ax.set_xlabel("operation (success on its extrapolation range)")
+    fig.colorbar(image, ax=ax, label="success rate")
+    fig.suptitle("Which unit extrapolates which operation (Wilson 95% intervals over seeds)", fontsize=10)
     return png(fig)
 
 

@@ -2,6 +2,12 @@
 
 The page is a list of sections (text, a table or a figure), rendered once as Markdown and
 once as HTML. `build_report` is pure (tables in, files as bytes out); `write_report` stores them.
+
+The report's id hashes the results it shows, what the config says of the study, and
+REPORT_VERSION, the report stage's version. Bump it with any change to the report's content for
+the same results: a section, table, figure or note (this module, tasks.report.figures,
+tasks.report.tables, tasks.report.published). A bump redraws the report and nothing else.
+tests/test_numerics.py fails when the report changes while this version did not.
 """
 
 from __future__ import annotations
@@ -14,20 +20,32 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tasks.core.ids import content_id
+from tasks.data.operations import REGISTRY as OPERATIONS
+from tasks.data.operations import symbol_of
+from tasks.data.targets import DEFAULT_OPERATION, TargetSpec
 from tasks.report import published
 from tasks.report.aggregates import Summary
-from tasks.report.figures import coverage_figure, curves_figure, diagonal_figure, success_figure
+from tasks.report.figures import coverage_figure, curves_figure, diagonal_figure, operation_figure, success_figure
+from tasks.report.summaries import SERIES_COLUMNS, operation_cells, operation_table
 from tasks.report.tables import html_table, to_markdown
 from tasks.store import catalog
 from tasks.store.catalog import ReportManifest
 from tasks.store.storage import Store
 
+# 1: the first release (a report id with it since its first version).
+# 2: titles, notes and the diagonal name the study's operations; the operation × architecture
+# table and figure; published-vs-run verdicts by test.
+REPORT_VERSION = 2
+
 SUCCESS_NOTE = (
-    "A model succeeds on a range when its test MSE is below that of the exact product with inputs "
-    "perturbed by a relative ε (the form of Mistry et al.'s NALM benchmark). Checkpoints are chosen by "
-    "interpolation validation loss when the config says checkpoint: best_val. 'solved_at' is the first "
-    "logged step under the threshold (median over successes); 'sparsity_error' is max min(|W|, 1 − |W|) "
-    "for units that have one. The *_fitted columns count only the seeds that fit their training range."
+    "A model succeeds on a range when its test MSE is below that of the exact operation with its "
+    "operands off by a relative ε (a·b: inputs scaled by 1 + ε; the form of Mistry et al.'s NALM "
+    "benchmark). Checkpoints are chosen by interpolation validation loss when the config says "
+    "checkpoint: best_val. 'solved_at' is the first logged step under the threshold (median over "
+    "successes, and the mean of a fitted gamma); 'sparsity_error' is max min(|W|, 1 − |W|) for units "
+    "that have one, summarised as μ of the neural-arithmetic papers' Beta(2μv, (1 − 2μ)v) (about half "
+    "the mean error). The *_fitted columns count only the seeds that fit their training range."
 )
 COVERAGE_NOTE = (
     "Coverage is the probability that an evaluation sample lies inside the training region: the share of "
@@ -36,8 +54,8 @@ COVERAGE_NOTE = (
     "square). 1 is the training range itself; smaller is further outside it."
 )
 INFINITE_RATIO_NOTE = (
-    "∞: the in-range RMSE is exactly 0 (the unit multiplies exactly on its training range), so the ratio "
-    "to it is unbounded; the segment's RMSE itself is the figure to read."
+    "∞: the in-range RMSE is exactly 0 (the unit computes the operation exactly on its training range), "
+    "so the ratio to it is unbounded; the segment's RMSE itself is the figure to read."
 )
 
 
@@ -56,6 +74,14 @@ def _fit_sentence(fitted: int, total: int, threshold: float) -> str:
     )
 
 
+def operations_of(info: dict[str, Any]) -> list[str]:
+    """The names of the study's operations, from its resolved config (a·b for studies
+    resolved before operations existed)."""
+    config = info.get("config_resolved", {})
+    targets = config.get("targets") or [config.get("target") or {"name": "product"}]
+    return [TargetSpec(**t).params.get("operation", DEFAULT_OPERATION) for t in targets]
+
+
 def report_sections(summary: Summary, info: dict[str, Any]) -> list[Section]:
     fit_nrmse = info.get("config_resolved", {}).get("evaluation", {}).get("fit_nrmse", 0.01)
     head = summary.headline
@@ -71,20 +97,33 @@ def report_sections(summary: Summary, info: dict[str, Any]) -> list[Section]:
         sections.append(Section("Diverged models", [f"{n_div} models diverged{listed}."], summary.diverged))
     figures = []
     reference = info.get("reference_range")
-    if len(summary.diagonal) and reference:  # the 2-input product only
+    ops = operations_of(info)
+    if len(summary.diagonal) and reference:  # targets whose operands are the inputs
         label, bounds = reference[0], (reference[1], reference[2])
+        one = len(ops) == 1
+        truth = OPERATIONS[ops[0]].diagonal_symbol if one and ops[0] in OPERATIONS else "y(x, x)"
+        y = f"y = {symbol_of(ops[0])}" if one else "the operation"
         figures += [
             (
                 "diagonal_train_range.png",
-                diagonal_figure(summary.diagonal, label, bounds, True, "Inside the training range"),
-                "The article's first figure: on the training range the network looks like a multiplier.",
+                diagonal_figure(summary.diagonal, label, bounds, True, "Inside the training range", truth, one),
+                f"The article's first figure: on the training range the network looks like {y}.",
             ),
             (
                 "diagonal_full.png",
-                diagonal_figure(summary.diagonal, label, (bounds[0], bounds[1]), False, "Beyond the training range"),
+                diagonal_figure(summary.diagonal, label, bounds, False, "Beyond the training range", truth, one),
                 "The article's second figure: outside the training range the imitation breaks down.",
             ),
         ]
+    cells = operation_cells(summary.success, {o: symbol_of(o) for o in ops}) if len(ops) > 1 else None
+    if cells is not None and len(cells):
+        figures.append(
+            (
+                "operations.png",
+                operation_figure(cells),
+                "Which unit extrapolates which operation: success on the extrapolation range, Wilson 95% intervals.",
+            )
+        )
     figures += [
         (
             "error_vs_coverage.png",
@@ -104,7 +143,14 @@ def report_sections(summary: Summary, info: dict[str, Any]) -> list[Section]:
         ),
     ]
     sections += [Section(figure=f) for f in figures]
-    sections.append(Section("Success rate", [success_note(info)], summary.success))
+    if cells is not None and len(cells):
+        text = [
+            "Per architecture and operation: the success rate on the extrapolation range, its Wilson 95% "
+            "interval over seeds and successes/seeds (every seed counted, fitted or not)."
+        ]
+        sections.append(Section("Which unit extrapolates which operation", text, operation_table(cells)))
+    shown = summary.success.drop(columns=[c for c in SERIES_COLUMNS if c in summary.success])
+    sections.append(Section("Success rate", [success_note(info)], shown))
     sections += paper_sections(summary, info)
     sections.append(Section("Error by evaluation range", [COVERAGE_NOTE], summary.by_range))
     return sections
@@ -122,9 +168,10 @@ def success_note(info: dict[str, Any]) -> str:
         f"({chosen.citation}) at ε = {rule['epsilon']:g}: the MSE of the ideal model perturbed as that paper "
         f"perturbs it, estimated over {rule['samples']:,} draws from the range. Checkpoints: the logged step "
         "with the lowest validation MSE when checkpoint is best_val. Over the successful seeds: 'solved_at' (the "
-        "first logged step under the threshold; median, and mean with a gamma profile-likelihood 95% interval) and "
-        "the sparsity error (max over layers and weights of min(|W|, 1 − |W|); mean with a beta profile-likelihood "
-        "95% interval), as Madsen & Johansen report them."
+        "first logged step under the threshold; median, and the mean of a fitted gamma with its profile-likelihood "
+        "95% interval) and the sparsity error (max over layers and weights of min(|W|, 1 − |W|); μ of the paper's "
+        "Beta(2μv, (1 − 2μ)v), about half the mean error, with its profile-likelihood 95% interval) — stable-nalu's "
+        "summary (export/_compute_summary.r @f371c1ec), ported to reproduce its published numbers."
     )
 
 
@@ -138,23 +185,28 @@ def paper_sections(summary: Summary, info: dict[str, Any]) -> list[Section]:
     if not paper:
         return out
     keys = dict(zip(summary.counts["arch_label"], summary.counts["model_key"]))
-    table = published.comparison(summary.success, keys, paper)
+    result = published.compare(summary.success, keys, paper)
     text = [
-        f"This study follows {published.CITATIONS[paper]}. Each row sets the published success rate (and, where "
-        "published, the mean 'solved at' step and sparsity error over successful seeds) beside this run's, with "
-        "95% intervals: 'agrees' when the intervals overlap, 'differs' when they are disjoint. The protocol "
-        "decides what runs; nothing is tuned toward a published number."
+        f"This study follows {published.CITATIONS[paper]}. Each row sets a published success rate, mean 'solved "
+        "at' step and sparsity error (over successful seeds; the paper's own estimators, applied to this run too) "
+        "beside this run's, with a test for each: Fisher's exact test of the two success counts; for the estimates, "
+        "the difference with its 95% interval. Verdicts: consistent (no difference found, and a 20-point / 20% "
+        "difference would have been seen with 80% power), differs (which way, p-value), underpowered (the data "
+        "cannot decide; the seeds that would). Values read from the paper's figure carry its resolution. "
+        "The protocol decides what runs; nothing is tuned toward a published number.",
+        result.note,
     ]
-    out.append(Section(f"Published vs this run — {paper}", text, table))
-    figure = published.comparison_figure(table)
+    out.append(Section(f"Published vs this run — {paper}", text, result.table))
+    figure = published.comparison_figure(result)
     if figure is not None:
-        out.append(Section(figure=("published_vs_run.png", figure, "Published success rates beside this run's.")))
+        caption = "Published results beside this run's; the run coloured by its test's verdict."
+        out.append(Section(figure=("published_vs_run.png", figure, caption)))
     return out
 
 
 def build_report(summary: Summary, info: dict[str, Any]) -> dict[str, bytes]:
     """All report files as {name: bytes}: PNG figures, index.html, summary.md."""
-    title = f"Multiplication extrapolation report — {info['config']}"
+    title = f"Extrapolation report — {info['config']} (y = {', '.join(symbol_of(o) for o in operations_of(info))})"
     sections = report_sections(summary, info)
     files = {s.figure[0]: s.figure[1] for s in sections if s.figure}
     files["summary.md"] = render_markdown(title, sections).encode()
@@ -227,11 +279,18 @@ table.t{{border-collapse:collapse;font-size:.85em}}
 """
 
 
+def report_id(results: str, info: dict[str, Any]) -> str:
+    """The report of results `results` (their id), as the config describes the study."""
+    config = info["config_resolved"]
+    said = {k: config.get(k) for k in ("name", "description", "reproduces", "deviations")}
+    return content_id("rep", {"results": results, "report": REPORT_VERSION, "said": said})
+
+
 def write_report(store: Store, report_id: str, files: dict[str, bytes]) -> str:
     """The report's files (index.html last), then its manifest."""
     written = {
         name: store.write_bytes(catalog.report_file(name), data)
         for name, data in sorted(files.items(), key=lambda kv: kv[0] == "index.html")
     }
-    catalog.REPORT.write(store, ReportManifest(report_id, written))
+    catalog.REPORT.write(store, ReportManifest(report_id, written, REPORT_VERSION))
     return store.display(catalog.report_file("index.html"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from tasks.evaluation.intervals import beta_mean_interval, gamma_mean_interval, wilson_interval
+from tasks.evaluation.intervals import SUMMARIES
 
 
 def in_range(metrics: pd.DataFrame) -> pd.DataFrame:
@@ -38,7 +38,7 @@ def fit_table(models: pd.DataFrame) -> pd.DataFrame:
 def headline(metrics: pd.DataFrame) -> pd.DataFrame:
     """Per architecture and training range: how many seeds fit, the median in-range RMSE over
     seeds, and each diagonal segment's median RMSE with its ratio to the in-range RMSE (∞ when
-    the in-range RMSE is exactly 0: an exact multiplier)."""
+    the in-range RMSE is exactly 0: a unit exact on its operation)."""
     keys = ["arch_label", "train_range"]
     base = (
         in_range(metrics)
@@ -99,44 +99,79 @@ def solved_at(probes: pd.DataFrame) -> pd.DataFrame:
     return first
 
 
-def success(metrics: pd.DataFrame, probes: pd.DataFrame | None = None) -> pd.DataFrame:
+def success(metrics: pd.DataFrame, probes: pd.DataFrame | None = None, summary: str = "iclr2020") -> pd.DataFrame:
     """Success rate per architecture × training range × evaluation range with its Wilson 95%
-    interval over seeds; over the successful seeds, the "solved at" step (median, and mean with
-    a gamma profile-likelihood interval) and the sparsity error (mean with a beta
-    profile-likelihood interval) — as Madsen & Johansen (ICLR 2020) report them."""
+    interval over seeds; over the successful seeds, the "solved at" step and the sparsity
+    error — through the papers' own summary (`summary`: tasks.evaluation.intervals.SUMMARIES,
+    stable-nalu's by default)."""
     sq = metrics[metrics["eval_kind"] == "square"].copy()
     sq = sq.merge(solved_at(probes), on=["model_id", "eval_range"], how="left")
+    summarise = SUMMARIES[summary]
     rows = []
     for (arch, train, evaluation), g in sq.groupby(["arch_label", "train_range", "eval_range"], sort=False):
-        k, n = int(g["success"].sum()), int(g["seed"].nunique())
-        lo, hi = wilson_interval(k, n)
+        won = g["success"].to_numpy(bool)  # one row per seed
         fitted = g[g["fit"]] if "fit" in g else g
         kf, nf = int(fitted["success"].sum()), int(fitted["seed"].nunique())
-        solved = g.loc[g["success"], "solved_at"].dropna().to_numpy(float)
-        sparse = g.loc[g["success"], "sparsity_error"].dropna().to_numpy(float) if "sparsity_error" in g else []
-        solved_ci = gamma_mean_interval(solved) if len(solved) else (np.nan,) * 3
-        sparse_ci = beta_mean_interval(sparse) if len(sparse) else (np.nan,) * 3
+        sparse = g.loc[won, "sparsity_error"] if "sparsity_error" in g else pd.Series(dtype=float)
+        stats = summarise(won, g.loc[won, "solved_at"].to_numpy(float), sparse.to_numpy(float))
         rows.append(
             {
                 "arch_label": arch,
                 "train_range": train,
                 "eval_range": evaluation,
                 "coverage": float(g["coverage"].iloc[0]),
-                "seeds": n,
-                "successes": k,
-                "success_rate": k / n if n else np.nan,
-                "ci_low": lo,
-                "ci_high": hi,
+                "seeds": len(g),
+                "successes": int(won.sum()),
+            }
+            | {k: v for k, v in stats.items() if k in ("success_rate", "ci_low", "ci_high")}
+            | {
                 "fitted_seeds": nf,
                 "successes_fitted": kf,
                 "success_rate_fitted": kf / nf if nf else np.nan,
-                "solved_at_median": float(np.median(solved)) if len(solved) else np.nan,
-                "solved_at_mean": solved_ci[0],
-                "solved_at_low": solved_ci[1],
-                "solved_at_high": solved_ci[2],
-                "sparsity_error_mean": sparse_ci[0],
-                "sparsity_error_low": sparse_ci[1],
-                "sparsity_error_high": sparse_ci[2],
+                **{c: g[c].iloc[0] for c in SERIES_COLUMNS if c in g},
             }
+            | {k: v for k, v in stats.items() if k not in ("success_rate", "ci_low", "ci_high")}
         )
     return pd.DataFrame(rows)
+
+
+SERIES_COLUMNS = ("operation", "unit_label")  # what a series label (arch_label) is made of
+
+
+def operation_cells(successes: pd.DataFrame, symbols: dict[str, str]) -> pd.DataFrame:
+    """Which unit extrapolates which operation, long: per architecture and operation (named
+    by `symbols`, in its order; with the range pair where an operation has several), the
+    success rate on extrapolation with its Wilson 95% interval and successes/seeds."""
+    far = successes[successes["eval_range"] != successes["train_range"]]
+    if not len(far) or "operation" not in far:
+        return pd.DataFrame(columns=["architecture", "operation", "rate", "ci_low", "ci_high", "successes", "seeds"])
+    unit = "unit_label" if "unit_label" in far else "arch_label"
+    n_pairs = far.drop_duplicates(["operation", "train_range", "eval_range"]).groupby("operation").size()
+    rank = {o: i for i, o in enumerate(symbols)}  # the study's order of operations
+    far = far.iloc[far["operation"].map(lambda o: rank.get(o, len(rank))).argsort(kind="stable")]
+    symbol = far["operation"].map(lambda o: symbols.get(o, o))
+    pair = far["train_range"] + " → " + far["eval_range"]
+    return pd.DataFrame(
+        {
+            "architecture": far[unit],
+            "operation": symbol.where(far["operation"].map(n_pairs) == 1, symbol + " " + pair),
+            "rate": far["success_rate"],
+            "ci_low": far["ci_low"],
+            "ci_high": far["ci_high"],
+            "successes": far["successes"],
+            "seeds": far["seeds"],
+        }
+    ).reset_index(drop=True)
+
+
+def operation_table(cells: pd.DataFrame) -> pd.DataFrame:
+    """`operation_cells` as a grid: an architecture per row, an operation per column, each
+    cell "rate [low, high] (successes/seeds)"."""
+    text = [
+        f"{r:.2f} [{lo:.2f}, {hi:.2f}] ({k}/{n})"
+        for r, lo, hi, k, n in zip(cells["rate"], cells["ci_low"], cells["ci_high"], cells["successes"], cells["seeds"])
+    ]
+    grid = cells.assign(cell=text).pivot_table(
+        index="architecture", columns="operation", values="cell", aggfunc="first", sort=False
+    )
+    return grid.reset_index().rename_axis(columns=None)

@@ -7,13 +7,17 @@
     report/                  index.html, summary.md, *.png                     ReportManifest
 
 An artifact is complete when its manifest (written last) exists and every file it lists has
-its recorded size; reads of listed files are checked against their SHA-256. Jobs and the
-driver find, read and invalidate artifacts only through this module, never by path.
+its recorded size; reads of listed files are checked against their SHA-256. Each manifest
+records the version of the stage that wrote it (data_version, train_version, …: see
+tasks.core.ids); an artifact of another version is never reused. Jobs and the driver find,
+read and invalidate artifacts only through this module, never by path.
 """
 
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -21,9 +25,8 @@ import numpy as np
 import pyarrow as pa
 
 from tasks.core.errors import CorruptArtifactError
-from tasks.core.ids import NUMERICS_VERSION
 from tasks.data.shards import table_rows
-from tasks.data.spec import DatasetSpec
+from tasks.data.spec import DATA_VERSION, DatasetSpec
 from tasks.store.storage import FileInfo, Store, file_info
 
 
@@ -33,6 +36,12 @@ def _files_json(files: dict[str, FileInfo]) -> dict[str, dict[str, Any]]:
 
 def _files_from(d: dict[str, Any]) -> dict[str, FileInfo]:
     return {name: file_info(info) for name, info in d.items()}
+
+
+def _version_from(d: dict[str, Any], key: str) -> int:
+    """The stage version a manifest records; before each stage had its own, manifests recorded
+    the lab's single numerics version (1 before that), which each stage's version continues."""
+    return int(d.get(key, d.get("numerics", 1)))
 
 
 @dataclass(frozen=True)
@@ -60,10 +69,11 @@ class ShardEntry:
 @dataclass(frozen=True)
 class DatasetManifest:
     kind: ClassVar[str] = "dataset"
+    version_key: ClassVar[str] = "data_version"
     dataset_id: str
     spec: dict[str, Any]
     shards: tuple[ShardEntry, ...]
-    numerics: int = NUMERICS_VERSION  # the numerics version that wrote it (1: before versions were recorded)
+    version: int  # DATA_VERSION of the lab that wrote it
 
     def files(self) -> list[FileInfo]:
         return [s.info for s in self.shards]
@@ -74,13 +84,13 @@ class DatasetManifest:
             "dataset_id": self.dataset_id,
             "spec": self.spec,
             "shards": [s.to_json() for s in sorted(self.shards, key=lambda s: s.path)],
-            "numerics": self.numerics,
+            self.version_key: self.version,
         }
 
     @staticmethod
     def from_json(d: dict[str, Any]) -> DatasetManifest:
         shards = tuple(ShardEntry.from_json(s) for s in d["shards"])
-        return DatasetManifest(d["dataset_id"], d["spec"], shards, d.get("numerics", 1))
+        return DatasetManifest(d["dataset_id"], d["spec"], shards, _version_from(d, DatasetManifest.version_key))
 
 
 @dataclass(frozen=True)
@@ -97,6 +107,7 @@ class Member:
 @dataclass(frozen=True)
 class BundleManifest:
     kind: ClassVar[str] = "bundle"
+    version_key: ClassVar[str] = "train_version"
     bundle_id: str
     arch: str
     params: dict[str, Any]
@@ -111,15 +122,15 @@ class BundleManifest:
     device: str
     placement: dict[str, Any]
     started: float
-    numerics: int = NUMERICS_VERSION
+    version: int  # TRAIN_VERSION of the lab that trained it
 
     def member(self, model_id: str) -> Member:
         return next(m for m in self.members if m.model_id == model_id)
 
     def to_json(self) -> dict[str, Any]:
-        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "version"}
         d.update(kind=self.kind, members=[vars(m) for m in self.members], files=_files_json(self.files))
-        return d
+        return {**d, self.version_key: self.version}
 
     @staticmethod
     def from_json(d: dict[str, Any]) -> BundleManifest:
@@ -129,7 +140,7 @@ class BundleManifest:
             files=_files_from(d["files"]),
             device=d.get("device", "cpu"),
             placement=d.get("placement", {}),
-            numerics=d.get("numerics", 1),
+            version=_version_from(d, BundleManifest.version_key),
         )
         return BundleManifest(**values)
 
@@ -137,12 +148,13 @@ class BundleManifest:
 @dataclass(frozen=True)
 class EvalManifest:
     kind: ClassVar[str] = "evaluation"
+    version_key: ClassVar[str] = "evaluation_version"
     eval_id: str
     bundle_id: str
     models: tuple[str, ...]
     files: dict[str, FileInfo]  # metrics, diagonal
+    version: int  # EVALUATION_VERSION of the lab that evaluated
     placement: dict[str, Any] = field(default_factory=dict)
-    numerics: int = NUMERICS_VERSION
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -152,15 +164,14 @@ class EvalManifest:
             "models": list(self.models),
             "files": _files_json(self.files),
             "placement": self.placement,
-            "numerics": self.numerics,
+            self.version_key: self.version,
         }
 
     @staticmethod
     def from_json(d: dict[str, Any]) -> EvalManifest:
+        version = _version_from(d, EvalManifest.version_key)
         files = _files_from(d["files"])
-        return EvalManifest(
-            d["eval_id"], d["bundle_id"], tuple(d["models"]), files, d.get("placement", {}), d.get("numerics", 1)
-        )
+        return EvalManifest(d["eval_id"], d["bundle_id"], tuple(d["models"]), files, version, d.get("placement", {}))
 
 
 @dataclass(frozen=True)
@@ -169,9 +180,11 @@ class ResultsManifest:
     "<table>/part-<eval id>") and the aggregates in results/summary/ (keys "summary/<name>")."""
 
     kind: ClassVar[str] = "results"
+    version_key: ClassVar[str] = "collect_version"
     results_id: str  # derives from the evaluations it collects and the settings of collection
     files: dict[str, FileInfo]
     info: dict[str, Any]  # the run's metadata (config, counts, timings, host)
+    version: int  # COLLECT_VERSION of the lab that collected
 
     def parts(self, table: str) -> list[FileInfo]:
         return [f for key, f in self.files.items() if key.startswith(f"{table}/part-")]
@@ -180,26 +193,31 @@ class ResultsManifest:
         return {key.split("/", 1)[1]: f for key, f in self.files.items() if key.startswith("summary/")}
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "results_id": self.results_id, "files": _files_json(self.files), **self.info}
+        head = {"kind": self.kind, "results_id": self.results_id, self.version_key: self.version}
+        return {**head, "files": _files_json(self.files), **self.info}
 
     @staticmethod
     def from_json(d: dict[str, Any]) -> ResultsManifest:
-        info = {k: v for k, v in d.items() if k not in ("kind", "files", "results_id")}
-        return ResultsManifest(d.get("results_id", ""), _files_from(d["files"]), info)
+        key = ResultsManifest.version_key
+        info = {k: v for k, v in d.items() if k not in ("kind", "files", "results_id", key)}
+        return ResultsManifest(d.get("results_id", ""), _files_from(d["files"]), info, _version_from(d, key))
 
 
 @dataclass(frozen=True)
 class ReportManifest:
     kind: ClassVar[str] = "report"
+    version_key: ClassVar[str] = "report_version"
     report_id: str  # derives from the results it shows and what the page says of the study
     files: dict[str, FileInfo]
+    version: int  # REPORT_VERSION of the lab that wrote it
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "report_id": self.report_id, "files": _files_json(self.files)}
+        head = {"kind": self.kind, "report_id": self.report_id, self.version_key: self.version}
+        return {**head, "files": _files_json(self.files)}
 
     @staticmethod
     def from_json(d: dict[str, Any]) -> ReportManifest:
-        return ReportManifest(d["report_id"], _files_from(d["files"]))
+        return ReportManifest(d["report_id"], _files_from(d["files"]), _version_from(d, ReportManifest.version_key))
 
 
 M = TypeVar("M", DatasetManifest, BundleManifest, EvalManifest, ResultsManifest, ReportManifest)
@@ -230,6 +248,20 @@ class ArtifactKind(Generic[M]):
         raw = store.complete(self.directory(artifact_id))
         return None if raw is None else self.manifest.from_json(raw)
 
+    def current(self, store: Store, artifact_id: str, version: int) -> M | None:
+        """The manifest when the artifact is complete and `version` of its stage wrote it."""
+        manifest = self.complete(store, artifact_id)
+        return manifest if manifest is not None and manifest.version == version else None
+
+    def other_versions(self, store: Store, version: int) -> dict[int, int]:
+        """How many complete artifacts each other version of the stage left here."""
+        found: dict[int, int] = {}
+        for artifact_id in self.ids(store):
+            manifest = self.complete(store, artifact_id)
+            if manifest is not None and manifest.version != version:
+                found[manifest.version] = found.get(manifest.version, 0) + 1
+        return dict(sorted(found.items()))
+
     def write(self, store: Store, manifest: M, artifact_id: str = "") -> M:
         """Written last: the artifact is complete from here on."""
         store.write_manifest(self.directory(artifact_id), manifest.to_json())
@@ -256,7 +288,7 @@ def shard_path(spec: DatasetSpec, index: int) -> str:
 
 def complete_dataset(store: Store, spec: DatasetSpec) -> DatasetManifest | None:
     """The dataset's manifest if it matches `spec` and every shard is present."""
-    manifest = DATASETS.complete(store, spec.dataset_id)
+    manifest = DATASETS.current(store, spec.dataset_id, DATA_VERSION)
     if manifest is None or manifest.spec != spec.to_json() or len(manifest.shards) != spec.n_shards:
         return None
     return manifest
@@ -304,29 +336,54 @@ def read_weights(store: Store, manifest: BundleManifest) -> dict[str, np.ndarray
 
 
 def read_table(store: Store, info: FileInfo) -> pa.Table:
-    return store.read_parquet(info.path, expected=info)
+    try:
+        return store.read_parquet(info.path, expected=info)
+    except CorruptArtifactError as exc:  # a results part or summary belongs to results/, not its subfolder
+        raise CorruptArtifactError(str(exc), artifact_directory(info.path)) from None
+
+
+def artifact_directory(path: str) -> str:
+    """The artifact a stored file belongs to: the directory whose manifest lists it."""
+    top, _, rest = path.partition("/")
+    if top in (RESULTS.folder, REPORT_DIR):
+        return top
+    return posixpath.join(top, rest.split("/", 1)[0])
+
+
+@contextmanager
+def invalidating_corrupt(store: Store) -> Iterator[None]:
+    """A corrupted artifact found by any reader loses its manifest, so the next run regenerates
+    it; the user is told which file and what happens next."""
+    try:
+        yield
+    except CorruptArtifactError as exc:
+        if exc.directory and store.invalidate(exc.directory):
+            raise CorruptArtifactError(
+                f"{exc}; marked {store.display(exc.directory)} incomplete — rerun to regenerate it", exc.directory
+            ) from None
+        raise
 
 
 @dataclass(frozen=True)
 class Trained:
-    """What earlier runs left: complete bundles by model, and models of older numerics."""
+    """What earlier runs left: complete bundles by model, and models of other training versions."""
 
     by_model: dict[str, BundleManifest]
-    stale_models: int  # trained under an older numerics version: never reused
+    stale_models: int  # trained under another training version: never reused
     stale_versions: tuple[int, ...]
 
 
-def completed_models(store: Store) -> Trained:
-    """model_id → manifest of a complete bundle of this numerics version holding it."""
+def completed_models(store: Store, version: int) -> Trained:
+    """model_id → manifest of a complete bundle trained by `version` of the training stage."""
     done: dict[str, BundleManifest] = {}
     stale, versions = 0, set()
     for bundle_id in BUNDLES.ids(store):
         manifest = BUNDLES.complete(store, bundle_id)
         if manifest is None:
             continue
-        if manifest.numerics != NUMERICS_VERSION:
+        if manifest.version != version:
             stale += len(manifest.members)
-            versions.add(manifest.numerics)
+            versions.add(manifest.version)
             continue
         for member in manifest.members:
             done.setdefault(member.model_id, manifest)
@@ -399,6 +456,11 @@ class NightRecord:
     improvements: int = 0
     environment: dict[str, str] = field(default_factory=dict)
     last_attempt: dict[str, Any] | None = None  # a failed rerun of a good night
+    config_resolved: dict[str, Any] = field(default_factory=dict)  # what ran: the file with every --set applied
+    config_changed: str = ""  # how it differs from the previous night's ("" when it does not)
+    outcome: str = ""  # ok | regression | config changed | failed: what the summary says and the exit code means
+    exit_code: int = 0
+    notes: list[str] = field(default_factory=list)  # e.g. why throughput was not judged
 
     def to_json(self) -> dict[str, Any]:
         return {k: v for k, v in vars(self).items() if v is not None}

@@ -1,7 +1,8 @@
 """Units of work: models grouped into training bundles, and each bundle's evaluation job (pure).
 
 A bundle is K models of one architecture trained as one computation; its id is the hash of
-its members, so any grouping of the same models gives the same models and metrics.
+its members, so any grouping of the same models gives the same models and metrics. What an
+evaluation is, and its id, is tasks.evaluation.job.
 """
 
 from __future__ import annotations
@@ -9,12 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tasks.core.hardware import l2_cache_bytes
-from tasks.core.ids import NUMERICS_VERSION, content_id
+from tasks.core.ids import content_id
 from tasks.data.targets import TargetSpec
-from tasks.evaluation.success import SuccessConfig
+from tasks.evaluation.job import EvalJob
 from tasks.model import registry
 from tasks.model.settings import TrainingConfig
-from tasks.study.config import ArchSpec, Config, DiagonalConfig
+from tasks.study.config import ArchSpec, Config
 from tasks.study.plan import ModelSpec, Plan
 
 
@@ -40,39 +41,18 @@ class Bundle:
         return tuple(dict.fromkeys(m.val_dataset for m in self.models))
 
 
-@dataclass(frozen=True)
-class EvalJob:
-    eval_id: str
-    bundle_id: str
-    models: tuple[ModelSpec, ...]
-    diagonal: DiagonalConfig | None
-    success: SuccessConfig
-    target: TargetSpec
-    distribution: str  # how test inputs are drawn (success rules that sample draw the same way)
-
-
 def make_eval_job(bundle_id: str, models: tuple[ModelSpec, ...], config: Config) -> EvalJob:
-    """Evaluation of `models` (all trained in bundle `bundle_id`); its id covers every input."""
+    """Evaluation of `models` (all trained in bundle `bundle_id`) as `config` asks for it."""
     evaluation = config.evaluation
-    diagonal = evaluation.diagonal
-    identity = {
-        "v": NUMERICS_VERSION,
-        "bundle": bundle_id,
-        "models": [[m.model_id, [[e.dataset_id, e.ranges.to_json()] for e in m.evals]] for m in models],
-        "diagonal": None
-        if diagonal is None
-        else [diagonal.lo, diagonal.hi, diagonal.points, [s.to_json() for s in diagonal.segments]],
-        "success": evaluation.success.identity(),
-    }
-    return EvalJob(
-        content_id("ev", identity),
-        bundle_id,
-        models,
-        diagonal,
-        evaluation.success,
-        config.target,
-        config.data.distribution,
-    )
+    evaluated = tuple(m.evaluated() for m in models)
+    return EvalJob.of(bundle_id, evaluated, evaluation.diagonal, evaluation.success, config.data.distribution)
+
+
+def step_target(target: TargetSpec) -> TargetSpec | None:
+    """What the training step computes of a target: nothing where the shards store y (members
+    of several operations then share a bundle, each reading its own dataset's y), the target
+    itself where y is computed in the step from the member's layout."""
+    return target if target.target.per_model(target.params) else None
 
 
 GPU_ACTIVATION_BUDGET = 1 << 26  # float32 activations per step: 256 MB, fits a quarter of a 16 GB GPU
@@ -114,26 +94,27 @@ def auto_bundle_size(
 def make_bundles(
     plan: Plan,
     todo: list[ModelSpec],
-    bundle_size: int | None,
     slots: int,
     on_gpu: bool = False,
     measured: dict[ArchSpec, int] | None = None,
 ) -> list[Bundle]:
-    """Group models that share architecture, training settings (and so shapes) and window
-    order into bundles of near-equal size. `bundle_size` overrides every group's own
-    (`training.bundle_size`, else chosen automatically: from `measured` best sizes when given)."""
-    groups: dict[tuple[ArchSpec, int], list[ModelSpec]] = {}
+    """Group models that share architecture, training settings (and so shapes), what the
+    training step computes of their target (`step_target`) and window order into bundles of
+    near-equal size: each group's `training.bundle_size`, else chosen automatically (from
+    `measured` best sizes when given)."""
+    groups: dict[tuple[ArchSpec, TargetSpec | None, int], list[ModelSpec]] = {}
     for m in todo:
-        groups.setdefault((m.arch, m.first_window), []).append(m)
+        groups.setdefault((m.arch, step_target(m.target), m.first_window), []).append(m)
     bundles = []
-    for (arch, _), members in groups.items():
+    for (arch, _, _), members in groups.items():
         training = arch.training_or(plan.config.training)
-        size = bundle_size or training.bundle_size
-        width = registry.get(arch.arch).width(arch.params) + plan.config.target.n_inputs  # activations + inputs
-        best = (measured or {}).get(arch)
-        size = size or auto_bundle_size(width, training.batch_size, len(members), slots, on_gpu, measured=best)
+        size = training.bundle_size
+        if size is None:
+            width = registry.get(arch.arch).width(arch.params) + plan.config.target.n_inputs  # activations + inputs
+            best = (measured or {}).get(arch)
+            size = auto_bundle_size(width, training.batch_size, len(members), slots, on_gpu, measured=best)
         n_bundles = -(-len(members) // size)
-        if bundle_size is None and training.bundle_size is None:  # whole rounds: 3 bundles on 2 slots idle one
+        if training.bundle_size is None:  # whole rounds: 3 bundles on 2 slots idle one
             n_bundles = min(len(members), -(-n_bundles // slots) * slots)
         for i in range(n_bundles):
             # contiguous, near-equal chunks: members sharing a training range stay together,

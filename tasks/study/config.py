@@ -3,7 +3,7 @@
 Every problem is a ConfigError naming the key and the reason. Architecture-specific rules
 (parameters, the input domain a unit needs) are asked of the architecture registry; nothing
 here names an architecture. Reading files and presets: tasks.study.loading.
-See README.md, "Config reference".
+See docs/guide/configs.md, "Config reference".
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from tasks.core.ids import canonical_json
 from tasks.core.ranges import WIDEN_POLICIES, Ranges
 from tasks.core.schema import Section, as_float, as_int, as_str, listed
 from tasks.data.sampling import DISTRIBUTIONS, check_distribution
-from tasks.data.targets import TargetSpec, parse_target
+from tasks.data.targets import TargetSpec, parse_targets
+from tasks.evaluation.job import DiagonalConfig
 from tasks.evaluation.success import REGISTRY as SUCCESS_RULES
 from tasks.evaluation.success import SuccessConfig
 from tasks.model import registry
@@ -67,20 +68,12 @@ class ArchSpec:
 
 
 @dataclass(frozen=True)
-class DiagonalConfig:
-    lo: float
-    hi: float
-    points: int
-    segments: tuple[Ranges, ...]
-
-
-@dataclass(frozen=True)
 class EvaluationConfig:
     scales: tuple[float, ...]
     widen: str  # how a scale widens the training range (tasks.core.ranges.Ranges.widened)
     ranges: tuple[Ranges, ...]
     size: int
-    diagonal: DiagonalConfig | None  # None: off (targets other than the 2-input product)
+    diagonal: DiagonalConfig | None  # None: off (always for targets whose operands are not the inputs)
     success: SuccessConfig
     probe_rows: int  # rows of each evaluation set watched at every log step (0: off)
     fit_nrmse: float  # a model "fits" when its in-range RMSE / RMS(target) is at most this
@@ -96,7 +89,7 @@ class ResourcesConfig:
 class Config:
     name: str
     description: str
-    target: TargetSpec
+    targets: tuple[TargetSpec, ...]  # one per operation: the same layout, the same number of inputs
     output: str
     seeds: tuple[int, ...]
     data: DataConfig
@@ -107,6 +100,11 @@ class Config:
     resources: ResourcesConfig
     reproduces: str | None = None  # a paper whose published results the report holds this run against
     deviations: tuple[str, ...] = ()  # where this study departs from that paper's protocol (shown in the report)
+
+    @property
+    def target(self) -> TargetSpec:
+        """The first target: its layout and input count are every target's."""
+        return self.targets[0]
 
 
 def parse_ranges(value: Any, key: str) -> Ranges:
@@ -173,7 +171,6 @@ TRAINING_DEFAULTS = TrainingConfig("adagrad", 0.05, 128, 0, "sum", 1000, 2_000_0
 def _parse_training(sec: Section, base: TrainingConfig | None = None) -> TrainingConfig:
     """The study's `training` section, or (with `base`) an architecture's overrides of it."""
     d = base or TRAINING_DEFAULTS
-    bundle = sec.raw("bundle_size", "auto" if d.bundle_size is None else d.bundle_size)
     training = TrainingConfig(
         optimizer=sec.string("optimizer", d.optimizer, OPTIMIZERS),
         learning_rate=sec.number("learning_rate", d.learning_rate, positive=True),
@@ -183,10 +180,16 @@ def _parse_training(sec: Section, base: TrainingConfig | None = None) -> Trainin
         log_every=sec.integer("log_every", d.log_every, minimum=1),
         window_rows=sec.integer("window_rows", d.window_rows, minimum=1),
         checkpoint=sec.string("checkpoint", d.checkpoint, ("last", "best_val")),
-        bundle_size=None if bundle == "auto" else as_int(bundle, sec.key("bundle_size"), minimum=1),
+        bundle_size=sec.auto_or("bundle_size", d.bundle_size, lambda v, key: as_int(v, key, minimum=1)),
         epsilon=sec.number("epsilon", d.epsilon, positive=True),
     )
     sec.done()
+    if "log_every" in sec.data and training.log_every > training.steps:  # asked for, and it never comes
+        raise ConfigError(
+            sec.key("log_every"),
+            f"a curve point every {training.log_every:,} steps never comes in {training.steps:,} steps of "
+            f"training; set it to at most {training.steps:,}",
+        )
     return training
 
 
@@ -210,13 +213,17 @@ def _parse_architectures(root: Section, training: TrainingConfig) -> tuple[ArchS
     return tuple(archs)
 
 
-def _parse_diagonal(sec: Section, target: TargetSpec) -> DiagonalConfig | None:
-    """The article's diagonal a = b = x: on by default for the 2-input product, else off."""
+def _parse_diagonal(sec: Section, targets: tuple[TargetSpec, ...]) -> DiagonalConfig | None:
+    """The article's diagonal a = b = x: on by default where the operands are the inputs and
+    every operation is defined on it (division's divisor reaches 0 on the default [0, 10])."""
     raw = sec.raw("diagonal", "default")
-    if raw is False or (raw == "default" and target.name != "product"):
+    layout = targets[0].target
+    if raw is False or (raw == "default" and not layout.operands_are_inputs):
         return None
-    if target.name != "product":
-        raise ConfigError(sec.key("diagonal"), f"the diagonal a = b = x needs the 2-input product, not {target.name}")
+    if not layout.operands_are_inputs:
+        raise ConfigError(
+            sec.key("diagonal"), f"the diagonal a = b = x needs operands that are inputs, not {layout.name}"
+        )
     diag = Section({} if raw == "default" else raw, sec.key("diagonal"))
     diagonal = DiagonalConfig(
         lo=diag.number("lo", 0.0),
@@ -230,10 +237,17 @@ def _parse_diagonal(sec: Section, target: TargetSpec) -> DiagonalConfig | None:
     if not diagonal.lo < diagonal.hi:
         raise ConfigError(diag.key("lo"), f"needs lo < hi, got lo={diagonal.lo:g} ≥ hi={diagonal.hi:g}")
     diag.done()
+    line = Ranges.of((diagonal.lo, diagonal.hi))
+    for target in targets:
+        problem = target.operation.domain_problem(target.target.operand_ranges(target.params, line))
+        if problem and raw == "default":
+            return None
+        if problem:
+            raise ConfigError(sec.key("diagonal"), f"{problem} on the diagonal a = b = x")
     return diagonal
 
 
-def _parse_success(sec: Section, target: TargetSpec) -> SuccessConfig:
+def _parse_success(sec: Section, targets: tuple[TargetSpec, ...]) -> SuccessConfig:
     """`success: {rule, epsilon, samples}`; the older `success_epsilon: ε` still reads."""
     legacy = sec.raw("success_epsilon", None)
     raw = sec.raw("success", {})
@@ -245,13 +259,14 @@ def _parse_success(sec: Section, target: TargetSpec) -> SuccessConfig:
         samples=s.integer("samples", 1_000_000, minimum=1),
     )
     s.done()
-    problem = SUCCESS_RULES[success.rule].accepts(target)
-    if problem:
-        raise ConfigError(s.key("rule"), f"{success.rule}: {problem}, not {target.label()}")
+    for target in targets:
+        problem = SUCCESS_RULES[success.rule].accepts(target)
+        if problem:
+            raise ConfigError(s.key("rule"), f"{success.rule}: {problem}, not {target.label()}")
     return success
 
 
-def _parse_evaluation(sec: Section, target: TargetSpec) -> EvaluationConfig:
+def _parse_evaluation(sec: Section, targets: tuple[TargetSpec, ...]) -> EvaluationConfig:
     scales = tuple(
         as_float(v, f"{sec.key('scales')}[{i}]", positive=True)
         for i, v in enumerate(sec.items("scales", [1, 2, 5, 10, 100], allow_empty=True))
@@ -262,8 +277,8 @@ def _parse_evaluation(sec: Section, target: TargetSpec) -> EvaluationConfig:
         widen=sec.string("widen", "outward", WIDEN_POLICIES),
         ranges=ranges,
         size=sec.integer("size", 10_000, minimum=1),
-        diagonal=_parse_diagonal(sec, target),
-        success=_parse_success(sec, target),
+        diagonal=_parse_diagonal(sec, targets),
+        success=_parse_success(sec, targets),
         probe_rows=sec.integer("probe_rows", 1000, minimum=0),
         fit_nrmse=sec.number("fit_nrmse", 0.01, positive=True),
     )
@@ -272,10 +287,9 @@ def _parse_evaluation(sec: Section, target: TargetSpec) -> EvaluationConfig:
 
 
 def _parse_resources(sec: Section) -> ResourcesConfig:
-    gpus = sec.raw("train_gpus", "auto")
     resources = ResourcesConfig(
         train_cpus=sec.integer("train_cpus", 1, minimum=1),
-        train_gpus=None if gpus == "auto" else as_float(gpus, sec.key("train_gpus"), minimum=0.0),
+        train_gpus=sec.auto_or("train_gpus", None, lambda v, key: as_float(v, key, minimum=0.0)),
     )
     if resources.train_gpus is not None and resources.train_gpus > 1 and not resources.train_gpus.is_integer():
         raise ConfigError(sec.key("train_gpus"), f"use a fraction ≤ 1 or a whole number, got {resources.train_gpus:g}")
@@ -288,17 +302,17 @@ def parse_config(raw: Any, default_name: str = "config") -> Config:
     name = root.string("name", default_name)
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
         raise ConfigError("name", f"use letters, digits, '.', '_' or '-' only, got {name!r}")
-    target = parse_target(root.raw("target", "product"), "target")
+    targets = parse_targets(root.raw("target", "product"), "target")
     data = _parse_data(root.section("data"))
     train_ranges = tuple(_parse_train_range(v, f"train_ranges[{i}]") for i, v in enumerate(root.items("train_ranges")))
     training = _parse_training(root.section("training"))
     archs = _parse_architectures(root, training)
-    evaluation = _parse_evaluation(root.section("evaluation"), target)
+    evaluation = _parse_evaluation(root.section("evaluation"), targets)
     reproduces = root.raw("reproduces", None)
     config = Config(
         name=name,
         description=root.string("description", ""),
-        target=target,
+        targets=targets,
         output=root.string("output", f"out/{name}"),
         seeds=_parse_seeds(root.raw("seeds"), "seeds"),
         data=data,
@@ -333,6 +347,7 @@ def _check_consistency(config: Config) -> None:
             if problem:
                 raise ConfigError("data.distribution", f"{problem} (train_ranges[{i}] and its evaluation ranges)")
     _check_input_domains(config)
+    _check_operation_domains(config)
 
 
 def _check_input_domains(config: Config) -> None:
@@ -360,6 +375,20 @@ def _check_input_domains(config: Config) -> None:
                         f"{arch.name} cannot be evaluated on the {domain.outside} range {r.label()} "
                         f"(from train_ranges[{j}])",
                     )
+
+
+def _check_operation_domains(config: Config) -> None:
+    """Every operation is asked whether it is usable on the operands of every range its
+    models are trained or evaluated on (division: a divisor away from 0); the diagonal's
+    range was asked when it was read."""
+    for target in config.targets:
+        layout, params, operation = target.target, target.params, target.operation
+        for j, tr in enumerate(config.train_ranges):
+            for r in evaluation_ranges(config, tr):
+                problem = operation.domain_problem(layout.operand_ranges(params, r))
+                if problem:
+                    where = "its training range" if r == tr.range else f"the evaluation range {r.label()}"
+                    raise ConfigError(f"train_ranges[{j}]", f"{problem} on {where}")
 
 
 def evaluation_ranges(config: Config, tr: TrainRange) -> list[Ranges]:

@@ -12,19 +12,14 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from tasks.core.ids import NUMERICS_VERSION, canonical_json, content_id, seed_from
+from tasks.core.ids import canonical_json, content_id, seed_from
 from tasks.core.ranges import Ranges, coverage
 from tasks.data.spec import DatasetSpec
+from tasks.data.targets import PRODUCT, TargetSpec
+from tasks.evaluation.job import EvalModel, EvalRange
 from tasks.model import registry
+from tasks.model.settings import TRAIN_VERSION
 from tasks.study.config import ArchSpec, Config, evaluation_ranges
-
-
-@dataclass(frozen=True)
-class EvalRange:
-    kind: str  # "square": a, b ~ D(range) independently
-    ranges: Ranges
-    dataset_id: str
-    coverage: float
 
 
 @dataclass(frozen=True)
@@ -37,13 +32,24 @@ class ModelSpec:
     val_dataset: str
     evals: tuple[EvalRange, ...]
     first_window: int = 0  # where this model starts in its dataset's windows (from its seed)
+    target: TargetSpec = PRODUCT  # its layout and operation (its datasets' target)
+    shows_operation: bool = False  # the study has several operations: labels name this one's
+
+    def evaluated(self) -> EvalModel:
+        """What its evaluation needs to know of it."""
+        return EvalModel(self.model_id, self.seed, self.train_range, self.evals, self.target)
 
     def row(self) -> dict[str, Any]:
-        """The model's identifying columns for result tables."""
+        """The model's identifying columns for result tables. `arch_label` names what the
+        report compares (the architecture, and its operation when the study has several);
+        `unit_label` is the architecture's own label."""
+        label = _labels(self.arch)[0]
         return {
             "model_id": self.model_id,
             "arch": self.arch.arch,
-            "arch_label": _labels(self.arch)[0],
+            "arch_label": series_label(label, self.target, self.shows_operation),
+            "unit_label": label,
+            "operation": self.target.operation.name,
             "seed": self.seed,
             "train_range": self.train_range.label(),
             "train_lo": self.train_range.lo,
@@ -72,6 +78,11 @@ def _labels(arch: ArchSpec) -> tuple[str, dict[str, Any]]:
     return arch.label(), {f"param_{k}": v for k, v in unit.columns(arch.params).items()}
 
 
+def series_label(arch_label: str, target: TargetSpec, shows_operation: bool) -> str:
+    """What the report calls the models of one architecture (on one operation)."""
+    return f"{arch_label} on {target.operation.symbol}" if shows_operation else arch_label
+
+
 def model_ids(identity: dict[str, Any], seeds: tuple[int, ...]) -> list[str]:
     """content_id("m", {**identity, "seed": s}) for every seed, without re-serialising the
     shared part each time (a million-model plan spends its time here): the canonical JSON is
@@ -87,42 +98,46 @@ def model_ids(identity: dict[str, Any], seeds: tuple[int, ...]) -> list[str]:
 def make_plan(config: Config) -> Plan:
     datasets: dict[str, DatasetSpec] = {}
 
-    def dataset(role: str, ranges: Ranges, rows: int) -> str:
+    def dataset(role: str, ranges: Ranges, rows: int, target: TargetSpec) -> str:
         d = config.data
-        spec = DatasetSpec(role, ranges, d.distribution, rows, min(d.shard_rows, rows), d.seed, config.target)
+        spec = DatasetSpec(role, ranges, d.distribution, rows, min(d.shard_rows, rows), d.seed, target.for_data())
         datasets.setdefault(spec.dataset_id, spec)
         return spec.dataset_id
 
     models = []
+    several = len(config.targets) > 1
     for tr in config.train_ranges:
-        train_ds = dataset("train", tr.range, config.data.train_size)
-        val_ds = dataset("val", tr.range, config.data.val_size)
-        evals = tuple(
-            EvalRange(
-                "square",
-                r,
-                dataset("test", r, config.evaluation.size),
-                coverage(tr.range, r, config.data.distribution, config.target.n_inputs),
+        for target in config.targets:
+            train_ds = dataset("train", tr.range, config.data.train_size, target)
+            val_ds = dataset("val", tr.range, config.data.val_size, target)
+            evals = tuple(
+                EvalRange(
+                    "square",
+                    r,
+                    dataset("test", r, config.evaluation.size, target),
+                    coverage(tr.range, r, config.data.distribution, target.n_inputs),
+                )
+                for r in evaluation_ranges(config, tr)
             )
-            for r in evaluation_ranges(config, tr)
-        )
-        for arch in config.architectures:
-            code = registry.code_identity(arch.arch)
-            training = arch.training_or(config.training)
-            n_windows = len(datasets[train_ds].shard_windows(training.window_rows))
-            identity = {
-                "v": NUMERICS_VERSION,
-                "arch": arch.arch,
-                "params": arch.params,
-                "training": training.identity(),
-                "train_dataset": train_ds,
-                "val_dataset": val_ds,
-                **({"code": code} if code else {}),  # a plugin's source: edits never reuse old models
-            }
-            for seed, model_id in zip(config.seeds, model_ids(identity, config.seeds)):
-                first = window_offset(seed, n_windows)
-                models.append(ModelSpec(model_id, arch, seed, tr.range, train_ds, val_ds, evals, first))
-    return Plan(config, datasets, tuple(models), data_use_warnings(config))
+            for arch in config.architectures:
+                code = registry.code_identity(arch.arch)
+                training = arch.training_or(config.training)
+                n_windows = len(datasets[train_ds].shard_windows(training.window_rows))
+                identity = {
+                    "v": TRAIN_VERSION,
+                    "arch": arch.arch,
+                    "params": arch.params,
+                    "training": training.identity(),
+                    "train_dataset": train_ds,  # its target (and operation, where the shards store y)
+                    "val_dataset": val_ds,
+                    **({"code": code} if code else {}),  # a plugin's source: edits never reuse old models
+                    **target.model_identity(),  # the operation, where the datasets do not carry it
+                }
+                for seed, model_id in zip(config.seeds, model_ids(identity, config.seeds)):
+                    first = window_offset(seed, n_windows)
+                    spec = ModelSpec(model_id, arch, seed, tr.range, train_ds, val_ds, evals, first, target, several)
+                    models.append(spec)
+    return Plan(config, datasets, tuple(models), data_use_warnings(config) + schedule_warnings(config))
 
 
 def window_offset(seed: int, n_windows: int) -> int:
@@ -147,4 +162,21 @@ def data_use_warnings(config: Config) -> tuple[str, ...]:
                 f"training set of {config.data.train_size:,} ({drawn / config.data.train_size:.0%}); "
                 "lower data.train_size or raise training.steps to use the data you generate"
             )
+    return tuple(out)
+
+
+def schedule_warnings(config: Config) -> tuple[str, ...]:
+    """A part of a unit scheduled to start at or after the last step (the NMU's sparsity
+    regulariser with its default start of 20,000 in a 3,000-step study, say) never acts."""
+    out = []
+    for i, arch in enumerate(config.architectures):
+        training = arch.training_or(config.training)
+        steps_key = f"architectures[{i}].training.steps" if arch.training else "training.steps"
+        for key, start in registry.get(arch.arch).schedule(arch.params).items():
+            if start >= training.steps:
+                out.append(
+                    f"architectures[{i}].{key} = {start:,} ≥ {steps_key} = {training.steps:,}: "
+                    f"{arch.label()}'s schedule starts after training ends and never acts; "
+                    f"set {key} below {training.steps:,} or train longer"
+                )
     return tuple(out)

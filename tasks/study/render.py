@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from tasks.core.ranges import Ranges
+from tasks.core.schema import auto
 from tasks.study.config import ArchSpec, Config
 
 
@@ -22,7 +23,7 @@ def _ranges(r: Ranges) -> list:
 
 def _training(t) -> dict[str, Any]:
     d = asdict(t)
-    d["bundle_size"] = "auto" if d["bundle_size"] is None else d["bundle_size"]
+    d["bundle_size"] = auto(d["bundle_size"])
     return d
 
 
@@ -33,15 +34,23 @@ def _architecture(a: ArchSpec) -> dict[str, Any]:
     return entry
 
 
+def _target(config: Config) -> Any:
+    """`product` for the article's task; else the layout, its keys and the operation(s)."""
+    first = config.target
+    if first.identity() == "product" and len(config.targets) == 1:
+        return "product"
+    names = [t.operation.name for t in config.targets]
+    shown = {k: v for k, v in first.params.items() if k != "operation"}
+    return {"name": first.name, **shown, "operation": names[0] if len(names) == 1 else names}
+
+
 def config_to_raw(config: Config) -> dict[str, Any]:
     """The config as a mapping of the file format (parse_config gives the same Config back)."""
     ev = config.evaluation
     raw: dict[str, Any] = {
         "name": config.name,
         "description": config.description,
-        "target": config.target.name
-        if not config.target.params
-        else {"name": config.target.name, **config.target.params},
+        "target": _target(config),
         "output": config.output,
         "seeds": list(config.seeds),
         "data": asdict(config.data),
@@ -70,7 +79,7 @@ def config_to_raw(config: Config) -> dict[str, Any]:
         },
         "resources": {
             "train_cpus": config.resources.train_cpus,
-            "train_gpus": "auto" if config.resources.train_gpus is None else config.resources.train_gpus,
+            "train_gpus": auto(config.resources.train_gpus),
         },
     }
     if config.reproduces:

@@ -14,6 +14,10 @@ Definitions, initialisations, clamping and regularisers follow Madsen & Johansen
              G ~ Glorot uniform
     linear   W·x + b, W ~ Glorot uniform, b = 0
     relu     max(0, W·x + b), W ~ He (Kaiming) uniform, b = 0
+
+The NAC weights Ŵ, M̂ (nac_add, nac_mul, nalu) have a second initialisation, `init="glorot"`:
+Glorot uniform, as in Trask et al. (2018) and the lab's 2-input NALU. Every architecture made
+of these layers (tasks.model.units.stack: stacks and the 2-input units) runs this code.
 """
 
 from __future__ import annotations
@@ -24,17 +28,22 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tasks.model.architecture import tf_module
+from tasks.model.architecture import glorot_uniform, tf_module
 
 EXP_CLAMP = 80.0  # exp(80) ≫ any target: keeps float32 finite where PyTorch would give inf
+EPSILON = 1e-7  # inside log(|x| + ε) of the log-space layers, unless a config says otherwise
+STABLE_NALU, GLOROT = "stable_nalu", "glorot"
+INITS = (STABLE_NALU, GLOROT)  # how the NAC weights Ŵ, M̂ are drawn
 
 
 @dataclass(frozen=True)
 class Layer:
     name: str
     regularised: bool = False  # carries the sparsity regulariser of the NAU/NMU
+    log_space: bool = False  # reads ε: log(|x| + ε)
+    nac: bool = False  # has NAC weights Ŵ, M̂, whose init `init` chooses (INITS)
 
-    def init(self, rng: np.random.Generator, n_in: int, n_out: int) -> dict[str, np.ndarray]:
+    def init(self, rng: np.random.Generator, n_in: int, n_out: int, init: str = STABLE_NALU) -> dict[str, np.ndarray]:
         raise NotImplementedError
 
     def forward(self, w: dict, x, epsilon: float):
@@ -60,9 +69,15 @@ def _matmul(x, w):
     return tf_module().einsum("kbi,kio->kbo", x, w)
 
 
+def clamped_exp(y):
+    """exp(min(y, EXP_CLAMP)): the output of every log-space model."""
+    tf = tf_module()
+    return tf.exp(tf.minimum(y, EXP_CLAMP))
+
+
 def _log_space(x, w, epsilon: float):
     tf = tf_module()
-    return tf.exp(tf.minimum(_matmul(tf.math.log(tf.abs(x) + epsilon), w), EXP_CLAMP))
+    return clamped_exp(_matmul(tf.math.log(tf.abs(x) + epsilon), w))
 
 
 def _sparsity_penalty(w_abs):
@@ -88,7 +103,7 @@ def nac_init_range(n_in: int, n_out: int) -> float:
 
 
 class NAU(Layer):
-    def init(self, rng, n_in, n_out):
+    def init(self, rng, n_in, n_out, init=STABLE_NALU):
         return {"W": _uniform(rng, min(0.5, math.sqrt(3) * math.sqrt(2 / (n_in + n_out))), (n_in, n_out))}
 
     def forward(self, w, x, epsilon):
@@ -105,7 +120,7 @@ class NAU(Layer):
 
 
 class NMU(Layer):
-    def init(self, rng, n_in, n_out):
+    def init(self, rng, n_in, n_out, init=STABLE_NALU):
         return {"W": rng.uniform(0.25, 0.75, size=(n_in, n_out)).astype(np.float32)}
 
     def forward(self, w, x, epsilon):
@@ -124,7 +139,9 @@ class NMU(Layer):
 
 
 class NACAdd(Layer):
-    def init(self, rng, n_in, n_out):
+    def init(self, rng, n_in, n_out, init=STABLE_NALU):
+        if init == GLOROT:
+            return {"W_hat": glorot_uniform(rng, n_in, n_out), "M_hat": glorot_uniform(rng, n_in, n_out)}
         r = nac_init_range(n_in, n_out)
         return {"W_hat": _uniform(rng, r, (n_in, n_out)), "M_hat": _uniform(rng, r, (n_in, n_out))}
 
@@ -146,10 +163,8 @@ class NACMul(NACAdd):
 
 
 class NALU(NACAdd):
-    def init(self, rng, n_in, n_out):
-        weights = super().init(rng, n_in, n_out)
-        weights["G"] = _uniform(rng, math.sqrt(6 / (n_in + n_out)), (n_in, n_out))
-        return weights
+    def init(self, rng, n_in, n_out, init=STABLE_NALU):
+        return {**super().init(rng, n_in, n_out, init), "G": glorot_uniform(rng, n_in, n_out)}
 
     def forward(self, w, x, epsilon):
         tf = tf_module()
@@ -159,16 +174,15 @@ class NALU(NACAdd):
 
 
 class Linear(Layer):
-    def init(self, rng, n_in, n_out):
-        bound = math.sqrt(6 / (n_in + n_out))
-        return {"W": _uniform(rng, bound, (n_in, n_out)), "b": np.zeros(n_out, np.float32)}
+    def init(self, rng, n_in, n_out, init=STABLE_NALU):
+        return {"W": glorot_uniform(rng, n_in, n_out), "b": np.zeros(n_out, np.float32)}
 
     def forward(self, w, x, epsilon):
         return _matmul(x, w["W"]) + w["b"][:, None, :]
 
 
 class ReLU(Linear):
-    def init(self, rng, n_in, n_out):
+    def init(self, rng, n_in, n_out, init=STABLE_NALU):
         return {"W": _uniform(rng, math.sqrt(6 / n_in), (n_in, n_out)), "b": np.zeros(n_out, np.float32)}
 
     def forward(self, w, x, epsilon):
@@ -180,9 +194,9 @@ LAYERS: dict[str, Layer] = {
     for layer in (
         NAU("nau", regularised=True),
         NMU("nmu", regularised=True),
-        NACAdd("nac_add"),
-        NACMul("nac_mul"),
-        NALU("nalu"),
+        NACAdd("nac_add", nac=True),
+        NACMul("nac_mul", log_space=True, nac=True),
+        NALU("nalu", log_space=True, nac=True),
         Linear("linear"),
         ReLU("relu"),
     )

@@ -10,8 +10,10 @@ import numpy as np
 
 from tasks.core.errors import ConfigError
 from tasks.core.schema import Section, as_int, listed
-from tasks.model.architecture import POSITIVE, Architecture, InputDomain, TwoInputs, Weights, glorot_uniform, tf_module
+from tasks.model.architecture import POSITIVE, Architecture, InputDomain, TwoInputs, Weights, tf_module
+from tasks.model.units.layers import EPSILON, LAYERS, clamped_exp
 
+# each is also a Keras activation name: Keras export builds the MLP from Dense layers with it
 ACTIVATIONS = ("relu", "relu6", "tanh", "sigmoid", "elu", "gelu", "softplus", "linear")
 
 
@@ -29,22 +31,23 @@ def activation(name: str):
     }[name]
 
 
-def dense_stack(w: Weights, x, n_layers: int, act, prefix: str = "l"):
-    """Stacked MLP: x [K, B, F] -> [K, B]; hidden layers use `act`, the output is linear."""
-    tf = tf_module()
+def dense_stack(w: Weights, x, n_layers: int, act):
+    """Stacked MLP: x [K, B, F] -> [K, B]; hidden layers use `act`, the output is linear.
+    Layer i is the `linear` layer with weights l{i}_w, l{i}_b (the names Keras export reads)."""
     h = x
     for i in range(n_layers):
-        h = tf.einsum("kbi,kio->kbo", h, w[f"{prefix}{i}_w"]) + w[f"{prefix}{i}_b"][:, None, :]
+        h = LAYERS["linear"].forward({"W": w[f"l{i}_w"], "b": w[f"l{i}_b"]}, h, EPSILON)
         if i < n_layers - 1:
             h = act(h)
     return h[..., 0]
 
 
-def init_dense_stack(rng: np.random.Generator, sizes: list[int], prefix: str = "l") -> dict[str, np.ndarray]:
+def init_dense_stack(rng: np.random.Generator, sizes: list[int]) -> dict[str, np.ndarray]:
+    """Glorot-uniform kernels, zero biases: the DNNRegressor's defaults."""
     weights = {}
     for i, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes)):
-        weights[f"{prefix}{i}_w"] = glorot_uniform(rng, fan_in, fan_out)
-        weights[f"{prefix}{i}_b"] = np.zeros(fan_out, dtype=np.float32)
+        layer = LAYERS["linear"].init(rng, fan_in, fan_out)
+        weights.update({f"l{i}_w": layer["W"], f"l{i}_b": layer["b"]})
     return weights
 
 
@@ -105,5 +108,4 @@ class LogMLP(MLP):
         return tf_module().math.log(x)
 
     def output(self, y):
-        tf = tf_module()
-        return tf.exp(tf.minimum(y, 80.0))  # clamp keeps float32 finite; exp(80) ≫ any target
+        return clamped_exp(y)

@@ -1,5 +1,5 @@
 """A study's headline metrics, each with a 95% interval (pure pandas): what a night records
-in its history and what comparisons (tasks.nightly.compare) hold against each other."""
+in its history and what comparisons (tasks.report.judgement) hold against each other."""
 
 from __future__ import annotations
 
@@ -26,11 +26,13 @@ class Headline:
     better: str  # "lower" or "higher"
 
 
+MIN_TIMED_SECONDS = 30.0  # a bundle that trains for less times mostly compilation, start-up and momentary load
+
+
 def headlines(metrics: pd.DataFrame, models: pd.DataFrame) -> list[Headline]:
     """The night's headline metrics: per architecture the in-range RMSE, the RMSE at fixed
     coverages, the success rate per range pair (over seeds); and the training throughput."""
-    speeds = models.drop_duplicates("bundle_id")["bundle_model_steps_per_s"].to_numpy()
-    return quality_headlines(metrics) + speed_headlines(speeds)
+    return quality_headlines(metrics) + throughput(models.drop_duplicates("bundle_id"))[0]
 
 
 def quality_headlines(metrics: pd.DataFrame) -> list[Headline]:
@@ -55,6 +57,23 @@ def quality_headlines(metrics: pd.DataFrame) -> list[Headline]:
         lo, hi = wilson_interval(k, n)
         out.append(Headline("success_rate", f"{arch} @ {train} → {ev}", k / n, lo, hi, n, "higher"))
     return out
+
+
+def throughput(bundles: pd.DataFrame) -> tuple[list[Headline], str]:
+    """The throughput headline of a study's bundles (`bundle_model_steps_per_s`,
+    `bundle_seconds`; one row per bundle) and a line saying what it rests on. Only bundles that
+    trained at least MIN_TIMED_SECONDS count: shorter ones time compilation and start-up more
+    than training, so a study without such bundles has no throughput headline (not judged)."""
+    if not len(bundles) or "bundle_seconds" not in bundles:
+        return [], "throughput not judged: the study records no training times"
+    long = bundles[bundles["bundle_seconds"] >= MIN_TIMED_SECONDS]
+    if not len(long):
+        return [], (
+            f"throughput not judged: no training bundle ran {MIN_TIMED_SECONDS:.0f} s or more (the longest "
+            f"{bundles['bundle_seconds'].max():.3g} s), so its timing is mostly compilation and start-up"
+        )
+    note = f"throughput from the {len(long)} of {len(bundles)} bundles that trained {MIN_TIMED_SECONDS:.0f} s or more"
+    return speed_headlines(long["bundle_model_steps_per_s"].to_numpy()), note
 
 
 def speed_headlines(speeds: np.ndarray) -> list[Headline]:
