@@ -445,9 +445,10 @@ def figure(runs, thresholds: dict[str, float], merge_order: Path | None, path: P
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    exported = None
+    exported: list[dict[str, str]] = []
     if merge_order is not None and merge_order.exists():
-        exported = np.genfromtxt(merge_order, delimiter=",", names=True, dtype=None, encoding="utf-8")
+        with open(merge_order, newline="") as f:  # R's write_csv quotes labels with commas ("U[-2,-1]")
+            exported = list(csv.DictReader(f))
     columns = [
         ("reference", "base", "stable-nalu\n(first solve)", "tab:red"),
         ("lab", "preset", "lab\n(first solve)", "tab:blue"),
@@ -461,9 +462,8 @@ def figure(runs, thresholds: dict[str, float], merge_order: Path | None, path: P
             ax.scatter(x + jitter, values, color=colour, s=18, alpha=0.8)
             if values:
                 ax.hlines(np.mean(values), x - 0.25, x + 0.25, color=colour)
-        if exported is not None:
-            rows = exported[exported["parameter"] == EXPORT_LABELS[pair]]
-            ax.scatter(np.full(len(rows), 2.0), rows["export_mean"], color="tab:grey", marker="D", s=22)
+        means = [float(r["export.mean"]) for r in exported if r["parameter"] == EXPORT_LABELS[pair]]
+        ax.scatter(np.full(len(means), 2.0), means, color="tab:grey", marker="D", s=22)
         mean, lo, hi = PAPER_FIGURE[pair]
         ax.errorbar([3], [mean], yerr=[[mean - lo], [hi - mean]], fmt="^", color="k", capsize=4)
         ax.set_xticks(
