@@ -21,6 +21,7 @@ from tasks.model.inference import predict
 from tasks.model.settings import TrainingConfig
 from tasks.model.trainer import BundleData, init_weights, train_bundle
 from tasks.model.units.layers import nac_init_range, nac_weight_variance
+from tasks.report.figures import render
 from tasks.report.published import compare, comparison_figure, load_published
 from tasks.study.loading import load_config
 from workflows.run import main
@@ -223,7 +224,7 @@ def test_published_numbers_beside_a_run_with_a_verdict_by_test():
     assert never["success verdict"] == "not published" and "figure only" not in never["source"]
     assert "[1,2] → [1,2]" not in set(result.table["range pair"])
     assert "after Holm's step-down correction" in result.note
-    assert comparison_figure(result).startswith(b"\x89PNG")
+    assert render(comparison_figure(result))["png"].startswith(b"\x89PNG")
     assert set(load_published("mistry2022")["model"]) == {"*"}  # the Primer publishes figures only
 
 

@@ -129,6 +129,7 @@ def report_sections(summary: Summary, info: dict[str, Any]) -> list[Section]:
     ops = operations_of(info)
     mapping = short_labels(list(summary.counts["arch_label"]), tuple(f" on {symbol_of(o)}" for o in ops))
     names = legend_table(mapping, summary.counts)
+    variants = [Section(*s) for s in variant_sections(summary, info)]  # by the variants' own labels
     summary = relabelled(summary, mapping)
     head = summary.headline
     ratios = head[[c for c in head.columns if c.startswith("diag_ratio_")]].to_numpy(float)
@@ -142,7 +143,7 @@ def report_sections(summary: Summary, info: dict[str, Any]) -> list[Section]:
         Section("Architectures", [LABELS_NOTE], names),
         Section("Headline", notes, head),
         Section("Fit", [_fit_sentence(n_fit, n_all, fit_nrmse)], summary.fit),
-        *(Section(*s) for s in variant_sections(summary, info)),  # a sweep's variants side by side
+        *variants,  # a sweep's variants side by side
     ]
     if n_div:
         listed = f" (the first {len(summary.diverged)} listed)" if len(summary.diverged) < n_div else ""
