@@ -17,7 +17,7 @@ import contextlib
 import platform
 import time
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pyarrow as pa
@@ -29,10 +29,13 @@ from tasks.jobs.collect import COLLECT_VERSION
 from tasks.model.settings import TRAIN_VERSION
 from tasks.report.aggregates import Summary, reference_range
 from tasks.store import catalog
-from tasks.store.catalog import BundleManifest, ResultsManifest
+from tasks.store.catalog import ResultsManifest
 from tasks.store.storage import Store
 from tasks.study.plan import Plan
 from tasks.study.render import config_yaml
+
+if TYPE_CHECKING:
+    from tasks.cluster.orchestrate import Stages
 
 
 @dataclass
@@ -73,10 +76,10 @@ def run_study(
             stages = orchestrate.train_evaluate_collect(store, plan, where, reference and reference[0], tensorboard)
         with phases("summarise"):  # the reduces ran as each architecture's parts came in
             summary = orchestrate.study_summary(plan, stages)
-    info = {**run_info(plan, stages.bundles, started), "reference_range": reference}
+    info = {**run_info(plan, stages, started), "reference_range": reference}
     info["calibration"] = stages.calibration
     with phases("results"):
-        rid = results_id(plan, [e.eval_id for e in stages.evaluations], reference, tensorboard)
+        rid = results_id(plan, stages.eval_ids, reference, tensorboard)
         write_results(store, rid, stages.parts, summary, {**info, "phases": phases.seconds})
     with phases("report"):
         info["report"], _ = write_report(store, rid, summary, info)
@@ -190,17 +193,16 @@ def write_report(store: Store, results: str, summary: Summary, info: dict[str, A
     return store.display(catalog.report_file("index.html")), redraw
 
 
-def run_info(plan: Plan, bundles: dict[str, BundleManifest], started: float) -> dict[str, Any]:
+def run_info(plan: Plan, stages: Stages, started: float) -> dict[str, Any]:
     """The run's metadata, stored in the results manifest and shown in the report."""
     config = plan.config
-    fresh = {m.bundle_id for m in bundles.values() if m.started >= started}
     return {
         "config": config.name,
         "description": config.description,
         "config_resolved": asdict(config),  # tuples serialise as JSON lists
         "n_models": len(plan.models),
-        "n_trained": sum(1 for m in plan.models if bundles[m.model_id].bundle_id in fresh),
-        "n_bundles": len({m.bundle_id for m in bundles.values()}),
+        "n_trained": stages.n_trained,
+        "n_bundles": stages.n_bundles,
         "steps": config.training.steps,
         "seconds": time.time() - started,
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

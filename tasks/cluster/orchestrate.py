@@ -7,6 +7,7 @@ finished datasets, bundles and evaluations and never trusts partial ones.
 from __future__ import annotations
 
 import collections
+import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -18,13 +19,14 @@ from tasks.cluster.progress import Progress
 from tasks.core.errors import UserError
 from tasks.data.spec import DatasetSpec
 from tasks.evaluation.job import EVALUATION_VERSION, EvalJob
-from tasks.jobs.collect import Part, PartJob
+from tasks.jobs.bundle import BundleTask
+from tasks.jobs.collect import Part
 from tasks.jobs.generate import finish_dataset
 from tasks.model.calibration import Calibration
 from tasks.model.settings import TRAIN_VERSION
 from tasks.report.aggregates import Summary
 from tasks.store import catalog
-from tasks.store.catalog import BundleManifest, DatasetManifest, EvalManifest
+from tasks.store.catalog import BundleManifest, DatasetManifest
 from tasks.store.storage import Store
 from tasks.study.bundles import Bundle, make_bundles, make_eval_job, worth_calibrating
 from tasks.study.config import ArchSpec
@@ -75,40 +77,44 @@ def ensure_datasets(store: Store, specs: dict[str, DatasetSpec]) -> dict[str, Da
 
 @dataclass
 class Stages:
-    """What the stages produced: each model's bundle, the evaluations, the collected parts."""
+    """What the stages produced: the evaluations and parts collected, the reduces, and what
+    the run's bundle tasks measured of themselves."""
 
-    bundles: dict[str, BundleManifest] = field(default_factory=dict)
-    evaluations: list[EvalManifest] = field(default_factory=list)
+    eval_ids: list[str] = field(default_factory=list)
     parts: list[Part] = field(default_factory=list)
     summaries: dict[str, Summary] = field(default_factory=dict)  # architecture label → its reduce
     calibration: dict[str, Any] = field(default_factory=dict)  # architecture label → what sized its bundles
+    n_trained: int = 0  # models trained by this run
+    n_bundles: int = 0  # bundles holding the plan's models
+    tasks: list[dict[str, float]] = field(default_factory=list)  # each bundle task's seconds, by part
 
 
 def eval_jobs(plan: Plan, done: dict[str, BundleManifest], bundles: list[Bundle]) -> list[EvalJob]:
     """One evaluation per bundle: reused bundles with the plan's models they hold, then fresh ones."""
-    reused: dict[str, list[ModelSpec]] = {}
-    for m in plan.models:
-        if m.model_id in done:
-            reused.setdefault(done[m.model_id].bundle_id, []).append(m)
-    jobs = [make_eval_job(bundle_id, tuple(models), plan.config) for bundle_id, models in reused.items()]
+    jobs = [make_eval_job(b.bundle_id, b.models, plan.config) for b in stored_bundles(plan, done)]
     return jobs + [make_eval_job(b.bundle_id, b.models, plan.config) for b in bundles]
 
 
-def part_job(
-    job: EvalJob, evaluation: EvalManifest, specs: dict[str, ModelSpec], fit_nrmse: float, tensorboard: bool = False
-) -> PartJob:
-    """Collection of one evaluation: its models' identity rows from the plan (`specs` by id)."""
-    return PartJob(evaluation, tuple(specs[m.model_id].row() for m in job.models), fit_nrmse, tensorboard)
+def stored_bundles(plan: Plan, done: dict[str, BundleManifest]) -> list[Bundle]:
+    """The stored bundles holding models of the plan, each with those models (in plan order)."""
+    held: dict[str, list[ModelSpec]] = {}
+    for m in plan.models:
+        if m.model_id in done:
+            held.setdefault(done[m.model_id].bundle_id, []).append(m)
+    return [
+        Bundle(bundle_id, models[0].arch, tuple(models), models[0].arch.training_or(plan.config.training))
+        for bundle_id, models in held.items()
+    ]
 
 
 def train_evaluate_collect(
     store: Store, plan: Plan, placement: Placement, reference_range: str | None, tensorboard: bool = False
 ) -> Stages:
-    """Train what is not complete, evaluate each bundle as soon as it is trained, collect
-    each evaluation as soon as it is written, and reduce each architecture as soon as its last
-    part is in (while the others still train). Training tasks are submitted in waves (at most
-    a few per slot in flight), so the driver and Ray's object store hold a bounded amount of
-    work however large the study."""
+    """Train, evaluate and collect each bundle in one task (tasks.jobs.bundle), and reduce
+    each architecture as soon as its last part is in (while the others still train). Stored
+    bundles whose evaluation or collection is not current go through the same task without
+    training. Tasks are submitted in waves (at most a few per slot in flight), so the driver
+    and Ray's object store hold a bounded amount of work however large the study."""
     config = plan.config
     trained = catalog.completed_models(store, TRAIN_VERSION)
     if trained.stale_models:
@@ -129,7 +135,7 @@ def train_evaluate_collect(
     calibration = calibrate_sizes(plan, todo, placement)
     measured = {arch: c.best_size for arch, c in calibration.items() if c is not None}
     bundles = make_bundles(plan, todo, placement.slots, placement.on_gpu, measured)
-    jobs = {job.bundle_id: job for job in eval_jobs(plan, done, bundles)}
+    stored = stored_bundles(plan, done)
     n_models = len(plan.models)
     print(
         f"[train] {len(todo)} of {n_models} models to train in {len(bundles)} bundles "
@@ -137,68 +143,51 @@ def train_evaluate_collect(
     )
     progress = {
         "train": Progress("train", len(bundles), "bundles"),
-        "evaluate": Progress("evaluate", len(jobs), "evaluations"),
-        "collect": Progress("collect", len(jobs), "parts"),
+        "evaluate": Progress("evaluate", len(stored), "stored bundles"),
     }
-    specs = {m.model_id: m for m in plan.models}
-    parts_of = collections.Counter(specs[job.models[0].model_id].row()["unit_label"] for job in jobs.values())
-    order = {job.eval_id: i for i, job in enumerate(jobs.values())}
+    parts_of = collections.Counter(b.arch.label() for b in (*stored, *bundles))
+    order = {b.bundle_id: i for i, b in enumerate((*stored, *bundles))}  # the plan's order, for the reduces
     progress["summarise"] = Progress("summarise", len(parts_of), "architectures")
-    arch_parts: dict[str, list[Part]] = {}
-    wanted = {m.model_id for m in plan.models}
-    out = Stages(bundles={m: b for m, b in done.items() if m in wanted})
+    arch_parts: dict[str, list[tuple[str, Part]]] = {}
+    out = Stages(n_bundles=len(stored) + len(bundles))
     out.calibration = {
         arch.label(): asdict(c) if c is not None else "sized by the cache-size formula: no calibration answered in time"
         for arch, c in calibration.items()
     }
     stream = _Stream()
-    # one spreader per kind: sharing one, alternating evaluate and collect would pin each kind to one node
-    spread = {"evaluate": NodeSpreader(), "collect": NodeSpreader()}
-    fit_nrmse = config.evaluation.fit_nrmse
+    spread = NodeSpreader()  # stored bundles: evaluation tasks of one CPU, spread over the nodes
 
-    def evaluate(job: EvalJob) -> None:
-        manifest = catalog.EVALUATIONS.current(store, job.eval_id, EVALUATION_VERSION)
-        if manifest is not None:  # reused
-            progress["evaluate"].skip(1)
-            collect(job, manifest)
-            return
-        specs = {e.dataset_id: plan.datasets[e.dataset_id] for m in job.models for e in m.evals}
-        stream.add(remote.submit(remote.evaluate, store, job, specs, **spread["evaluate"].options()), "evaluate", job)
+    def task(b: Bundle) -> BundleTask:
+        return BundleTask(b, _specs_for_bundle(plan, b), config.evaluation, config.data.distribution, tensorboard)
 
-    def collect(job: EvalJob, manifest: EvalManifest) -> None:
-        out.evaluations.append(manifest)
-        task = part_job(job, manifest, specs, fit_nrmse, tensorboard)
-        stream.add(remote.submit(remote.collect_part, store, task, **spread["collect"].options()), "collect", job)
-
-    fresh = {b.bundle_id for b in bundles}
-    for job in jobs.values():
-        if job.bundle_id not in fresh:
-            evaluate(job)
-    waiting = collections.deque(bundles)
+    waiting = collections.deque([("evaluate", b) for b in stored] + [("train", b) for b in bundles])
     in_flight_cap = 2 * placement.slots + 1
+    started = time.time()
     while waiting or stream:
-        while waiting and stream.count("train") < in_flight_cap:
-            b = waiting.popleft()
-            ref = placement.submit(store, b, _specs_for_bundle(plan, b), config.evaluation.probe_rows)
-            stream.add(ref, "train", b)
+        while waiting and stream.count("train") + stream.count("evaluate") < in_flight_cap:
+            kind, b = waiting.popleft()
+            if kind == "train":
+                ref = placement.submit(store, task(b), whole=True)
+            else:
+                ref = remote.submit(remote.run_bundle_cpu, store, task(b), num_cpus=1, **spread.options())
+            stream.add(ref, kind, (b, time.time()))
         kind, key, result = stream.next()
         progress[kind].advance()
-        if kind == "train":
-            for member in result.members:
-                out.bundles[member.model_id] = result
-            evaluate(jobs[key.bundle_id])
-        elif kind == "evaluate":
-            collect(key, result)
-        elif kind == "collect":
-            out.parts.append(result)
-            group = arch_parts.setdefault(result.arch_label, [])
-            group.append(result)
-            if len(group) == parts_of[result.arch_label]:  # the reduce of this architecture can start
-                group.sort(key=lambda p: order[p.eval_id])  # the plan's order, not completion's (its operations')
-                ref = remote.submit(remote.summarise, store, group, reference_range, **spread["collect"].options())
-                stream.add(ref, "summarise", result.arch_label)
-        else:
+        if kind == "summarise":
             out.summaries[key] = result
+            continue
+        bundle, submitted = key
+        out.eval_ids.append(result.eval_id)
+        out.parts.append(result.part)
+        out.n_trained += result.n_models if result.trained_at >= started else 0
+        out.tasks.append({**result.seconds, "dispatch": max(0.0, result.seconds["began"] - submitted)})
+        label = result.part.arch_label
+        group = arch_parts.setdefault(label, [])
+        group.append((bundle.bundle_id, result.part))
+        if len(group) == parts_of[label]:  # the reduce of this architecture can start
+            parts = [p for _, p in sorted(group, key=lambda g: order[g[0]])]  # the plan's order (its operations')
+            ref = remote.submit(remote.summarise, store, parts, reference_range, **spread.options())
+            stream.add(ref, "summarise", label)
     for p in progress.values():
         p.finish()
     return out

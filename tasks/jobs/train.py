@@ -8,6 +8,7 @@ import platform
 import resource
 import tempfile
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,18 @@ from tasks.store.storage import Store
 from tasks.study.bundles import Bundle
 
 
+@dataclass
+class Trained:
+    """A trained bundle: its manifest and, when trained by this task, what it wrote (kept in
+    memory so its evaluation and collection need not read it back); `seconds` by part."""
+
+    manifest: BundleManifest
+    weights: dict[str, np.ndarray] | None = None
+    curves: pa.Table | None = None
+    probes: pa.Table | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
 def train_and_store(
     store: Store,
     bundle: Bundle,
@@ -30,28 +43,45 @@ def train_and_store(
     probe_rows: int = 0,
     placement: dict[str, Any] | None = None,
 ) -> BundleManifest:
+    return train_bundle_job(store, bundle, specs, device, probe_rows, placement).manifest
+
+
+def train_bundle_job(
+    store: Store,
+    bundle: Bundle,
+    specs: dict[str, DatasetSpec],
+    device: str = "cpu",
+    probe_rows: int = 0,
+    placement: dict[str, Any] | None = None,
+) -> Trained:
+    """Train the bundle unless a complete one is stored (a retried or repeated task), in
+    compiled steps of `bundle.step_size` members (tasks.model.chunked), and store it."""
     done = catalog.BUNDLES.current(store, bundle.bundle_id, TRAIN_VERSION)
     if done is not None:
-        return done  # a retried or repeated task: the work is already there
-    from tasks.model import trainer  # TF import only inside the task
+        return Trained(done)  # a retried or repeated task: the work is already there
+    from tasks.model.chunked import train_in_steps  # TF import only inside the task
 
     training = bundle.training
+    clock = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="mlab-windows-") as cache:
         data = bundle_data(store, bundle, specs, cache)
         data.probes, data.probe_index = probe_sets(store, bundle, specs, probe_rows)
+        read = time.perf_counter() - clock
         started = time.time()
-        out = trainer.train_bundle(
-            registry.get(bundle.arch.arch), bundle.arch.params, training, [m.seed for m in bundle.models], data
+        out = train_in_steps(
+            registry.get(bundle.arch.arch),
+            bundle.arch.params,
+            training,
+            [m.seed for m in bundle.models],
+            data,
+            bundle.step_size,
         )
+    clock = time.perf_counter()
+    curves, probes = curves_table(bundle, out), probe_table(bundle, out)
     files = {
         "weights": store.write_npz(catalog.bundle_file(bundle.bundle_id, "weights.npz"), out.weights),
-        "curves": store.write_parquet(
-            catalog.bundle_file(bundle.bundle_id, "curves.parquet"), curves_table(bundle, out)
-        ),
-        "probes": store.write_parquet(
-            catalog.bundle_file(bundle.bundle_id, "probes.parquet"),
-            probe_table(bundle, out),
-        ),
+        "curves": store.write_parquet(catalog.bundle_file(bundle.bundle_id, "curves.parquet"), curves),
+        "probes": store.write_parquet(catalog.bundle_file(bundle.bundle_id, "probes.parquet"), probes),
     }
     manifest = BundleManifest(
         bundle_id=bundle.bundle_id,
@@ -73,7 +103,10 @@ def train_and_store(
         started=started,
         version=TRAIN_VERSION,
     )
-    return catalog.BUNDLES.write(store, manifest, bundle.bundle_id)  # last: complete from here on
+    manifest = catalog.BUNDLES.write(store, manifest, bundle.bundle_id)  # last: complete from here on
+    seconds = {"read": read, "train": out.seconds, "compile": out.compile_seconds}
+    seconds["write"] = time.perf_counter() - clock
+    return Trained(manifest, out.weights, curves, probes, seconds)
 
 
 def bundle_data(store: Store, bundle: Bundle, specs: dict[str, DatasetSpec], cache_dir: str):
@@ -156,12 +189,20 @@ PROBE_SCHEMA = pa.schema(
 def probe_table(bundle: Bundle, out) -> pa.Table:
     """Long table: model × logged step × watched evaluation range → MSE (its success
     threshold is the evaluation's, joined at collection)."""
-    cols: dict[str, list] = {name: [] for name in PROBE_SCHEMA.names}
-    if out.probe_mse.size:
-        for k, m in enumerate(bundle.models):
-            for e, ev in enumerate(m.evals):
-                cols["model_id"] += [m.model_id] * len(out.log_steps)
-                cols["step"] += out.log_steps.tolist()
-                cols["eval_range"] += [ev.ranges.label()] * len(out.log_steps)
-                cols["mse"] += out.probe_mse[:, k, e].tolist()
-    return pa.table(cols, schema=PROBE_SCHEMA)
+    if not out.probe_mse.size:
+        return PROBE_SCHEMA.empty_table()
+    steps = np.asarray(out.log_steps, np.int64)
+    pairs = [(k, e, ev.ranges.label()) for k, m in enumerate(bundle.models) for e, ev in enumerate(m.evals)]
+    member = np.array([k for k, _, _ in pairs], np.int64)
+    column = np.array([e for _, e, _ in pairs], np.int64)
+    ids = np.array([m.model_id for m in bundle.models], dtype=object)
+    labels = np.array([label for _, _, label in pairs], dtype=object)
+    return pa.table(
+        {
+            "model_id": np.repeat(ids[member], len(steps)),
+            "step": np.tile(steps, len(pairs)),
+            "eval_range": np.repeat(labels, len(steps)),
+            "mse": out.probe_mse[:, member, column].T.reshape(-1).astype(np.float64),
+        },
+        schema=PROBE_SCHEMA,
+    )

@@ -15,7 +15,7 @@ from tasks.data.targets import TargetSpec
 from tasks.evaluation.job import EvalJob
 from tasks.model import registry
 from tasks.model.settings import TrainingConfig
-from tasks.study.config import ArchSpec, Config
+from tasks.study.config import ArchSpec, Config, EvaluationConfig
 from tasks.study.plan import ModelSpec, Plan
 
 
@@ -25,6 +25,7 @@ class Bundle:
     arch: ArchSpec
     models: tuple[ModelSpec, ...]
     training: TrainingConfig
+    step_size: int | None = None  # members per compiled step (None: all of them; tasks.model.chunked)
 
     @property
     def first_window(self) -> int:
@@ -43,9 +44,15 @@ class Bundle:
 
 def make_eval_job(bundle_id: str, models: tuple[ModelSpec, ...], config: Config) -> EvalJob:
     """Evaluation of `models` (all trained in bundle `bundle_id`) as `config` asks for it."""
-    evaluation = config.evaluation
+    return eval_job_of(bundle_id, models, config.evaluation, config.data.distribution)
+
+
+def eval_job_of(
+    bundle_id: str, models: tuple[ModelSpec, ...], evaluation: EvaluationConfig, distribution: str
+) -> EvalJob:
+    """Evaluation of `models` (all trained in bundle `bundle_id`) with these settings."""
     evaluated = tuple(m.evaluated() for m in models)
-    return EvalJob.of(bundle_id, evaluated, evaluation.diagonal, evaluation.success, config.data.distribution)
+    return EvalJob.of(bundle_id, evaluated, evaluation.diagonal, evaluation.success, distribution)
 
 
 def step_target(target: TargetSpec) -> TargetSpec | None:

@@ -1,0 +1,121 @@
+"""A bundle larger than one compiled step: its members trained `step_size` at a time.
+
+A training task may carry many more models than the compiled step runs at its best size (a
+short-training study gets large bundles, so that a task's fixed costs stay small against its
+work; tasks.study.bundles). The members are then trained in consecutive steps of exactly
+`step_size` members, the last one padded with copies of its last member (their results are
+dropped), so every step of an architecture has one shape and compiles once per worker. A
+step's members read only the datasets they train on (at most two when members are ordered by
+training range), so the data's shape does not grow with the bundle either. Members never
+interact, so the outcome is each member's own, whatever the step size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+import numpy as np
+
+from tasks.model.architecture import Architecture
+from tasks.model.settings import TrainingConfig
+from tasks.model.trainer import BundleData, TrainOutcome, train_bundle
+
+
+def step_slices(n_members: int, step_size: int | None) -> list[np.ndarray]:
+    """Member indices of each compiled step: `step_size` each, the last padded with its last
+    member; one step of every member when they fit (or no size is given)."""
+    if not step_size or n_members <= step_size:
+        return [np.arange(n_members)]
+    out = []
+    for lo in range(0, n_members, step_size):
+        idx = np.arange(lo, min(lo + step_size, n_members))
+        out.append(np.concatenate([idx, np.full(step_size - len(idx), idx[-1])]))
+    return out
+
+
+def train_in_steps(
+    arch: Architecture,
+    params: dict,
+    training: TrainingConfig,
+    seeds: Sequence[int],
+    data: BundleData,
+    step_size: int | None = None,
+) -> TrainOutcome:
+    """Train every member of `data` in compiled steps of `step_size` members; the outcome is
+    stacked over all members as if they had been one step (`seconds` add up, `compile_seconds`
+    counts each step's first call beyond its steady pace, the rate is of real members only)."""
+    slices = step_slices(len(seeds), step_size)
+    if len(slices) == 1 and len(slices[0]) == len(seeds):
+        return train_bundle(arch, params, training, seeds, data)
+    window = _Memo(data.load_window)
+    outs, real = [], []
+    for idx in slices:
+        n_real = len(np.unique(idx))
+        outs.append(train_bundle(arch, params, training, [seeds[i] for i in idx], _subset(data, idx, window)))
+        real.append(n_real)
+    return _stacked(outs, real, training.steps)
+
+
+class _Memo:
+    """The last training window read: consecutive steps train on the same window."""
+
+    def __init__(self, load):
+        self.load, self.key, self.rows = load, None, None
+
+    def __call__(self, w: int) -> np.ndarray:
+        if self.key != w:
+            self.key, self.rows = w, self.load(w)
+        return self.rows
+
+
+def _subset(data: BundleData, idx: np.ndarray, window: _Memo) -> BundleData:
+    """What the members `idx` train on: only their datasets, their layouts and probe columns."""
+    ds_index = np.asarray(data.dataset_index, np.int64)[idx]
+    used, local = np.unique(ds_index, return_inverse=True)
+    every = len(used) == len(np.unique(data.dataset_index)) and (used == np.arange(len(used))).all()
+
+    def load_window(w: int) -> np.ndarray:
+        rows = window(w)
+        return rows if every else rows[used]
+
+    return replace(
+        data,
+        dataset_index=local.tolist(),
+        load_window=load_window,
+        val=None if data.val is None else data.val[used],
+        probe_index=None if data.probe_index is None else data.probe_index[idx],
+        layouts=None if data.layouts is None else np.asarray(data.layouts)[idx],
+    )
+
+
+def _stacked(outs: list[TrainOutcome], real: list[int], steps: int) -> TrainOutcome:
+    """One outcome over every step's real members (padding dropped)."""
+
+    def cat(name: str, axis: int) -> np.ndarray:
+        return np.concatenate([np.take(getattr(o, name), np.arange(n), axis=axis) for o, n in zip(outs, real)], axis)
+
+    weights = {name: np.concatenate([o.weights[name][:n] for o, n in zip(outs, real)]) for name in outs[0].weights}
+    seconds = sum(o.seconds for o in outs)
+    compile_excess = sum(
+        max(0.0, o.compile_seconds - _first_steps(o, steps) / max(o.steady_steps_per_s, 1e-9)) for o in outs
+    )
+    model_steps = sum(real) * steps
+    rate = model_steps / max(seconds - compile_excess, 1e-9) / sum(real)  # steps/s of each member
+    return TrainOutcome(
+        weights=weights,
+        log_steps=outs[0].log_steps,
+        train_mse=cat("train_mse", 1),
+        val_mse=cat("val_mse", 1),
+        diverged_step=cat("diverged_step", 0),
+        selected_step=cat("selected_step", 0),
+        seconds=seconds,
+        compile_seconds=compile_excess,
+        steady_steps_per_s=rate,
+        probe_mse=cat("probe_mse", 1),
+    )
+
+
+def _first_steps(out: TrainOutcome, steps: int) -> int:
+    """Steps of a training's first compiled call: up to its first log point."""
+    return int(out.log_steps[0]) if len(out.log_steps) else steps
