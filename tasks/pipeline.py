@@ -13,6 +13,7 @@ stage redoes that stage and those after it, nothing before.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import platform
 import time
@@ -36,6 +37,7 @@ from tasks.study.render import config_yaml
 
 if TYPE_CHECKING:
     from tasks.cluster.orchestrate import Stages
+    from tasks.cluster.placement import Placement
 
 
 @dataclass
@@ -70,8 +72,9 @@ def run_study(
         where = placement(plan.config.resources, runtime.cluster_resources())
     catalog.RESULTS.invalidate(store)  # from here until the new manifest, the tables are being rebuilt
     with catalog.invalidating_corrupt(store):  # a corrupted input is reported and regenerated next run
+        generated: list = []
         with phases("data"):
-            orchestrate.ensure_datasets(store, plan.datasets)
+            orchestrate.ensure_datasets(store, plan.datasets, generated)
         with phases("train, evaluate, collect"):  # streamed: each bundle goes on as soon as it can
             stages = orchestrate.train_evaluate_collect(store, plan, where, reference and reference[0], tensorboard)
         with phases("summarise"):  # the reduces ran as each architecture's parts came in
@@ -84,7 +87,25 @@ def run_study(
     with phases("report"):
         info["report"], _ = write_report(store, rid, summary, info)
     info["phases"] = phases.seconds
+    info["costs"] = learn_costs(plan, stages, phases.seconds, generated, where)
     return StudyResult(info, summary)
+
+
+def learn_costs(
+    plan: Plan, stages: Stages, phases: dict[str, float], generated: list, where: Placement
+) -> dict[str, Any]:
+    """Fold what this run measured into the node's cached costs (tasks.study.costs), which size
+    the next study's bundles and estimate its run; the costs as they are now."""
+    from tasks.cluster import runtime
+    from tasks.study.costs import store_costs
+    from tasks.study.observe import observe_run
+
+    archs = collections.Counter(m.arch for m in plan.models)
+    data = (sum(s.n_shards for s in generated), sum(s.rows for s in generated)) if generated else None
+    cpus = int(runtime.cluster_resources().get("CPU", 1)) or 1
+    costs = observe_run(stages.costs, max(archs.values(), default=0), phases, stages.tasks, data, cpus)
+    store_costs(costs, where.on_gpu)
+    return asdict(costs)
 
 
 class Phases:

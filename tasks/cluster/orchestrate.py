@@ -30,7 +30,10 @@ from tasks.store.catalog import BundleManifest, DatasetManifest
 from tasks.store.storage import Store
 from tasks.study.bundles import Bundle, make_bundles, make_eval_job, worth_calibrating
 from tasks.study.config import ArchSpec
+from tasks.study.costs import Costs, load_costs
+from tasks.study.observe import with_overheads
 from tasks.study.plan import ModelSpec, Plan
+from tasks.study.rates import arch_shape, test_rows, watch_overhead
 
 
 def wait_all(refs: dict[Any, ray.ObjectRef], progress: Progress) -> dict[Any, Any]:
@@ -51,8 +54,11 @@ def wait_all(refs: dict[Any, ray.ObjectRef], progress: Progress) -> dict[Any, An
     return results
 
 
-def ensure_datasets(store: Store, specs: dict[str, DatasetSpec]) -> dict[str, DatasetManifest]:
-    """Generate every dataset that has no complete manifest; shards in parallel, manifest last."""
+def ensure_datasets(
+    store: Store, specs: dict[str, DatasetSpec], generated: list[DatasetSpec] | None = None
+) -> dict[str, DatasetManifest]:
+    """Generate every dataset that has no complete manifest; shards in parallel, manifest last
+    (`generated`: told which were generated)."""
     manifests, todo = {}, []
     for ds_id, spec in specs.items():
         m = catalog.complete_dataset(store, spec)
@@ -69,6 +75,8 @@ def ensure_datasets(store: Store, specs: dict[str, DatasetSpec]) -> dict[str, Da
     progress = Progress("data", sum(s.n_shards for s in specs.values()), "shards")
     progress.skip(sum(s.n_shards for s in specs.values()) - len(refs))
     shards = wait_all(refs, progress)
+    if generated is not None:
+        generated.extend(todo)
     for spec in todo:
         entries = [shards[(spec.dataset_id, i)] for i in range(spec.n_shards)]
         manifests[spec.dataset_id] = finish_dataset(store, spec, entries)
@@ -86,7 +94,8 @@ class Stages:
     calibration: dict[str, Any] = field(default_factory=dict)  # architecture label → what sized its bundles
     n_trained: int = 0  # models trained by this run
     n_bundles: int = 0  # bundles holding the plan's models
-    tasks: list[dict[str, float]] = field(default_factory=list)  # each bundle task's seconds, by part
+    tasks: list[dict[str, Any]] = field(default_factory=list)  # each bundle task's seconds by part, and facts
+    costs: Costs = field(default_factory=Costs)  # the node's costs the bundles were sized with
 
 
 def eval_jobs(plan: Plan, done: dict[str, BundleManifest], bundles: list[Bundle]) -> list[EvalJob]:
@@ -132,9 +141,12 @@ def train_evaluate_collect(
         )
     done = trained.by_model
     todo = [m for m in plan.models if m.model_id not in done]
+    costs = load_costs(placement.on_gpu)
+    overheads = measure_overheads(plan, todo, placement, costs)
     calibration = calibrate_sizes(plan, todo, placement)
+    costs = with_overheads(costs, _answer(overheads, "[measure] evaluation and collection costs"))
     measured = {arch: c.best_size for arch, c in calibration.items() if c is not None}
-    bundles = make_bundles(plan, todo, placement.slots, placement.on_gpu, measured)
+    bundles = make_bundles(plan, todo, placement.slots, placement.on_gpu, measured, costs, calibration)
     stored = stored_bundles(plan, done)
     n_models = len(plan.models)
     print(
@@ -149,7 +161,7 @@ def train_evaluate_collect(
     order = {b.bundle_id: i for i, b in enumerate((*stored, *bundles))}  # the plan's order, for the reduces
     progress["summarise"] = Progress("summarise", len(parts_of), "architectures")
     arch_parts: dict[str, list[tuple[str, Part]]] = {}
-    out = Stages(n_bundles=len(stored) + len(bundles))
+    out = Stages(n_bundles=len(stored) + len(bundles), costs=costs)
     out.calibration = {
         arch.label(): asdict(c) if c is not None else "sized by the cache-size formula: no calibration answered in time"
         for arch, c in calibration.items()
@@ -160,27 +172,44 @@ def train_evaluate_collect(
     def task(b: Bundle) -> BundleTask:
         return BundleTask(b, _specs_for_bundle(plan, b), config.evaluation, config.data.distribution, tensorboard)
 
+    def facts(b: Bundle, seconds: dict[str, float], submitted: float, queued: bool) -> dict[str, Any]:
+        """What a finished task says of itself, with what the plan knows of its bundle."""
+        training = b.arch.training_or(config.training)
+        return {
+            **seconds,
+            "dispatch": max(0.0, seconds["began"] - submitted),
+            "queued": queued,
+            "models": len(b.models),
+            "steps": training.steps,
+            "test_rows": test_rows(plan, b.models[0]),
+            "trained": "train" in seconds,
+            "shape": arch_shape(plan, b.arch, placement.on_gpu),
+            "step": b.step_size or len(b.models),
+            "watch": watch_overhead(plan, list(b.models), training),
+            "train_cpus": config.resources.train_cpus,
+        }
+
     waiting = collections.deque([("evaluate", b) for b in stored] + [("train", b) for b in bundles])
     in_flight_cap = 2 * placement.slots + 1
     started = time.time()
     while waiting or stream:
-        while waiting and stream.count("train") + stream.count("evaluate") < in_flight_cap:
+        while waiting and (in_flight := stream.count("train") + stream.count("evaluate")) < in_flight_cap:
             kind, b = waiting.popleft()
             if kind == "train":
                 ref = placement.submit(store, task(b), whole=True)
             else:
                 ref = remote.submit(remote.run_bundle_cpu, store, task(b), num_cpus=1, **spread.options())
-            stream.add(ref, kind, (b, time.time()))
+            stream.add(ref, kind, (b, time.time(), in_flight >= placement.slots))
         kind, key, result = stream.next()
         progress[kind].advance()
         if kind == "summarise":
             out.summaries[key] = result
             continue
-        bundle, submitted = key
+        bundle, submitted, queued = key
         out.eval_ids.append(result.eval_id)
         out.parts.append(result.part)
         out.n_trained += result.n_models if result.trained_at >= started else 0
-        out.tasks.append({**result.seconds, "dispatch": max(0.0, result.seconds["began"] - submitted)})
+        out.tasks.append(facts(bundle, result.seconds, submitted, queued))
         label = result.part.arch_label
         group = arch_parts.setdefault(label, [])
         group.append((bundle.bundle_id, result.part))
@@ -191,6 +220,33 @@ def train_evaluate_collect(
     for p in progress.values():
         p.finish()
     return out
+
+
+def measure_overheads(plan: Plan, todo: list[ModelSpec], placement: Placement, costs: Costs) -> ray.ObjectRef | None:
+    """The evaluation and collection costs of a bundle on the node kind that trains (a task:
+    tasks.jobs.overheads), where this node has not measured them and the bundle sizes depend
+    on them (a group larger than a few models per slot, of automatic size)."""
+    if "evaluate" in costs.measured or not any(
+        a.training_or(plan.config.training).bundle_size is None and worth_calibrating(n, placement.slots)
+        for a, n in collections.Counter(m.arch for m in todo).items()
+    ):
+        return None
+    function = remote.measure_overheads_gpu if placement.on_gpu else remote.measure_overheads_cpu
+    return remote.submit(function, **placement.options())
+
+
+def _answer(ref: ray.ObjectRef | None, said: str) -> Any:
+    """The result of a measurement task, or None when it did not answer in time."""
+    if ref is None:
+        return None
+    ready, _ = ray.wait([ref], timeout=CALIBRATION_TIMEOUT_S)
+    if not ready:
+        ray.cancel(ref, force=True)
+        print(f"{said}: no answer in {CALIBRATION_TIMEOUT_S:.0f} s; default costs")
+        return None
+    result = _get(ref)
+    print(f"{said}: " + ", ".join(f"{k} {a * 1000:.1f} ms + {b * 1e6:.2f} µs per unit" for k, (a, b) in result.items()))
+    return result
 
 
 CALIBRATION_TIMEOUT_S = 180.0  # a node kind that cannot calibrate by then gets the formula's size

@@ -104,4 +104,16 @@ def _calibrate(arch: str, params: dict, training: TrainingConfig, target: Target
 
 
 calibrate_cpu = ray.remote(max_retries=RETRIES)(_calibrate)
+
+
+def _measure_overheads() -> dict[str, tuple[float, float]]:
+    """A bundle's evaluation and collection costs on this node kind (tasks.jobs.overheads)."""
+    ready_for_models()
+    from tasks.jobs.overheads import measure_overheads
+
+    return measure_overheads()
+
+
+measure_overheads_cpu = ray.remote(max_retries=RETRIES)(_measure_overheads)
+measure_overheads_gpu = ray.remote(max_retries=RETRIES, max_calls=1)(_measure_overheads)
 calibrate_gpu = ray.remote(max_retries=RETRIES, max_calls=1)(_calibrate)

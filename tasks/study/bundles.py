@@ -14,9 +14,12 @@ from tasks.core.ids import content_id
 from tasks.data.targets import TargetSpec
 from tasks.evaluation.job import EvalJob
 from tasks.model import registry
+from tasks.model.calibration import Calibration
 from tasks.model.settings import TrainingConfig
 from tasks.study.config import ArchSpec, Config, EvaluationConfig
+from tasks.study.costs import Costs, members_for_fixed_share, per_model, task_fixed
 from tasks.study.plan import ModelSpec, Plan
+from tasks.study.rates import arch_shape, model_train_seconds, test_rows, unwatched_rate
 
 
 @dataclass(frozen=True)
@@ -98,35 +101,58 @@ def auto_bundle_size(
     return max(1, min(cap, balanced))
 
 
+def task_size(step: int, n_models: int, slots: int, fixed: float, model: float) -> int:
+    """Members per training task: whole compiled steps enough that the task's fixed seconds
+    are at most FIXED_SHARE of it (`model`: one member's seconds in the task), never more
+    than spreads the models over every slot; at least one step."""
+    want = members_for_fixed_share(fixed, model)
+    balanced = -(-n_models // max(1, slots))
+    return max(step, min(-(-want // step) * step, balanced))
+
+
 def make_bundles(
     plan: Plan,
     todo: list[ModelSpec],
     slots: int,
     on_gpu: bool = False,
     measured: dict[ArchSpec, int] | None = None,
+    costs: Costs | None = None,
+    calibrations: dict[ArchSpec, Calibration | None] | None = None,
 ) -> list[Bundle]:
     """Group models that share architecture, training settings (and so shapes), what the
     training step computes of their target (`step_target`) and window order into bundles of
-    near-equal size: each group's `training.bundle_size`, else chosen automatically (from
-    `measured` best sizes when given)."""
+    near-equal size. The compiled step's size is each group's `training.bundle_size`, else
+    chosen automatically (from `measured` best sizes when given); with `costs` (this node's,
+    tasks.study.costs) an automatic bundle holds as many whole steps as keep its task's fixed
+    cost at most FIXED_SHARE of the task (`task_size`), its members trained a step at a time."""
     groups: dict[tuple[ArchSpec, TargetSpec | None, int], list[ModelSpec]] = {}
     for m in todo:
         groups.setdefault((m.arch, step_target(m.target), m.first_window), []).append(m)
     bundles = []
     for (arch, _, _), members in groups.items():
         training = arch.training_or(plan.config.training)
-        size = training.bundle_size
-        if size is None:
+        step = training.bundle_size
+        size = step
+        if step is None:
             width = registry.get(arch.arch).width(arch.params) + plan.config.target.n_inputs  # activations + inputs
             best = (measured or {}).get(arch)
-            size = auto_bundle_size(width, training.batch_size, len(members), slots, on_gpu, measured=best)
+            step = size = auto_bundle_size(width, training.batch_size, len(members), slots, on_gpu, measured=best)
+            if costs is not None:
+                calibration = (calibrations or {}).get(arch)
+                rate, _ = unwatched_rate(costs, calibration, arch_shape(plan, arch, on_gpu), step)
+                model = per_model(costs, model_train_seconds(plan, arch, members, rate), test_rows(plan, members[0]))
+                size = task_size(step, len(members), slots, task_fixed(costs), model)
         n_bundles = -(-len(members) // size)
         if training.bundle_size is None:  # whole rounds: 3 bundles on 2 slots idle one
             n_bundles = min(len(members), -(-n_bundles // slots) * slots)
+        n_steps = -(-len(members) // step)
         for i in range(n_bundles):
-            # contiguous, near-equal chunks: members sharing a training range stay together,
-            # so a bundle holds few datasets in memory
-            lo, hi = i * len(members) // n_bundles, (i + 1) * len(members) // n_bundles
+            # contiguous, near-equal runs of whole steps: members sharing a training range stay
+            # together, so a bundle holds few datasets in memory; only a group's last step is partial
+            if n_steps >= n_bundles:
+                lo, hi = i * n_steps // n_bundles * step, min(len(members), (i + 1) * n_steps // n_bundles * step)
+            else:
+                lo, hi = i * len(members) // n_bundles, (i + 1) * len(members) // n_bundles
             chunk = tuple(members[lo:hi])
-            bundles.append(Bundle(content_id("b", [m.model_id for m in chunk]), arch, chunk, training))
+            bundles.append(Bundle(content_id("b", [m.model_id for m in chunk]), arch, chunk, training, step))
     return bundles
