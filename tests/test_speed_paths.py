@@ -10,6 +10,7 @@ from tasks.cluster.remote import train_bundle_cpu, train_bundle_gpu
 from tasks.core.hardware import l2_cache_bytes, parse_size
 from tasks.study.bundles import auto_bundle_size
 from tasks.study.config import ResourcesConfig
+from tasks.study.costs import DEFAULTS
 
 
 def test_cpu_cluster_trains_on_cpus():
@@ -213,6 +214,8 @@ def test_a_study_sizes_its_bundles_from_the_calibration_of_the_node_kind(tmp_pat
     assert found[arch].cached and found[arch].best_size == 5
     bundles = make_bundles(plan, list(plan.models), cpu.slots, measured={arch: 5})
     assert max(len(b.models) for b in bundles) == 5 and len(bundles) >= len(plan.models) // 5
+    sized = make_bundles(plan, list(plan.models), cpu.slots, measured={arch: 5}, costs=DEFAULTS)
+    assert {b.step_size for b in sized} == {5}  # with fixed costs: bundles of whole steps of 5
     few = make_plan(parse_config(smoke_raw({"seeds": list(range(4))})))  # at most 8 per slot: balance decides
     assert len(few.models) <= 16
     assert orchestrate.calibrate_sizes(few, list(few.models), cpu) == {}
@@ -225,8 +228,8 @@ def test_a_study_sizes_its_bundles_from_the_calibration_of_the_node_kind(tmp_pat
     overrides = ["--set", "seeds={count: 40}", "--set", "training.steps=20", "--set", "training.log_every=20"]
     assert main(["--config", "smoke", *overrides, "--out", str(out)]) == 0
     info = json.loads((out / "results" / "_manifest.json").read_text())
-    assert info["calibration"][arch.label()]["best_size"] == 5 and info["n_bundles"] >= len(plan.models) // 5
-    assert "5 models per bundle" in (out / "report" / "summary.md").read_text()  # the report says how it sized them
+    assert info["calibration"][arch.label()]["best_size"] == 5 and info["n_bundles"] >= cpu.slots
+    assert "5 models per compiled step" in (out / "report" / "summary.md").read_text()  # the report says so
 
 
 @pytest.mark.usefixtures("ray_session")

@@ -36,7 +36,8 @@ from tasks.store.storage import Store
 # 1: the first release (a report id with it since its first version).
 # 2: titles, notes and the diagonal name the study's operations; the operation × architecture
 # table and figure; published-vs-run verdicts by test.
-REPORT_VERSION = 2
+# 3: the calibrated size is what one compiled step trains (a bundle may hold many steps).
+REPORT_VERSION = 3
 
 SUCCESS_NOTE = (
     "A model succeeds on a range when its test MSE is below that of the exact operation with its "
@@ -224,15 +225,15 @@ def _facts(info: dict[str, Any]) -> str:
 
 
 def _calibrations(calibration: dict[str, Any]) -> str:
-    """How the bundle sizes of this run were chosen, where a calibration measured them."""
+    """How the compiled steps of this run were sized, where a calibration measured them."""
     said = [
-        f"{arch}: {c['best_size']} models per bundle, {c['best_model_steps_per_s']:,.0f} model-steps/s "
+        f"{arch}: {c['best_size']} models per compiled step, {c['best_model_steps_per_s']:,.0f} model-steps/s "
         f"on {c['device']}{' (cached)' if c.get('cached') else ''}"
         if isinstance(c, dict)
         else f"{arch}: {c}"
         for arch, c in calibration.items()
     ]
-    return " Bundle sizes measured by calibration — " + "; ".join(said) + "." if said else ""
+    return " Step sizes measured by calibration — " + "; ".join(said) + "." if said else ""
 
 
 def render_markdown(title: str, sections: list[Section]) -> str:

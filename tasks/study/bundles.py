@@ -143,8 +143,10 @@ def make_bundles(
                 model = per_model(costs, model_train_seconds(plan, arch, members, rate), test_rows(plan, members[0]))
                 size = task_size(step, len(members), slots, task_fixed(costs), model)
         n_bundles = -(-len(members) // size)
-        if training.bundle_size is None:  # whole rounds: 3 bundles on 2 slots idle one
+        if training.bundle_size is None and size == step:  # whole rounds: 3 bundles on 2 slots idle one
             n_bundles = min(len(members), -(-n_bundles // slots) * slots)
+        elif training.bundle_size is None:  # whole rounds of bundles no smaller than their fixed cost wants
+            n_bundles = max(min(slots, len(members)), len(members) // size // slots * slots)
         n_steps = -(-len(members) // step)
         for i in range(n_bundles):
             # contiguous, near-equal runs of whole steps: members sharing a training range stay
