@@ -33,11 +33,11 @@ def test_short_training_gets_large_bundles_of_whole_steps():
     assert min(sizes) > 16 and all(n % 16 == 0 for n in sizes[:-1])  # whole steps; only the last may be partial
     assert len(bundles) % 2 == 0  # whole rounds over the 2 slots
     # each task's fixed cost is at most 10% of it, at the rates it was sized with
-    from tasks.study.rates import model_train_seconds, test_rows, unwatched_rate
+    from tasks.study.rates import test_rows, train_seconds
 
-    rate, _ = unwatched_rate(SLOW_TASKS, None, "no such shape", 16)
-    model = model_train_seconds(plan, arch, list(plan.models), rate) + SLOW_TASKS.collect[1]
-    model += SLOW_TASKS.evaluate[1] * test_rows(plan, plan.models[0])
+    train, source = train_seconds(plan, arch, list(plan.models), SLOW_TASKS, None, 16)
+    assert source == "rate assumed"
+    model = train + SLOW_TASKS.collect[1] + SLOW_TASKS.evaluate[1] * test_rows(plan, plan.models[0])
     fixed = task_fixed(SLOW_TASKS)
     assert all(fixed <= FIXED_SHARE * (fixed + n * model) + 1e-9 for n in sizes[:-1])
     assert len(bundles) < len(plan.models) / 16 / 10  # ten times fewer tasks than steps, at least
@@ -61,6 +61,17 @@ def test_large_bundles_still_spread_over_every_slot():
     assert task_size(step=4, n_models=50, slots=2, fixed=1000.0, model=1e-3) == 25
     assert task_size(step=4, n_models=50, slots=2, fixed=0.0, model=1e-3) == 4  # nothing fixed: the step
     assert members_for_fixed_share(fixed=1.0, model=0.01) == 900  # 1 s ≤ 10% of (1 s + 900 × 10 ms)
+
+
+def test_short_training_trains_more_members_per_compiled_step():
+    """A step's calls cost their overhead at every log point whatever its size: with few
+    steps to train, a larger calibrated size than the fastest one wins."""
+    from tasks.study.bundles import step_for_short_training
+
+    sweep = {"4": 60_000.0, "8": 100_000.0, "128": 90_000.0}
+    assert step_for_short_training(sweep, 8, 10_000, steps=20, logs=2, overhead=0.005) == 128
+    assert step_for_short_training(sweep, 8, 10_000, steps=1e6, logs=1000, overhead=0.005) == 8
+    assert step_for_short_training(sweep, 8, 50, steps=20, logs=2, overhead=0.005) == 8  # 128 would idle a slot
 
 
 def test_explicit_bundle_size_is_the_task_and_the_step():

@@ -33,7 +33,7 @@ from tasks.study.config import ArchSpec
 from tasks.study.costs import Costs, load_costs
 from tasks.study.observe import with_overheads
 from tasks.study.plan import ModelSpec, Plan
-from tasks.study.rates import arch_shape, test_rows, watch_overhead
+from tasks.study.rates import arch_shape, sweep_rate, test_rows, watch_overhead
 
 
 def wait_all(refs: dict[Any, ray.ObjectRef], progress: Progress) -> dict[Any, Any]:
@@ -187,6 +187,8 @@ def train_evaluate_collect(
             "step": b.step_size or len(b.models),
             "watch": watch_overhead(plan, list(b.models), training),
             "train_cpus": config.resources.train_cpus,
+            "logs": -(-training.steps // training.log_every),
+            "rate_ref": sweep_rate(c.sweep, b.step_size or len(b.models)) if (c := calibration.get(b.arch)) and c.sweep else 0.0,
         }
 
     waiting = collections.deque([("evaluate", b) for b in stored] + [("train", b) for b in bundles])

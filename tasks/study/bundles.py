@@ -19,7 +19,7 @@ from tasks.model.settings import TrainingConfig
 from tasks.study.config import ArchSpec, Config, EvaluationConfig
 from tasks.study.costs import Costs, members_for_fixed_share, per_model, task_fixed
 from tasks.study.plan import ModelSpec, Plan
-from tasks.study.rates import arch_shape, model_train_seconds, test_rows, unwatched_rate
+from tasks.study.rates import test_rows, train_seconds, watch_overhead
 
 
 @dataclass(frozen=True)
@@ -101,6 +101,21 @@ def auto_bundle_size(
     return max(1, min(cap, balanced))
 
 
+def step_for_short_training(
+    sweep: dict[str, float], best: int, balanced: int, steps: float, logs: int, overhead: float
+) -> int:
+    """Members per compiled step when each step's calls cost `overhead` seconds per log point
+    beyond their arithmetic (a short training makes few steps: that overhead then outweighs
+    the calibrated size's small gain), the calibration's size with the fewest seconds per
+    model: `steps` (watched) model-steps at its rate, plus its share of the overhead."""
+
+    def per_model(k: int) -> float:
+        return steps / sweep[str(k)] + overhead * logs / k
+
+    sizes = [int(k) for k in sweep if int(k) <= balanced] or [best]
+    return min(sizes, key=lambda k: (per_model(k) if str(k) in sweep else float("inf"), -k))
+
+
 def task_size(step: int, n_models: int, slots: int, fixed: float, model: float) -> int:
     """Members per training task: whole compiled steps enough that the task's fixed seconds
     are at most FIXED_SHARE of it (`model`: one member's seconds in the task), never more
@@ -137,10 +152,16 @@ def make_bundles(
             width = registry.get(arch.arch).width(arch.params) + plan.config.target.n_inputs  # activations + inputs
             best = (measured or {}).get(arch)
             step = size = auto_bundle_size(width, training.batch_size, len(members), slots, on_gpu, measured=best)
+            calibration = (calibrations or {}).get(arch)
+            if costs is not None and calibration is not None and calibration.sweep and best:
+                watched = training.steps * watch_overhead(plan, members, training)
+                logs = -(-training.steps // training.log_every)
+                step = size = step_for_short_training(
+                    calibration.sweep, best, -(-len(members) // slots), watched, logs, costs.step
+                )
             if costs is not None:
-                calibration = (calibrations or {}).get(arch)
-                rate, _ = unwatched_rate(costs, calibration, arch_shape(plan, arch, on_gpu), step)
-                model = per_model(costs, model_train_seconds(plan, arch, members, rate), test_rows(plan, members[0]))
+                train, _ = train_seconds(plan, arch, members, costs, calibration, step, on_gpu)
+                model = per_model(costs, train, test_rows(plan, members[0]))
                 size = task_size(step, len(members), slots, task_fixed(costs), model)
         n_bundles = -(-len(members) // size)
         if training.bundle_size is None and size == step:  # whole rounds: 3 bundles on 2 slots idle one

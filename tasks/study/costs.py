@@ -38,6 +38,7 @@ class Costs:
     compile: float = 2.0  # tracing and compiling one training step shape in a worker (unknown architecture)
     dispatch: float = 0.005  # from submission to a bundle task's start in a warm worker (Ray's own)
     task: float = 0.15  # a bundle task's part that does not grow with its models (reading, writing, set-up)
+    step: float = 0.005  # a compiled step's calls at each log point, beyond their arithmetic (per step of members)
     evaluate: tuple[float, float] = (0.02, 2e-7)  # fixed, per member × test row
     collect: tuple[float, float] = (0.08, 1e-4)  # fixed, per model
     shard: tuple[float, float] = (0.15, 1e-7)  # generating a shard: fixed, per row

@@ -23,16 +23,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tasks.model.calibration import Calibration, cached_for
+from tasks.model.calibration import cached_for
 from tasks.study.bundles import Bundle, make_bundles, worth_calibrating
 from tasks.study.costs import Costs, load_costs, per_model, task_fixed
 from tasks.study.plan import Plan
 from tasks.study.rates import (
     BENCH_MODEL_STEPS_PER_S_PER_CPU,
     arch_shape,
-    model_train_seconds,
     test_rows,
-    unwatched_rate,
+    train_seconds,
     watch_overhead,
 )
 
@@ -98,8 +97,11 @@ def estimate(
     sources: dict[str, str] = {}
     work = []
     for b in bundles:
-        rate, sources[b.arch.label()] = unwatched_rate(costs, _calibration(calibrations, b), shapes[b.arch], _step(b))
-        model = per_model(costs, model_train_seconds(plan, b.arch, list(b.models), rate), test_rows(plan, b.models[0]))
+        calibration = calibrations.get(b.arch)
+        train, sources[b.arch.label()] = train_seconds(
+            plan, b.arch, list(b.models), costs, calibration, _step(b), on_gpu
+        )
+        model = per_model(costs, train, test_rows(plan, b.models[0]))
         work.append(task_fixed(costs) + model * len(b.models))
     phases["bundles"] = max(sum(work) / slots, max(work, default=0.0))
     per_arch = [sum(1 for m in plan.models if m.arch == a) for a in config.architectures]
@@ -107,10 +109,6 @@ def estimate(
     phases["results"] = costs.results[0] + costs.results[1] * len(bundles)
     phases["report"] = costs.report
     return Estimate(sum(phases.values()), phases, bundles, sources, costs)
-
-
-def _calibration(calibrations: dict, bundle: Bundle) -> Calibration | None:
-    return calibrations.get(bundle.arch)
 
 
 def _step(bundle: Bundle) -> int:

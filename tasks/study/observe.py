@@ -99,4 +99,13 @@ def step_costs(trained: list[dict[str, Any]], costs: Costs) -> dict[str, Any]:
         else:
             spent = t.get("compile", 0.0)
         compiles[t["shape"]] = max(compiles.get(t["shape"], 0.0), spent)
-    return {"compiles": compiles, "rates": clean}
+    out: dict[str, Any] = {"compiles": compiles, "rates": clean}
+    overheads = [  # a compiled step's calls at each log point beyond the calibrated arithmetic
+        (t["train"] - t.get("compile", 0.0) - t["models"] * t["steps"] * t["watch"] / (t["rate_ref"] * t["train_cpus"]))
+        / (-(-t["models"] // t["step"]) * t["logs"])
+        for t in trained
+        if t.get("rate_ref", 0) > 0 and t.get("logs")
+    ]
+    if overheads:
+        out["step"] = max(0.0, statistics.median(overheads))
+    return out

@@ -74,6 +74,27 @@ def model_train_seconds(plan: Plan, arch: ArchSpec, models: list[ModelSpec], rat
     return training.steps * watch_overhead(plan, models, training) / (rate * cpus)
 
 
+def train_seconds(
+    plan: Plan,
+    arch: ArchSpec,
+    models: list[ModelSpec],
+    costs: Costs,
+    calibration: Calibration | None,
+    step: int,
+    on_gpu: bool = False,
+) -> tuple[float, str]:
+    """One model's training seconds in its task at `step` members per compiled step, and
+    where its rate comes from: a rate measured inside studies' tasks holds every cost of the
+    steps; a calibrated or assumed one times the arithmetic alone, so each compiled step's
+    calls at every log point (`costs.step`) are added, shared by its members."""
+    rate, source = unwatched_rate(costs, calibration, arch_shape(plan, arch, on_gpu), step)
+    seconds = model_train_seconds(plan, arch, models, rate)
+    if not source.startswith("rate measured"):
+        training = arch.training_or(plan.config.training)
+        seconds += costs.step * -(-training.steps // training.log_every) / step
+    return seconds, source
+
+
 def test_rows(plan: Plan, model: ModelSpec) -> int:
     """Rows a model is evaluated on: each evaluation set and the diagonal's points."""
     diagonal = plan.config.evaluation.diagonal
