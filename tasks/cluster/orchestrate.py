@@ -175,6 +175,7 @@ def train_evaluate_collect(
     def facts(b: Bundle, seconds: dict[str, float], submitted: float, queued: bool) -> dict[str, Any]:
         """What a finished task says of itself, with what the plan knows of its bundle."""
         training = b.arch.training_or(config.training)
+        step = b.step_size or len(b.models)
         return {
             **seconds,
             "dispatch": max(0.0, seconds["began"] - submitted),
@@ -184,11 +185,13 @@ def train_evaluate_collect(
             "test_rows": test_rows(plan, b.models[0]),
             "trained": "train" in seconds,
             "shape": arch_shape(plan, b.arch, placement.on_gpu),
-            "step": b.step_size or len(b.models),
+            "step": step,
             "watch": watch_overhead(plan, list(b.models), training),
             "train_cpus": config.resources.train_cpus,
             "logs": -(-training.steps // training.log_every),
-            "rate_ref": sweep_rate(c.sweep, b.step_size or len(b.models)) if (c := calibration.get(b.arch)) and c.sweep else 0.0,
+            "rate_ref": sweep_rate(c.sweep, b.step_size or len(b.models))
+            if (c := calibration.get(b.arch)) and c.sweep
+            else 0.0,
         }
 
     waiting = collections.deque([("evaluate", b) for b in stored] + [("train", b) for b in bundles])
@@ -288,7 +291,7 @@ def calibrate_sizes(plan: Plan, todo: list[ModelSpec], placement: Placement) -> 
             out[arch] = c = _get(ref)
             how = "cached" if c.cached else f"measured in {c.seconds:.0f} s"
             print(
-                f"[calibrate] {arch.label()}: {c.best_size} models per bundle, {c.best_model_steps_per_s:,.0f} "
+                f"[calibrate] {arch.label()}: {c.best_size} models per compiled step, {c.best_model_steps_per_s:,.0f} "
                 f"model-steps/s on {c.device} ({how})"
             )
         else:

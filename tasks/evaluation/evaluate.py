@@ -40,13 +40,14 @@ def evaluate_models(
     (per test set in first-use order, its members in order; then each member's segments)."""
     sparsity = arch.sparsity_error(params, weights)
     k = len(job.models)
-    layouts = np.stack([m.target.target.layout(m.target.params, m.seed) for m in job.models])
+    layouts = _layouts(job)
     grid_x, grid = _diagonal_inputs(job)
     square, diag_pred = _predictions(arch, params, weights, job, test_sets, grid)
     columns = _square_columns(job, test_sets, square, layouts)
     diag_y = np.zeros((k, 0))
     if grid is not None:
-        diag_y = np.stack([m.target.target.diagonal(m.target.params, grid_x)[1] for m in job.models])
+        lines = {t: t.target.diagonal(t.params, grid_x)[1] for t in dict.fromkeys(m.target for m in job.models)}
+        diag_y = np.stack([lines[m.target] for m in job.models])
         _append(columns, _diagonal_columns(job, grid_x, grid, diag_y, diag_pred, layouts))
     member = columns.pop("member", np.zeros(0, np.int64))
     no_sparsity = np.full(len(member), np.nan)
@@ -78,6 +79,26 @@ METRICS_SCHEMA = pa.schema(
         ("sparsity_error", pa.float64()),
     ]
 )
+
+
+def _layouts(job: EvalJob) -> np.ndarray:
+    """Each member's layout of its target [K, ...]: per member where it depends on the seed,
+    else one per target."""
+    by_target: dict[Any, list[int]] = {}
+    for i, m in enumerate(job.models):
+        by_target.setdefault(m.target, []).append(i)
+    out = None
+    for target, members in by_target.items():
+        if target.target.per_model(target.params):
+            values = target.layouts([job.models[i].seed for i in members])
+        else:
+            values = np.broadcast_to(
+                target.target.layout(target.params, 0), (len(members), *target.target.layout(target.params, 0).shape)
+            )
+        if out is None:
+            out = np.empty((len(job.models), *values.shape[1:]), values.dtype)
+        out[members] = values
+    return out
 
 
 def _diagonal_inputs(job: EvalJob) -> tuple[np.ndarray, np.ndarray | None]:
@@ -124,6 +145,7 @@ def _square_columns(job: EvalJob, test_sets, square, layouts: np.ndarray) -> dic
         for e in m.evals:
             by_dataset.setdefault(e.dataset_id, []).append(i)
     columns: dict[str, list] = {}
+    per_model = {t: t.target.per_model(t.params) for t in dict.fromkeys(m.target for m in job.models)}
     for dataset_id, members in by_dataset.items():
         x = test_sets[dataset_id]
         e0 = next(e for e in job.models[members[0]].evals if e.dataset_id == dataset_id)
@@ -132,7 +154,7 @@ def _square_columns(job: EvalJob, test_sets, square, layouts: np.ndarray) -> dic
         for i in members:
             m, layout = job.models[i], layouts[i]
             target = m.target
-            key = target if not target.target.per_model(target.params) else (target, i)
+            key = target if not per_model[target] else (target, i)
             if key not in cached:
                 y = target.target.y(target.params, x, layout)
                 cached[key] = (y, rule.threshold(target, e0.ranges, job.distribution, job.success, x, layout))
@@ -158,15 +180,18 @@ def _diagonal_columns(job: EvalJob, x, grid, y, pred, layouts) -> dict[str, np.n
     thresholds = np.empty((k, len(segments)))
     coverages = np.empty((k, len(segments)))
     cached: dict[Any, float] = {}
+    per_model = {t: t.target.per_model(t.params) for t in dict.fromkeys(m.target for m in job.models)}
+    covered = {
+        r: [line_coverage(r, seg) for seg, _ in segments] for r in dict.fromkeys(m.train_range for m in job.models)
+    }
     for i, m in enumerate(job.models):
         target = m.target
-        per_model = target.target.per_model(target.params)
-        for s, (seg, mask) in enumerate(segments):
-            key = (target, s, i if per_model else None)
+        for s, (_, mask) in enumerate(segments):
+            key = (target, s, i if per_model[target] else None)
             if key not in cached:
                 cached[key] = rule.nearly_perfect_mse(target, grid[mask], layouts[i], job.success.epsilon)
             thresholds[i, s] = cached[key]
-            coverages[i, s] = line_coverage(m.train_range, seg)
+        coverages[i] = covered[m.train_range]
     per_segment = [
         _rows(job, list(range(k)), "diagonal", [seg] * k, coverages[:, s], y[:, mask], pred[:, mask], thresholds[:, s])
         for s, (seg, mask) in enumerate(segments)
@@ -186,11 +211,12 @@ def _rows(job: EvalJob, members, kind: str, ranges, cov, y, pred, thresholds) ->
     metrics = error_metrics_rows(y, pred)
     thresholds = np.asarray(thresholds, np.float64)
     ranges = [e.ranges if hasattr(e, "ranges") else e for e in ranges]
+    labels = {r: r.label() for r in dict.fromkeys(ranges)}
     return {
         "member": np.asarray(members, np.int64),
         "model_id": np.array([job.models[i].model_id for i in members], dtype=object),
         "eval_kind": np.full(len(members), kind, dtype=object),
-        "eval_range": np.array([r.label() for r in ranges], dtype=object),
+        "eval_range": np.array([labels[r] for r in ranges], dtype=object),
         "eval_lo": np.array([r.lo for r in ranges], np.float64),
         "eval_hi": np.array([r.hi for r in ranges], np.float64),
         "coverage": np.asarray(cov, np.float64),

@@ -28,6 +28,7 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from tasks.report.aggregates import Summary, summarise
 from tasks.report.summaries import fit_flags
@@ -128,9 +129,16 @@ def tables_of(
 
 
 def summarise_parts(store: Store, parts: Sequence[Part], reference_range: str | None) -> Summary:
-    """The aggregates of one architecture, from its parts (a reduce task)."""
-    tables = {
-        name: pd.concat([catalog.read_table(store, p.files[name]).to_pandas() for p in parts], ignore_index=True)
-        for name in catalog.RESULT_TABLES
-    }
+    """The aggregates of one architecture, from its parts (a reduce task). Of the diagonal,
+    only the reference range's rows are summarised (the article's figures): the others are
+    dropped as each part is read, so a reduce of 10⁵ models holds 1/ranges of its diagonal."""
+
+    def read(name: str, part: Part) -> pd.DataFrame:
+        table = catalog.read_table(store, part.files[name])
+        if name == "diagonal":
+            keep = pc.equal(table["train_range"], reference_range or "")
+            table = table.filter(keep)
+        return table.to_pandas()
+
+    tables = {name: pd.concat([read(name, p) for p in parts], ignore_index=True) for name in catalog.RESULT_TABLES}
     return summarise(tables, reference_range)

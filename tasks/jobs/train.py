@@ -115,7 +115,9 @@ def bundle_data(store: Store, bundle: Bundle, specs: dict[str, DatasetSpec], cac
     local copy in `cache_dir`, never downloaded twice) and validation sets, per dataset."""
     from tasks.model.trainer import BundleData
 
-    train_specs = [specs[d] for d in bundle.datasets]
+    datasets = bundle.datasets
+    position = {d: i for i, d in enumerate(datasets)}
+    train_specs = [specs[d] for d in datasets]
     manifests = [catalog.require_dataset(store, s) for s in train_specs]
     windows = train_specs[0].shard_windows(bundle.training.window_rows)
 
@@ -131,10 +133,10 @@ def bundle_data(store: Store, bundle: Bundle, specs: dict[str, DatasetSpec], cac
 
     # validation sets in the order of the training datasets: val[d] belongs to datasets[d]
     val_of = {m.train_dataset: m.val_dataset for m in bundle.models}
-    val = np.stack([catalog.read_dataset(store, specs[val_of[d]], with_y=True) for d in bundle.datasets])
+    val = np.stack([catalog.read_dataset(store, specs[val_of[d]], with_y=True) for d in datasets])
     target = bundle.models[0].target  # computes y in the step only where every member shares it (step_target)
     return BundleData(
-        dataset_index=[bundle.datasets.index(m.train_dataset) for m in bundle.models],
+        dataset_index=[position[m.train_dataset] for m in bundle.models],
         window_rows=[train_specs[0].rows_in(a, b) for a, b in windows],
         load_window=load_window,
         val=val,

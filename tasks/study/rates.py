@@ -41,9 +41,9 @@ def arch_shape(plan: Plan, arch: ArchSpec, on_gpu: bool = False) -> str:
 
 def unwatched_rate(costs: Costs, calibration: Calibration | None, shape: str, step: int) -> tuple[float, str]:
     """Model-steps/s per CPU at `step` members per compiled step, as if nothing were watched,
-    and where it comes from: studies' tasks at the nearest step size measured, else the
+    and where it comes from: studies' tasks at a step size within 1.5× of it, else the
     calibration's sweep (at that size, else its best), else the assumed rate."""
-    observed = costs.rates.get(shape, {})
+    observed = {k: v for k, v in costs.rates.get(shape, {}).items() if step / 1.5 <= int(k) <= step * 1.5}
     if observed:
         nearest = min(observed, key=lambda k: abs(int(k) - step))
         return observed[nearest], f"rate measured in studies' tasks at {nearest} per step"
