@@ -81,6 +81,7 @@ def run_study(
             summary = orchestrate.study_summary(plan, stages)
     info = {**run_info(plan, stages, started), "reference_range": reference}
     info["calibration"] = stages.calibration
+    info["bundle_tasks"] = task_totals(stages.tasks)
     with phases("results"):
         rid = results_id(plan, stages.eval_ids, reference, tensorboard)
         write_results(store, rid, stages.parts, summary, {**info, "phases": phases.seconds})
@@ -89,6 +90,14 @@ def run_study(
     info["phases"] = phases.seconds
     info["costs"] = learn_costs(plan, stages, phases.seconds, generated, where)
     return StudyResult(info, summary)
+
+
+def task_totals(tasks: list[dict[str, Any]]) -> dict[str, float]:
+    """The bundle tasks' seconds summed by part (read, train, compile, write, evaluate,
+    collect, setup, total), with their count and models: where a run's time went."""
+    parts = ("read", "train", "compile", "write", "evaluate", "collect", "setup", "total")
+    totals = {part: sum(t.get(part, 0.0) for t in tasks) for part in parts}
+    return {"tasks": len(tasks), "models": sum(t["models"] for t in tasks), **totals}
 
 
 def learn_costs(

@@ -130,13 +130,23 @@ def test_short_tasks_are_spread_over_the_nodes_with_cpus():
 def test_scale_figures_harness(tmp_path, capsys):
     """bench.py --scale: a study in a process of its own, its phases, driver RSS and a rerun
     that finds everything current."""
+    from tasks.bench.tune_peer import MISSING, tune_installed
     from workflows.bench import main
 
-    assert main(["--scale", "tiny", "--out", str(tmp_path)]) == 0
-    (row,) = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["scale"]
+    assert main(["--scale", "tiny", "--out", str(tmp_path), "--tune-trials", "2"]) == 0
+    printed = capsys.readouterr().out.strip().splitlines()
+    result = json.loads(printed[-1])
+    (row,) = result["scale"]
     assert row["models"] == 12 and row["driver_peak_rss_mb"] > 0
     assert {"plan", "data", "train, evaluate, collect", "summarise", "results", "report"} <= set(row["phases"])
     assert row["rerun_seconds"] < 5  # nothing to do: no Ray, no work
+    if tune_installed():  # the [bench] extra: Tune's seconds per trial beside the lab's per model, as ratios
+        assert set(result["tune"]) == {"defaults", "reuse_actors"}
+        assert all(t["trials"] == 2 and t["errors"] == 0 for t in result["tune"].values())
+        assert row["tune_defaults_ratio"] > 0 and row["tune_reuse_actors_ratio"] > 0
+        assert any(line.startswith("[tune] 12 models: the lab") for line in printed)
+    else:  # without it, one line says so
+        assert printed.count(f"[tune] {MISSING}") == 1 and "tune" not in result
 
 
 def test_every_scale_study_is_a_valid_config():
