@@ -96,6 +96,7 @@ class Stages:
     n_bundles: int = 0  # bundles holding the plan's models
     tasks: list[dict[str, Any]] = field(default_factory=list)  # each bundle task's seconds by part, and facts
     costs: Costs = field(default_factory=Costs)  # the node's costs the bundles were sized with
+    measure: float = 0.0  # seconds waiting for this node's calibrations and cost measurement
 
 
 def eval_jobs(plan: Plan, done: dict[str, BundleManifest], bundles: list[Bundle]) -> list[EvalJob]:
@@ -142,9 +143,11 @@ def train_evaluate_collect(
     done = trained.by_model
     todo = [m for m in plan.models if m.model_id not in done]
     costs = load_costs(placement.on_gpu)
+    measuring = time.perf_counter()
     overheads = measure_overheads(plan, todo, placement, costs)
     calibration = calibrate_sizes(plan, todo, placement)
     costs = with_overheads(costs, _answer(overheads, "[measure] evaluation and collection costs"))
+    measure = time.perf_counter() - measuring
     measured = {arch: c.best_size for arch, c in calibration.items() if c is not None}
     bundles = make_bundles(plan, todo, placement.slots, placement.on_gpu, measured, costs, calibration)
     stored = stored_bundles(plan, done)
@@ -161,7 +164,7 @@ def train_evaluate_collect(
     order = {b.bundle_id: i for i, b in enumerate((*stored, *bundles))}  # the plan's order, for the reduces
     progress["summarise"] = Progress("summarise", len(parts_of), "architectures")
     arch_parts: dict[str, list[tuple[str, Part]]] = {}
-    out = Stages(n_bundles=len(stored) + len(bundles), costs=costs)
+    out = Stages(n_bundles=len(stored) + len(bundles), costs=costs, measure=measure)
     out.calibration = {
         arch.label(): asdict(c) if c is not None else "sized by the cache-size formula: no calibration answered in time"
         for arch, c in calibration.items()

@@ -8,10 +8,12 @@ cache directory (MLAB_CACHE_DIR, else ~/.cache/multiplication-lab):
 
 - a short measurement of the lab's own evaluation and collection code on synthetic models of
   two sizes, run once per node kind before the first study sizes its bundles
-  (tasks.jobs.overheads): their fixed part per bundle and their part per model;
-- what every study's tasks say of themselves: dispatch, reading and writing, the part of a
-  bundle task that does not grow with its models, a fresh worker's start, each architecture's
-  compilation and training rate inside the task (`observe`);
+  (tasks.jobs.overheads): their fixed part per bundle and their part per model, which stand
+  for a bundle task's non-training seconds until studies have measured them;
+- what every study's tasks say of themselves (tasks.study.observe): a bundle task's seconds
+  besides training, fitted over the tasks of recent studies as a fixed part and a part per
+  member and test row (bundles of different sizes tell them apart), a fresh worker's start,
+  each architecture's compilation and training rate inside the task;
 - the study's own phases: starting Ray, generating data, the last reduce, results, report.
 
 A node that never ran a study uses DEFAULTS (conservative figures of this project's machines)
@@ -22,7 +24,6 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -37,7 +38,7 @@ class Costs:
     worker: float = 8.0  # a fresh worker's first model task: imports, TensorFlow
     compile: float = 2.0  # tracing and compiling one training step shape in a worker (unknown architecture)
     dispatch: float = 0.005  # from submission to a bundle task's start in a warm worker (Ray's own)
-    task: float = 0.15  # a bundle task's part that does not grow with its models (reading, writing, set-up)
+    task: tuple[float, float] = (0.25, 1e-6)  # a bundle task besides training: fixed, per member × test row
     step: float = 0.005  # a compiled step's calls at each log point, beyond their arithmetic (per step of members)
     evaluate: tuple[float, float] = (0.02, 2e-7)  # fixed, per member × test row
     collect: tuple[float, float] = (0.08, 1e-4)  # fixed, per model
@@ -80,9 +81,13 @@ def load_costs(on_gpu: bool = False, kind: str | None = None) -> Costs:
 
 
 def from_json(entry: dict[str, Any]) -> Costs:
-    known = {k: v for k, v in entry.items() if k in Costs.__dataclass_fields__}
-    pairs = {k: tuple(v) for k, v in known.items() if isinstance(v, list)}
-    return replace(DEFAULTS, **{**known, **pairs, "measured": tuple(known.get("measured", ()))})
+    """A cached entry; a field whose shape changed since it was cached (a number that is now
+    a pair) keeps its default until measured again."""
+    fields = {k: v for k, v in entry.items() if k in Costs.__dataclass_fields__}
+    known = {k: v for k, v in fields.items() if isinstance(v, (list, tuple)) == isinstance(getattr(DEFAULTS, k), tuple)}
+    pairs = {k: tuple(v) for k, v in known.items() if isinstance(v, (list, tuple))}
+    said = tuple(m for m in known.get("measured", ()) if m in known or m not in fields)
+    return replace(DEFAULTS, **{**known, **pairs, "measured": said})
 
 
 def store_costs(costs: Costs, on_gpu: bool = False, kind: str | None = None) -> None:
@@ -115,13 +120,22 @@ def task_fixed(costs: Costs) -> float:
     """A bundle task's fixed seconds: dispatch, its reads and writes, and the fixed parts of
     its evaluation and collection. A step shape compiles once per worker, not per task (its
     members always train `step_size` at a time), so compilation is not part of it."""
-    return costs.dispatch + costs.task + costs.evaluate[0] + costs.collect[0]
+    return costs.dispatch + costs.task[0]
 
 
 def per_model(costs: Costs, train_seconds: float, test_rows: float) -> float:
-    """A model's seconds in its bundle task: its training, evaluating it on `test_rows` rows
-    and collecting its rows."""
-    return train_seconds + costs.evaluate[1] * test_rows + costs.collect[1]
+    """A model's seconds in its bundle task: its training, then evaluating it on `test_rows`
+    rows and collecting its rows."""
+    return train_seconds + costs.task[1] * test_rows
+
+
+REFERENCE_ROWS = 650  # test rows per member of the overheads measurement (3 sets of 200, a 50-point diagonal)
+
+
+def task_from_overheads(evaluate: tuple[float, float], collect: tuple[float, float], io: float) -> tuple[float, float]:
+    """A bundle task's (fixed, per member × test row) seconds from the evaluation and
+    collection measurement (tasks.jobs.overheads) and the reading and writing around them."""
+    return evaluate[0] + collect[0] + io, evaluate[1] + collect[1] / REFERENCE_ROWS
 
 
 def members_for_fixed_share(fixed: float, model: float, share: float = FIXED_SHARE) -> int:
@@ -131,25 +145,8 @@ def members_for_fixed_share(fixed: float, model: float, share: float = FIXED_SHA
     return max(1, -int(-(fixed * (1 - share) / share) // model))
 
 
-def task_residuals(tasks: list[dict[str, float]], costs: Costs) -> dict[str, float]:
-    """From the study's bundle tasks (their `seconds` by part, with `models`, `test_rows`,
-    and `queued`: submitted while every slot was busy): the median fixed part of a task
-    (everything but training and the per-model parts of evaluation and collection), and the
-    slowest start of a task that found a slot free (a fresh worker's spawn and imports)."""
-    fixed = [
-        t["total"]
-        - t["train"]
-        - costs.evaluate[1] * t["test_rows"] * t["models"]
-        - costs.collect[1] * t["models"]
-        - costs.evaluate[0]
-        - costs.collect[0]
-        for t in tasks
-        if t.get("trained")
-    ]
-    out: dict[str, float] = {}
-    if fixed:
-        out["task"] = max(0.0, statistics.median(fixed))
+def worker_start(tasks: list[dict[str, Any]]) -> float | None:
+    """The slowest start of a task that found a slot free (`queued` false): a fresh worker's
+    spawn and imports."""
     free = [t.get("setup", 0.0) + t["dispatch"] for t in tasks if not t.get("queued")]
-    if free:
-        out["worker"] = max(free)
-    return out
+    return max(free) if free else None

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from tasks.study.costs import DEFAULTS, Costs, task_residuals, with_measured
+from tasks.study.costs import DEFAULTS, Costs, task_from_overheads, with_measured, worker_start
 
 HISTORY = 8  # runs remembered per phase
 
@@ -49,9 +49,27 @@ def observe_run(
         measured["summarise"] = fit_line(remember("summarise", [models_per_arch, phases["summarise"]]), 0.0)
     if "results" in phases and tasks:
         measured["results"] = fit_line(remember("results", [len(tasks), phases["results"]]), DEFAULTS.results[1])
-    measured.update(task_residuals(tasks, costs))
-    measured.update(step_costs([t for t in tasks if t.get("trained")], costs))
+    measured["worker"] = worker_start(tasks)
+    trained = [t for t in tasks if t.get("trained")]
+    if trained:  # besides training: a fixed part and one per member × test row, over recent studies' tasks
+        measured["task"] = fit_line(remember_tasks(history, trained), costs.task[1])
+    measured.update(step_costs(trained, costs))
     return with_measured(costs, **measured, history=history)
+
+
+TASK_POINTS = 48  # task points remembered (a few per run: each bundle size's median)
+
+
+def remember_tasks(history: dict[str, list[list[float]]], tasks: list[dict[str, Any]]) -> list[list[float]]:
+    """Add this run's training tasks to the history: per distinct size (members × test rows),
+    the median of their seconds besides training (reading, writing, evaluation, collection;
+    dispatch and a worker's set-up are outside `total`); the points kept."""
+    by_size: dict[float, list[float]] = {}
+    for t in tasks:
+        by_size.setdefault(float(t["models"] * t["test_rows"]), []).append(t["total"] - t.get("train", 0.0))
+    points = [[size, statistics.median(v)] for size, v in sorted(by_size.items())]
+    history["task"] = [*history.get("task", []), *points][-TASK_POINTS:]
+    return history["task"]
 
 
 def fit_line(points: list[list[float]], default_slope: float) -> tuple[float, float]:
@@ -70,10 +88,13 @@ def fit_line(points: list[list[float]], default_slope: float) -> tuple[float, fl
 
 
 def with_overheads(costs: Costs, overheads: dict[str, tuple[float, float]] | None) -> Costs:
-    """`costs` with the evaluation and collection measurement (tasks.jobs.overheads)."""
+    """`costs` with the evaluation and collection measurement (tasks.jobs.overheads), which
+    also stands for a bundle task's non-training seconds until studies have measured them."""
     if not overheads:
         return costs
-    return with_measured(costs, evaluate=tuple(overheads["evaluate"]), collect=tuple(overheads["collect"]))
+    evaluate, collect = tuple(overheads["evaluate"]), tuple(overheads["collect"])
+    task = costs.task if "task" in costs.measured else task_from_overheads(evaluate, collect, DEFAULTS.task[0])
+    return with_measured(costs, evaluate=evaluate, collect=collect, task=task)
 
 
 CLEAN = 4  # a task's training measures its rate when it lasts this many times its first call
