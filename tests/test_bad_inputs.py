@@ -1,4 +1,4 @@
-"""The README's bad-input table, row by row, through the real entry point: one clear line
+"""The bad-input table (docs/operate/reliability.md), row by row, through the real entry point: one clear line
 naming the problem, exit code 2, no traceback, and nothing previously written lost."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from support import ROOT, smoke_raw
 
 from workflows.run import main
 
-# (row of the README table, config as a dict or raw text (None: smoke), file suffix, words in the message)
+# (row of the docs' bad-input table, config as a dict or raw text (None: smoke), file suffix, words in the message)
 ROWS = [
     ("unknown key", smoke_raw({"trainig": {"steps": 5}}), ".yaml", "'trainig': unknown key"),
     ("wrong type", smoke_raw({"training.steps": "many"}), ".yaml", "'training.steps': expected an integer"),

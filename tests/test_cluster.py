@@ -1,6 +1,6 @@
 """Multi-node behaviour on one machine: a head and two workers (one declaring a GPU its
 hardware lacks, as Ray allows), shared storage on a loopback S3 server, a worker node killed
-mid-run, and the `ray start --head` + CLI sequence of the README."""
+mid-run, and the `ray start --head` + CLI sequence of the docs (docs/operate/clusters.md)."""
 
 from __future__ import annotations
 
@@ -143,7 +143,8 @@ def _free_port() -> int:
 
 
 def test_ray_start_head_then_cli_on_s3_reuses_everything(s3_server):
-    """The README's sequence: `ray start --head`, then the CLI against shared storage, twice."""
+    """The docs' sequence (docs/operate/clusters.md): `ray start --head`, then the CLI against shared
+    storage, twice."""
     import ray
 
     ray.shutdown()

@@ -113,7 +113,7 @@ def _processes() -> dict[int, list[str]]:
 
 
 def _node_bashrc() -> str:
-    """What the README asks of a machine: a Python >= 3.11 as python3 on the login PATH. Here it
+    """What the docs ask of a machine (docs/operate/clusters.md): a Python >= 3.11 as python3 on the login PATH. Here it
     is the interpreter running the tests, so the nodes' venvs (--system-site-packages) reuse its
     Ray and TensorFlow; if that interpreter is itself a venv's, its packages go on PYTHONPATH
     (a venv made from it sees only the base interpreter's)."""
@@ -257,7 +257,7 @@ def _launcher_env(base: Path) -> dict[str, str]:
     (home / ".ray" / "auth_token").write_text(os.urandom(16).hex())  # `ray get-auth-token --generate`
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
     env.update(HOME=str(home), TMPDIR=str(home / "tmp"), RAY_USAGE_STATS_ENABLED="0", PYTHONUNBUFFERED="1")
-    env["RAY_AUTH_MODE"] = "token"  # for `ray job submit`, as the README writes it
+    env["RAY_AUTH_MODE"] = "token"  # for `ray job submit`, as the docs write it
     return env
 
 

@@ -1,6 +1,6 @@
-"""The package layering (tasks.LAYERS, stated in README.md's code map) holds without exceptions:
-no module imports from a package above its own, and no import cycle exists between modules or
-between packages. Every import counts: module level, inside functions, under TYPE_CHECKING."""
+"""The package layering (tasks.LAYERS, stated in the docs' code map, docs/internals/code-map.md)
+holds without exceptions: no module imports from a package above its own, and no import cycle
+exists between modules or between packages. Every import counts: module level, inside functions, under TYPE_CHECKING."""
 
 from __future__ import annotations
 
@@ -119,12 +119,12 @@ def test_no_module_imports_from_above_and_no_cycles():
     assert not problems, "\n".join(problems)
 
 
-def test_every_package_is_placed_and_the_readme_states_the_layering():
+def test_every_package_is_placed_and_the_docs_state_the_layering():
     packages = {p.parent.name for p in PACKAGE.glob("*/__init__.py")} | {p.stem for p in PACKAGE.glob("[!_]*.py")}
     assert packages == set(tasks.LAYERS)
     assert len(set(tasks.LAYERS)) == len(tasks.LAYERS)
     stated = " → ".join(tasks.LAYERS)
-    assert stated in (ROOT / "README.md").read_text() and stated in tasks.__doc__
+    assert stated in (ROOT / "docs" / "internals" / "code-map.md").read_text() and stated in tasks.__doc__
 
 
 def test_the_checker_finds_upward_imports_and_cycles():

@@ -408,14 +408,14 @@ def test_object_store_stopped_mid_run_then_rerun_resumes_exactly(reference, tmp_
     args = ["--config", config, "--out", stoppable_s3.uri]
     runner = threading.Thread(target=lambda: result.update(rc=main(args)))
     runner.start()
-    wait_for(lambda: [k for k in stoppable_s3.keys("lab/models/") if k.endswith("_manifest.json")])
+    wait_for(lambda: [k for k in stoppable_s3.keys("lab/models/") if k.rsplit("/", 1)[-1] == "_manifest.json"])
     stoppable_s3.stop()
     runner.join(timeout=300)
     err = capsys.readouterr().err.strip()
     assert result["rc"] == 2 and "cannot connect to the object store" in err and "Traceback" not in err, err
     assert len([line for line in err.splitlines() if line.startswith("error:")]) == 1, err
     stoppable_s3.start()
-    trained = len([k for k in stoppable_s3.keys("lab/models/") if k.endswith("_manifest.json")])
+    trained = len([k for k in stoppable_s3.keys("lab/models/") if k.rsplit("/", 1)[-1] == "_manifest.json"])
     assert main(args) == 0
     assert to_train(capsys.readouterr().out) <= 6 - trained < 6  # what was written is reused
     expected = results(reference)

@@ -40,7 +40,7 @@ def add_plugin_argument(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="MODULE|FILE.py",
-        help="load architectures from your own module or file (repeatable); see README 'Bring your own architecture'",
+        help="load architectures or operations from your own module or file (repeatable); see docs/extend/",
     )
     completes(action, "file")
 

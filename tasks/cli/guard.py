@@ -31,6 +31,9 @@ def guarded(main: Callable[..., int]) -> Callable[..., int]:
             print(f"error: {getattr(exc, 'cause', None) or exc}", file=sys.stderr)
             return 2
         except KeyboardInterrupt:
+            from tasks.cluster.runtime import interrupt_handled
+
+            interrupt_handled()
             print("\ninterrupted: finished work is kept; rerun the same command to resume", file=sys.stderr)
             return 130
         finally:

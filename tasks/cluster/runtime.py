@@ -158,8 +158,29 @@ def wait_for_address(address: str | None, timeout: float = CONNECT_TIMEOUT_S) ->
             time.sleep(0.5)
 
 
-def raise_interrupt(signum, frame):  # SIGTERM behaves like Ctrl-C: the same clean path
+_stopped = threading.Event()
+
+
+def raise_interrupt(signum, frame):
+    """Ctrl-C and SIGTERM take the same clean path. An interrupt that lands inside a hook
+    whose exceptions Python only prints ("Exception ignored in …", e.g. logging's at-fork
+    lock release while Ray spawns a worker) would be lost and the study would run on: a
+    watchdog interrupts the main thread again every 2 s until the guard has stopped."""
+    if not _stopped.is_set() and not any(t.name == "mlab-interrupt" for t in threading.enumerate()):
+        threading.Thread(target=_interrupt_until_stopped, name="mlab-interrupt", daemon=True).start()
     raise KeyboardInterrupt
+
+
+def _interrupt_until_stopped() -> None:
+    import _thread
+
+    while not _stopped.wait(2.0):
+        _thread.interrupt_main()
+
+
+def interrupt_handled() -> None:
+    """The guard caught the interrupt: the watchdog stops repeating it."""
+    _stopped.set()
 
 
 def reclaim_signals() -> None:
@@ -168,8 +189,9 @@ def reclaim_signals() -> None:
     starts us in the background leaves SIGINT ignored, and a parent may hand down a blocked
     signal mask (Ray blocks SIGINT in processes it spawns): all are put back here."""
     if threading.current_thread() is threading.main_thread():
+        _stopped.clear()
         signal.signal(signal.SIGTERM, raise_interrupt)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGINT, raise_interrupt)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
 
 

@@ -40,7 +40,8 @@ from tasks.store.storage import FileInfo, Store
 # 2: the papers' own summary (stable-nalu's _compute_summary.r ported: beta on the errors, the
 # gamma fit and profile as bbmle gives them, Wilson as R's binom computes it).
 # 3: rows name their operation and unit (`operation`, `unit_label`), and the success table carries them.
-COLLECT_VERSION = 3
+# 4: the speeds table keeps each bundle's seconds (throughput is judged only from long bundles).
+COLLECT_VERSION = 4
 
 IDENTITY = ["model_id", "arch", "arch_label", "seed", "train_range"]  # carried by every table
 

@@ -3,7 +3,7 @@
 Every problem is a ConfigError naming the key and the reason. Architecture-specific rules
 (parameters, the input domain a unit needs) are asked of the architecture registry; nothing
 here names an architecture. Reading files and presets: tasks.study.loading.
-See README.md, "Config reference".
+See docs/guide/configs.md, "Config reference".
 """
 
 from __future__ import annotations
