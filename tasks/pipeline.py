@@ -13,11 +13,12 @@ stage redoes that stage and those after it, nothing before.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import platform
 import time
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pyarrow as pa
@@ -30,12 +31,16 @@ from tasks.jobs.collect import COLLECT_VERSION
 from tasks.model.settings import TRAIN_VERSION
 from tasks.report.aggregates import Summary, reference_range
 from tasks.store import catalog
-from tasks.store.catalog import BundleManifest, ResultsManifest
+from tasks.store.catalog import ResultsManifest
 from tasks.store.storage import Store
 from tasks.study.plan import Plan
 from tasks.study.render import config_yaml
 
 LOG = logs.get("pipeline")
+
+if TYPE_CHECKING:
+    from tasks.cluster.orchestrate import Stages
+    from tasks.cluster.placement import Placement
 
 
 @dataclass
@@ -70,21 +75,50 @@ def run_study(
         where = placement(plan.config.resources, runtime.cluster_resources())
     catalog.RESULTS.invalidate(store)  # from here until the new manifest, the tables are being rebuilt
     with catalog.invalidating_corrupt(store):  # a corrupted input is reported and regenerated next run
+        generated: list = []
         with phases("data"):
-            orchestrate.ensure_datasets(store, plan.stored_datasets)
+            orchestrate.ensure_datasets(store, plan.stored_datasets, generated)
         with phases("train, evaluate, collect"):  # streamed: each bundle goes on as soon as it can
             stages = orchestrate.train_evaluate_collect(store, plan, where, reference and reference[0], tensorboard)
+        phases.move(stages.measure, "train, evaluate, collect", "measure")  # once per node kind, not per study
         with phases("summarise"):  # the reduces ran as each architecture's parts came in
             summary = orchestrate.study_summary(plan, stages)
-    info = {**run_info(plan, stages.bundles, started), "reference_range": reference}
+    info = {**run_info(plan, stages, started), "reference_range": reference}
     info["calibration"] = stages.calibration
+    info["bundle_tasks"] = task_totals(stages.tasks)
     with phases("results"):
-        rid = results_id(plan, [e.eval_id for e in stages.evaluations], reference, tensorboard)
+        rid = results_id(plan, stages.eval_ids, reference, tensorboard)
         write_results(store, rid, stages.parts, summary, {**info, "phases": phases.seconds})
     with phases("report"):
         info["report"], _ = write_report(store, rid, summary, info)
     info["phases"] = phases.seconds
+    info["costs"] = learn_costs(plan, stages, phases.seconds, generated, where)
     return StudyResult(info, summary)
+
+
+def task_totals(tasks: list[dict[str, Any]]) -> dict[str, float]:
+    """The bundle tasks' seconds summed by part (read, train, compile, write, evaluate,
+    collect, setup, total), with their count and models: where a run's time went."""
+    parts = ("read", "train", "compile", "write", "evaluate", "collect", "setup", "total")
+    totals = {part: sum(t.get(part, 0.0) for t in tasks) for part in parts}
+    return {"tasks": len(tasks), "models": sum(t["models"] for t in tasks), **totals}
+
+
+def learn_costs(
+    plan: Plan, stages: Stages, phases: dict[str, float], generated: list, where: Placement
+) -> dict[str, Any]:
+    """Fold what this run measured into the node's cached costs (tasks.study.costs), which size
+    the next study's bundles and estimate its run; the costs as they are now."""
+    from tasks.cluster import runtime
+    from tasks.study.costs import store_costs
+    from tasks.study.observe import observe_run
+
+    archs = collections.Counter(m.arch for m in plan.models)
+    data = (sum(s.n_shards for s in generated), sum(s.rows for s in generated)) if generated else None
+    cpus = int(runtime.cluster_resources().get("CPU", 1)) or 1
+    costs = observe_run(stages.costs, max(archs.values(), default=0), phases, stages.tasks, data, cpus)
+    store_costs(costs, where.on_gpu)
+    return asdict(costs)
 
 
 class Phases:
@@ -100,6 +134,12 @@ class Phases:
             yield
         finally:
             self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
+
+    def move(self, seconds: float, source: str, to: str) -> None:
+        """Count `seconds` of phase `source` as phase `to` (when nonzero)."""
+        if seconds > 0:
+            self.seconds[source] -= seconds
+            self.seconds[to] = self.seconds.get(to, 0.0) + seconds
 
 
 def reference_of(plan: Plan) -> list[Any] | None:
@@ -193,17 +233,16 @@ def write_report(store: Store, results: str, summary: Summary, info: dict[str, A
     return store.display(catalog.report_file("index.html")), redraw
 
 
-def run_info(plan: Plan, bundles: dict[str, BundleManifest], started: float) -> dict[str, Any]:
+def run_info(plan: Plan, stages: Stages, started: float) -> dict[str, Any]:
     """The run's metadata, stored in the results manifest and shown in the report."""
     config = plan.config
-    fresh = {m.bundle_id for m in bundles.values() if m.started >= started}
     return {
         "config": config.name,
         "description": config.description,
         "config_resolved": asdict(config),  # tuples serialise as JSON lists
         "n_models": len(plan.models),
-        "n_trained": sum(1 for m in plan.models if bundles[m.model_id].bundle_id in fresh),
-        "n_bundles": len({m.bundle_id for m in bundles.values()}),
+        "n_trained": stages.n_trained,
+        "n_bundles": stages.n_bundles,
         "steps": config.training.steps,
         "seconds": time.time() - started,
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

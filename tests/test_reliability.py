@@ -131,7 +131,8 @@ def _training_worker_pids() -> list[int]:
                 continue
             procs[int(proc.name)] = (cmdline, parent)
     raylets = {pid for pid, (cmd, _) in procs.items() if b"raylet" in cmd and session in cmd}
-    return [pid for pid, (cmd, parent) in procs.items() if b"_train_bundle" in cmd and parent in raylets]
+    tasks = (b"_run_bundle", b"_train_bundle")  # a bundle task (train, evaluate, collect), or training alone
+    return [pid for pid, (cmd, parent) in procs.items() if any(t in cmd for t in tasks) and parent in raylets]
 
 
 def test_training_worker_sigkilled_task_is_retried_exactly_once(reference, tmp_path):

@@ -126,6 +126,25 @@ def test_sigterm_saves_at_the_next_chunk_then_hands_over(tf, tmp_path):
     assert_same_outcome(train_bundle(STACK, PARAMS, TRAINING, SEEDS, bundle_data(False), initial()), resumed)
 
 
+@pytest.mark.parametrize("stop_after", [2, 30], ids=["in-the-first-step", "in-the-second-step"])  # 25 saves a step
+def test_a_bundle_of_several_compiled_steps_resumes_exactly(tf, tmp_path, stop_after):
+    """A bundle trained a compiled step at a time (tasks.model.chunked: 2 + 1 padded members)
+    saves the finished steps' outcomes with the current step's state: a resumed run skips
+    the finished steps and ends as an uninterrupted one, bit for bit."""
+    from tasks.model.chunked import train_in_steps
+
+    store = Store(str(tmp_path / "out"))
+    whole = train_in_steps(STACK, PARAMS, TRAINING, SEEDS, bundle_data(False), 2)
+    with pytest.raises(Stop):
+        train_in_steps(STACK, PARAMS, TRAINING, SEEDS, bundle_data(False), 2, StoppingCheckpoints(store, stop_after))
+    record = json.loads((tmp_path / "out" / catalog.checkpoint_record_file("b-test")).read_text())
+    state = np.load(tmp_path / "out" / record["file"]["path"])
+    assert any(k.startswith("done0__") for k in state.files) == (stop_after > 25)  # the first step's outcome
+    resumed = train_in_steps(STACK, PARAMS, TRAINING, SEEDS, bundle_data(False), 2, StoppingCheckpoints(store))
+    assert 0 < resumed.resumed_at < TRAINING.steps
+    assert_same_outcome(whole, resumed)
+
+
 @pytest.fixture
 def saved(tf, tmp_path):
     """A store holding a checkpoint of bundle b-test, saved by StoppingCheckpoints."""

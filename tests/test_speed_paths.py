@@ -10,6 +10,7 @@ from tasks.cluster.remote import train_bundle_cpu, train_bundle_gpu
 from tasks.core.hardware import l2_cache_bytes, parse_size
 from tasks.study.bundles import auto_bundle_size
 from tasks.study.config import ResourcesConfig
+from tasks.study.costs import DEFAULTS
 
 
 def test_cpu_cluster_trains_on_cpus():
@@ -129,13 +130,23 @@ def test_short_tasks_are_spread_over_the_nodes_with_cpus():
 def test_scale_figures_harness(tmp_path, capsys):
     """bench.py --scale: a study in a process of its own, its phases, driver RSS and a rerun
     that finds everything current."""
+    from tasks.bench.tune_peer import MISSING, tune_installed
     from workflows.bench import main
 
-    assert main(["--scale", "tiny", "--out", str(tmp_path)]) == 0
-    (row,) = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["scale"]
+    assert main(["--scale", "tiny", "--out", str(tmp_path), "--tune-trials", "2"]) == 0
+    printed = capsys.readouterr().out.strip().splitlines()
+    result = json.loads(printed[-1])
+    (row,) = result["scale"]
     assert row["models"] == 12 and row["driver_peak_rss_mb"] > 0
     assert {"plan", "data", "train, evaluate, collect", "summarise", "results", "report"} <= set(row["phases"])
     assert row["rerun_seconds"] < 5  # nothing to do: no Ray, no work
+    if tune_installed():  # the [bench] extra: Tune's seconds per trial beside the lab's per model, as ratios
+        assert set(result["tune"]) == {"defaults", "reuse_actors"}
+        assert all(t["trials"] == 2 and t["errors"] == 0 for t in result["tune"].values())
+        assert row["tune_defaults_ratio"] > 0 and row["tune_reuse_actors_ratio"] > 0
+        assert any(line.startswith("[tune] 12 models: the lab") for line in printed)
+    else:  # without it, one line says so
+        assert printed.count(f"[tune] {MISSING}") == 1 and "tune" not in result
 
 
 def test_every_scale_study_is_a_valid_config():
@@ -213,6 +224,8 @@ def test_a_study_sizes_its_bundles_from_the_calibration_of_the_node_kind(tmp_pat
     assert found[arch].cached and found[arch].best_size == 5
     bundles = make_bundles(plan, list(plan.models), cpu.slots, measured={arch: 5})
     assert max(len(b.models) for b in bundles) == 5 and len(bundles) >= len(plan.models) // 5
+    sized = make_bundles(plan, list(plan.models), cpu.slots, measured={arch: 5}, costs=DEFAULTS)
+    assert {b.step_size for b in sized} == {5}  # with fixed costs: bundles of whole steps of 5
     few = make_plan(parse_config(smoke_raw({"seeds": list(range(4))})))  # at most 8 per slot: balance decides
     assert len(few.models) <= 16
     assert orchestrate.calibrate_sizes(few, list(few.models), cpu) == {}
@@ -225,8 +238,8 @@ def test_a_study_sizes_its_bundles_from_the_calibration_of_the_node_kind(tmp_pat
     overrides = ["--set", "seeds={count: 40}", "--set", "training.steps=20", "--set", "training.log_every=20"]
     assert main(["--config", "smoke", *overrides, "--out", str(out)]) == 0
     info = json.loads((out / "results" / "_manifest.json").read_text())
-    assert info["calibration"][arch.label()]["best_size"] == 5 and info["n_bundles"] >= len(plan.models) // 5
-    assert "5 models per bundle" in (out / "report" / "summary.md").read_text()  # the report says how it sized them
+    assert info["calibration"][arch.label()]["best_size"] == 5 and info["n_bundles"] >= cpu.slots
+    assert "5 models per compiled step" in (out / "report" / "summary.md").read_text()  # the report says so
 
 
 @pytest.mark.usefixtures("ray_session")

@@ -287,6 +287,33 @@ def run_scale(sizes: list[str], nodes: int, scratch: Path) -> list[dict]:
     return results
 
 
+def beside_tune(rows: list[dict], trials: int) -> dict | None:
+    """Ray Tune's seconds per trivial trial on this machine (defaults, and reused actors),
+    printed beside the lab's wall seconds per model of each scale study, as a ratio."""
+    from tasks.bench import tune_peer
+
+    if trials <= 0:
+        return None
+    tune = tune_peer.measure(trials)
+    if tune is None:
+        print(f"[tune] {tune_peer.MISSING}", flush=True)
+        return None
+    for row in rows:
+        row["seconds_per_model"] = row["seconds"] / row["models"]
+        for name, t in tune.items():
+            row[f"tune_{name}_ratio"] = t["seconds_per_trial"] / row["seconds_per_model"]
+        print(
+            f"[tune] {row['models']:,} models: the lab {row['seconds_per_model'] * 1000:.3f} ms per model; "
+            + "; ".join(
+                f"Tune ({name.replace('_', ' ')}) {t['seconds_per_trial'] * 1000:,.0f} ms per trial, "
+                f"{row[f'tune_{name}_ratio']:,.0f}× the lab's"
+                for name, t in tune.items()
+            ),
+            flush=True,
+        )
+    return tune
+
+
 def run_bench(args: argparse.Namespace) -> int:
     """Every figure, side by side in one run; prints a table, then one JSON line."""
     if args.scale:
@@ -296,7 +323,8 @@ def run_bench(args: argparse.Namespace) -> int:
         finally:
             if not args.out:
                 shutil.rmtree(tmp, ignore_errors=True)
-        print(json.dumps({"scale": rows}))
+        tune = beside_tune(rows, args.tune_trials)
+        print(json.dumps({"scale": rows, **({"tune": tune} if tune else {})}))
         return 0
     mode = "tiny" if args.tiny else "quick" if args.quick else "full"
     size = SIZES[mode]

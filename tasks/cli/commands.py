@@ -33,10 +33,11 @@ def run(args: argparse.Namespace) -> int:
         print(config_yaml(config), end="")
         return 0
     out = args.out or config.output
+    planning = time.perf_counter()
     plan = make_plan(config)
     if args.dry_run:
         open_output(out, create=False)
-        print(describe_plan(plan, out))
+        print(describe_plan(plan, out, plan_seconds=time.perf_counter() - planning))
         return 0
     from tasks.pipeline import run_study
 

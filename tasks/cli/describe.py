@@ -5,20 +5,14 @@ from __future__ import annotations
 import os
 
 from tasks.core.errors import UserError
-from tasks.study.bundles import make_bundles, worth_calibrating
-from tasks.study.estimate import (
-    BENCH_MODEL_STEPS_PER_S_PER_CPU,
-    RAY_START_SECONDS,
-    calibrations_of,
-    estimate_seconds,
-    training_seconds,
-)
+from tasks.study.bundles import worth_calibrating
+from tasks.study.estimate import calibrations_of, estimate, estimate_seconds
 from tasks.study.plan import Plan
 
 LONG_RUN_SECONDS = 24 * 3600  # a study estimated longer than this runs only when confirmed (--yes)
 
 
-def describe_plan(plan: Plan, out: str, cpus: int | None = None) -> str:
+def describe_plan(plan: Plan, out: str, cpus: int | None = None, plan_seconds: float = 0.0) -> str:
     config = plan.config
     cpus = cpus or os.cpu_count() or 1
     slots = max(1, cpus // config.resources.train_cpus)
@@ -39,35 +33,35 @@ def describe_plan(plan: Plan, out: str, cpus: int | None = None) -> str:
         f"models: {len(plan.models)} = {len(config.train_ranges)} training ranges × {ops}"
         f"{len(config.architectures)} architectures{variants} × {len(config.seeds)} seeds"
     )
-    calibrations = calibrations_of(plan)
-    measured = {arch: c.best_size for arch, c in calibrations.items() if c is not None}
-    bundles = make_bundles(plan, list(plan.models), slots, measured=measured)
+    est = estimate(plan, cpus, plan_seconds=plan_seconds)
+    bundles = est.bundles
     n_bundles = len(bundles)
-    train_s = 0.0
+    calibrations = calibrations_of(plan)
     for arch in config.architectures:
         sizes = sorted({len(b.models) for b in bundles if b.arch == arch})
+        steps = sorted({b.step_size or len(b.models) for b in bundles if b.arch == arch})
         models = [m for m in plan.models if m.arch == arch]
         sizes_text = "–".join(map(str, (sizes[0], sizes[-1]) if len(sizes) > 1 else sizes))
         c = calibrations[arch]
-        per_cpu = c.best_model_steps_per_s if c else BENCH_MODEL_STEPS_PER_S_PER_CPU
         if c:
-            how = f"calibrated here: best {c.best_size}, {per_cpu:,.0f} model-steps/s per core"
+            how = f"calibrated here: best {c.best_size}, {c.best_model_steps_per_s:,.0f} model-steps/s per core"
         elif worth_calibrating(len(models), slots) and arch.training_or(config.training).bundle_size is None:
-            how = f"the first run calibrates the size; assumed {per_cpu:,}/s per core"
+            how = "the first run calibrates the step size"
         else:
-            how = f"assumed {per_cpu:,}/s per core"
-        lines.append(f"  {arch.label()}: {len(models)} models, bundles of {sizes_text} ({how})")
-        train_s += training_seconds(plan, arch, cpus, c)
+            how = "step size from the cache-size formula"
+        step_text = f"{steps[0]} per compiled step" if len(steps) == 1 else f"{steps[0]}–{steps[-1]} per compiled step"
+        rate = est.sources.get(arch.label(), "")
+        lines.append(f"  {arch.label()}: {len(models)} models, bundles of {sizes_text}, {step_text} ({how}; {rate})")
     diagonal = config.evaluation.diagonal
     n_evals = sum(len(m.evals) + (len(diagonal.segments) if diagonal else 0) for m in plan.models)
     lines.append(
-        f"tasks: {sum(s.n_shards for s in plan.stored_datasets.values())} generation, {n_bundles} training, "
-        f"{n_bundles} evaluation ({n_evals} model × range evaluations)"
+        f"tasks: {sum(s.n_shards for s in plan.stored_datasets.values())} generation, {n_bundles} bundle tasks "
+        f"(each trains, evaluates and collects its models: {n_evals} model × range evaluations)"
     )
+    measured = "this node's measured costs" if est.costs.measured else "default costs (this node has run no study yet)"
     lines.append(
-        f"estimate: ~{train_s + RAY_START_SECONDS:.0f} s on {cpus} CPUs of this machine "
-        f"({plan.n_model_steps:,} model-steps at the rates above, plus the validation and probe rows every model "
-        "watches at each log step, plus start-up), before reuse of earlier outputs"
+        f"estimate: ~{est.seconds:,.0f} s on {cpus} CPUs of this machine ({plan.n_model_steps:,} model-steps; "
+        f"{est.line()}; {measured}), before reuse of earlier outputs"
     )
     lines += [f"warning: {w}" for w in plan.warnings]
     lines.append("dry run: nothing was written")

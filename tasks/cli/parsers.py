@@ -78,6 +78,12 @@ def bench_arguments(p: argparse.ArgumentParser) -> None:
         help="instead: the scale figures for these study sizes, e.g. 1.2k,12k,100k,1m (tasks/bench/scale.py)",
     )
     p.add_argument("--nodes", type=int, default=4, help="simulated cluster nodes for the 1m scale study (default 4)")
+    p.add_argument(
+        "--tune-trials",
+        type=int,
+        default=100,
+        help="with --scale: Ray Tune trials of a trivial trainable run beside it, per setting (default 100; 0: none)",
+    )
     add_log_arguments(p)
 
 

@@ -7,6 +7,7 @@ finished datasets, bundles and evaluations and never trusts partial ones.
 from __future__ import annotations
 
 import collections
+import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -19,17 +20,21 @@ from tasks.core import logs
 from tasks.core.errors import UserError
 from tasks.data.spec import DatasetSpec
 from tasks.evaluation.job import EVALUATION_VERSION, EvalJob
-from tasks.jobs.collect import Part, PartJob
+from tasks.jobs.bundle import BundleTask
+from tasks.jobs.collect import Part
 from tasks.jobs.generate import finish_dataset
 from tasks.model.calibration import Calibration
 from tasks.model.settings import TRAIN_VERSION
 from tasks.report.aggregates import Summary
 from tasks.store import catalog
-from tasks.store.catalog import BundleManifest, DatasetManifest, EvalManifest
+from tasks.store.catalog import BundleManifest, DatasetManifest
 from tasks.store.storage import Store
 from tasks.study.bundles import Bundle, make_bundles, make_eval_job, worth_calibrating
 from tasks.study.config import ArchSpec
+from tasks.study.costs import Costs, load_costs
+from tasks.study.observe import with_overheads
 from tasks.study.plan import ModelSpec, Plan
+from tasks.study.rates import arch_shape, sweep_rate, test_rows, watch_overhead
 
 LOG = logs.get("orchestrate")
 
@@ -52,8 +57,11 @@ def wait_all(refs: dict[Any, ray.ObjectRef], progress: Progress) -> dict[Any, An
     return results
 
 
-def ensure_datasets(store: Store, specs: dict[str, DatasetSpec]) -> dict[str, DatasetManifest]:
-    """Generate every dataset that has no complete manifest; shards in parallel, manifest last."""
+def ensure_datasets(
+    store: Store, specs: dict[str, DatasetSpec], generated: list[DatasetSpec] | None = None
+) -> dict[str, DatasetManifest]:
+    """Generate every dataset that has no complete manifest; shards in parallel, manifest last
+    (`generated`: told which were generated)."""
     manifests, todo = {}, []
     for ds_id, spec in specs.items():
         m = catalog.complete_dataset(store, spec)
@@ -70,6 +78,8 @@ def ensure_datasets(store: Store, specs: dict[str, DatasetSpec]) -> dict[str, Da
     progress = Progress("data", sum(s.n_shards for s in specs.values()), "shards")
     progress.skip(sum(s.n_shards for s in specs.values()) - len(refs))
     shards = wait_all(refs, progress)
+    if generated is not None:
+        generated.extend(todo)
     for spec in todo:
         entries = [shards[(spec.dataset_id, i)] for i in range(spec.n_shards)]
         manifests[spec.dataset_id] = finish_dataset(store, spec, entries)
@@ -78,40 +88,46 @@ def ensure_datasets(store: Store, specs: dict[str, DatasetSpec]) -> dict[str, Da
 
 @dataclass
 class Stages:
-    """What the stages produced: each model's bundle, the evaluations, the collected parts."""
+    """What the stages produced: the evaluations and parts collected, the reduces, and what
+    the run's bundle tasks measured of themselves."""
 
-    bundles: dict[str, BundleManifest] = field(default_factory=dict)
-    evaluations: list[EvalManifest] = field(default_factory=list)
+    eval_ids: list[str] = field(default_factory=list)
     parts: list[Part] = field(default_factory=list)
     summaries: dict[str, Summary] = field(default_factory=dict)  # architecture label → its reduce
     calibration: dict[str, Any] = field(default_factory=dict)  # architecture label → what sized its bundles
+    n_trained: int = 0  # models trained by this run
+    n_bundles: int = 0  # bundles holding the plan's models
+    tasks: list[dict[str, Any]] = field(default_factory=list)  # each bundle task's seconds by part, and facts
+    costs: Costs = field(default_factory=Costs)  # the node's costs the bundles were sized with
+    measure: float = 0.0  # seconds waiting for this node's calibrations and cost measurement
 
 
 def eval_jobs(plan: Plan, done: dict[str, BundleManifest], bundles: list[Bundle]) -> list[EvalJob]:
     """One evaluation per bundle: reused bundles with the plan's models they hold, then fresh ones."""
-    reused: dict[str, list[ModelSpec]] = {}
-    for m in plan.models:
-        if m.model_id in done:
-            reused.setdefault(done[m.model_id].bundle_id, []).append(m)
-    jobs = [make_eval_job(bundle_id, tuple(models), plan.config) for bundle_id, models in reused.items()]
+    jobs = [make_eval_job(b.bundle_id, b.models, plan.config) for b in stored_bundles(plan, done)]
     return jobs + [make_eval_job(b.bundle_id, b.models, plan.config) for b in bundles]
 
 
-def part_job(
-    job: EvalJob, evaluation: EvalManifest, specs: dict[str, ModelSpec], fit_nrmse: float, tensorboard: bool = False
-) -> PartJob:
-    """Collection of one evaluation: its models' identity rows from the plan (`specs` by id)."""
-    return PartJob(evaluation, tuple(specs[m.model_id].row() for m in job.models), fit_nrmse, tensorboard)
+def stored_bundles(plan: Plan, done: dict[str, BundleManifest]) -> list[Bundle]:
+    """The stored bundles holding models of the plan, each with those models (in plan order)."""
+    held: dict[str, list[ModelSpec]] = {}
+    for m in plan.models:
+        if m.model_id in done:
+            held.setdefault(done[m.model_id].bundle_id, []).append(m)
+    return [
+        Bundle(bundle_id, models[0].arch, tuple(models), models[0].arch.training_or(plan.config.training))
+        for bundle_id, models in held.items()
+    ]
 
 
 def train_evaluate_collect(
     store: Store, plan: Plan, placement: Placement, reference_range: str | None, tensorboard: bool = False
 ) -> Stages:
-    """Train what is not complete, evaluate each bundle as soon as it is trained, collect
-    each evaluation as soon as it is written, and reduce each architecture as soon as its last
-    part is in (while the others still train). Training tasks are submitted in waves (at most
-    a few per slot in flight), so the driver and Ray's object store hold a bounded amount of
-    work however large the study."""
+    """Train, evaluate and collect each bundle in one task (tasks.jobs.bundle), and reduce
+    each architecture as soon as its last part is in (while the others still train). Stored
+    bundles whose evaluation or collection is not current go through the same task without
+    training. Tasks are submitted in waves (at most a few per slot in flight), so the driver
+    and Ray's object store hold a bounded amount of work however large the study."""
     config = plan.config
     trained = catalog.completed_models(store, TRAIN_VERSION)
     if trained.stale_models:
@@ -129,10 +145,15 @@ def train_evaluate_collect(
         )
     done = trained.by_model
     todo = [m for m in plan.models if m.model_id not in done]
+    costs = load_costs(placement.on_gpu)
+    measuring = time.perf_counter()
+    overheads = measure_overheads(plan, todo, placement, costs)
     calibration = calibrate_sizes(plan, todo, placement)
+    costs = with_overheads(costs, _answer(overheads, "[measure] evaluation and collection costs"))
+    measure = time.perf_counter() - measuring
     measured = {arch: c.best_size for arch, c in calibration.items() if c is not None}
-    bundles = make_bundles(plan, todo, placement.slots, placement.on_gpu, measured)
-    jobs = {job.bundle_id: job for job in eval_jobs(plan, done, bundles)}
+    bundles = make_bundles(plan, todo, placement.slots, placement.on_gpu, measured, costs, calibration)
+    stored = stored_bundles(plan, done)
     n_models = len(plan.models)
     LOG.info(
         f"[train] {len(todo)} of {n_models} models to train in {len(bundles)} bundles "
@@ -140,72 +161,108 @@ def train_evaluate_collect(
     )
     progress = {
         "train": Progress("train", len(bundles), "bundles"),
-        "evaluate": Progress("evaluate", len(jobs), "evaluations"),
-        "collect": Progress("collect", len(jobs), "parts"),
+        "evaluate": Progress("evaluate", len(stored), "stored bundles"),
     }
-    specs = {m.model_id: m for m in plan.models}
-    parts_of = collections.Counter(specs[job.models[0].model_id].row()["unit_label"] for job in jobs.values())
-    order = {job.eval_id: i for i, job in enumerate(jobs.values())}
+    parts_of = collections.Counter(b.arch.label() for b in (*stored, *bundles))
+    order = {b.bundle_id: i for i, b in enumerate((*stored, *bundles))}  # the plan's order, for the reduces
     progress["summarise"] = Progress("summarise", len(parts_of), "architectures")
-    arch_parts: dict[str, list[Part]] = {}
-    wanted = {m.model_id for m in plan.models}
-    out = Stages(bundles={m: b for m, b in done.items() if m in wanted})
+    for p in progress.values():
+        if not p.total:
+            p.finish()  # a stage with nothing to do says so now, not after the summaries' line
+    arch_parts: dict[str, list[tuple[str, Part]]] = {}
+    out = Stages(n_bundles=len(stored) + len(bundles), costs=costs, measure=measure)
     out.calibration = {
         arch.label(): asdict(c) if c is not None else "sized by the cache-size formula: no calibration answered in time"
         for arch, c in calibration.items()
     }
     stream = _Stream()
-    # one spreader per kind: sharing one, alternating evaluate and collect would pin each kind to one node
-    spread = {"evaluate": NodeSpreader(), "collect": NodeSpreader()}
-    fit_nrmse = config.evaluation.fit_nrmse
+    spread = NodeSpreader()  # stored bundles: evaluation tasks of one CPU, spread over the nodes
 
-    def evaluate(job: EvalJob) -> None:
-        manifest = catalog.EVALUATIONS.current(store, job.eval_id, EVALUATION_VERSION)
-        if manifest is not None:  # reused
-            progress["evaluate"].skip(1)
-            collect(job, manifest)
-            return
-        specs = {e.dataset_id: plan.datasets[e.dataset_id] for m in job.models for e in m.evals}
-        stream.add(remote.submit(remote.evaluate, store, job, specs, **spread["evaluate"].options()), "evaluate", job)
+    def task(b: Bundle) -> BundleTask:
+        specs_b, minutes = _specs_for_bundle(plan, b), config.resources.checkpoint_minutes
+        return BundleTask(b, specs_b, config.evaluation, config.data.distribution, tensorboard, minutes)
 
-    def collect(job: EvalJob, manifest: EvalManifest) -> None:
-        out.evaluations.append(manifest)
-        task = part_job(job, manifest, specs, fit_nrmse, tensorboard)
-        stream.add(remote.submit(remote.collect_part, store, task, **spread["collect"].options()), "collect", job)
+    def facts(b: Bundle, seconds: dict[str, float], submitted: float, queued: bool) -> dict[str, Any]:
+        """What a finished task says of itself, with what the plan knows of its bundle."""
+        training = b.arch.training_or(config.training)
+        step = b.step_size or len(b.models)
+        return {
+            **seconds,
+            "dispatch": max(0.0, seconds["began"] - submitted),
+            "queued": queued,
+            "models": len(b.models),
+            "steps": training.steps,
+            "test_rows": test_rows(plan, b.models[0]),
+            "trained": "train" in seconds,
+            "shape": arch_shape(plan, b.arch, placement.on_gpu),
+            "step": step,
+            "watch": watch_overhead(plan, list(b.models), training),
+            "train_cpus": config.resources.train_cpus,
+            "logs": -(-training.steps // training.log_every),
+            "rate_ref": sweep_rate(c.sweep, b.step_size or len(b.models))
+            if (c := calibration.get(b.arch)) and c.sweep
+            else 0.0,
+        }
 
-    fresh = {b.bundle_id for b in bundles}
-    for job in jobs.values():
-        if job.bundle_id not in fresh:
-            evaluate(job)
-    waiting = collections.deque(bundles)
+    waiting = collections.deque([("evaluate", b) for b in stored] + [("train", b) for b in bundles])
     in_flight_cap = 2 * placement.slots + 1
+    started = time.time()
     while waiting or stream:
-        while waiting and stream.count("train") < in_flight_cap:
-            b = waiting.popleft()
-            specs_b = _specs_for_bundle(plan, b)
-            ref = placement.submit(store, b, specs_b, config.evaluation.probe_rows, config.resources.checkpoint_minutes)
-            stream.add(ref, "train", b)
+        while waiting and (in_flight := stream.count("train") + stream.count("evaluate")) < in_flight_cap:
+            kind, b = waiting.popleft()
+            if kind == "train":
+                ref = placement.submit(store, task(b), whole=True)
+            else:
+                ref = remote.submit(remote.run_bundle_cpu, store, task(b), num_cpus=1, **spread.options())
+            stream.add(ref, kind, (b, time.time(), in_flight >= placement.slots))
         kind, key, result = stream.next()
         progress[kind].advance()
-        if kind == "train":
-            for member in result.members:
-                out.bundles[member.model_id] = result
-            evaluate(jobs[key.bundle_id])
-        elif kind == "evaluate":
-            collect(key, result)
-        elif kind == "collect":
-            out.parts.append(result)
-            group = arch_parts.setdefault(result.arch_label, [])
-            group.append(result)
-            if len(group) == parts_of[result.arch_label]:  # the reduce of this architecture can start
-                group.sort(key=lambda p: order[p.eval_id])  # the plan's order, not completion's (its operations')
-                ref = remote.submit(remote.summarise, store, group, reference_range, **spread["collect"].options())
-                stream.add(ref, "summarise", result.arch_label)
-        else:
+        if kind == "summarise":
             out.summaries[key] = result
+            continue
+        bundle, submitted, queued = key
+        out.eval_ids.append(result.eval_id)
+        out.parts.append(result.part)
+        out.n_trained += result.n_models if result.trained_at >= started else 0
+        out.tasks.append(facts(bundle, result.seconds, submitted, queued))
+        label = result.part.arch_label
+        group = arch_parts.setdefault(label, [])
+        group.append((bundle.bundle_id, result.part))
+        if len(group) == parts_of[label]:  # the reduce of this architecture can start
+            parts = [p for _, p in sorted(group, key=lambda g: order[g[0]])]  # the plan's order (its operations')
+            ref = remote.submit(remote.summarise, store, parts, reference_range, **spread.options())
+            stream.add(ref, "summarise", label)
     for p in progress.values():
         p.finish()
     return out
+
+
+def measure_overheads(plan: Plan, todo: list[ModelSpec], placement: Placement, costs: Costs) -> ray.ObjectRef | None:
+    """The evaluation and collection costs of a bundle on the node kind that trains (a task:
+    tasks.jobs.overheads), where this node has not measured them and the bundle sizes depend
+    on them (a group larger than a few models per slot, of automatic size)."""
+    if "evaluate" in costs.measured or not any(
+        a.training_or(plan.config.training).bundle_size is None and worth_calibrating(n, placement.slots)
+        for a, n in collections.Counter(m.arch for m in todo).items()
+    ):
+        return None
+    function = remote.measure_overheads_gpu if placement.on_gpu else remote.measure_overheads_cpu
+    return remote.submit(function, **placement.options())
+
+
+def _answer(ref: ray.ObjectRef | None, said: str) -> Any:
+    """The result of a measurement task, or None when it did not answer in time."""
+    if ref is None:
+        return None
+    ready, _ = ray.wait([ref], timeout=CALIBRATION_TIMEOUT_S)
+    if not ready:
+        ray.cancel(ref, force=True)
+        LOG.info(f"{said}: no answer in {CALIBRATION_TIMEOUT_S:.0f} s; default costs")
+        return None
+    result = _get(ref)
+    costs = ", ".join(f"{k} {a * 1000:.1f} ms + {b * 1e6:.2f} µs per unit" for k, (a, b) in result.items())
+    LOG.info(f"{said}: {costs}")
+    return result
 
 
 CALIBRATION_TIMEOUT_S = 180.0  # a node kind that cannot calibrate by then gets the formula's size
@@ -245,7 +302,7 @@ def calibrate_sizes(plan: Plan, todo: list[ModelSpec], placement: Placement) -> 
             out[arch] = c = _get(ref)
             how = "cached" if c.cached else f"measured in {c.seconds:.0f} s"
             LOG.info(
-                f"[calibrate] {arch.label()}: {c.best_size} models per bundle, {c.best_model_steps_per_s:,.0f} "
+                f"[calibrate] {arch.label()}: {c.best_size} models per compiled step, {c.best_model_steps_per_s:,.0f} "
                 f"model-steps/s on {c.device} ({how})"
             )
         else:

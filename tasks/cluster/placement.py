@@ -32,16 +32,19 @@ class Placement:
             opts["runtime_env"] = {"env_vars": {"MLAB_WORKER_POOL": f"train-{self.cpus}cpu"}}
         return opts
 
-    def remote_function(self):
-        from tasks.cluster.remote import train_bundle_cpu, train_bundle_gpu
+    def remote_function(self, whole: bool = False):
+        """The training task (`whole`: training, evaluation and collection of a bundle)."""
+        from tasks.cluster import remote
 
-        return train_bundle_gpu if self.on_gpu else train_bundle_cpu
+        if whole:
+            return remote.run_bundle_gpu if self.on_gpu else remote.run_bundle_cpu
+        return remote.train_bundle_gpu if self.on_gpu else remote.train_bundle_cpu
 
-    def submit(self, *args: Any) -> Any:
+    def submit(self, *args: Any, whole: bool = False) -> Any:
         """Submit one training task with this placement's resource request."""
         from tasks.cluster.remote import submit
 
-        return submit(self.remote_function(), *args, **self.options())
+        return submit(self.remote_function(whole), *args, **self.options())
 
 
 def placement(resources: ResourcesConfig, cluster: dict[str, float]) -> Placement:

@@ -6,6 +6,8 @@ store, so a task may run on any node and a retried task finds finished work in p
 
 from __future__ import annotations
 
+import time
+from dataclasses import replace
 from typing import Any
 
 import ray
@@ -13,17 +15,16 @@ import ray
 from tasks.cluster.runtime import where
 from tasks.data.spec import DatasetSpec
 from tasks.data.targets import TargetSpec
-from tasks.evaluation.job import EvalJob
-from tasks.jobs.collect import Part, PartJob
-from tasks.jobs.evaluate import evaluate_and_store
+from tasks.jobs.bundle import BundleDone, BundleTask, run_bundle
+from tasks.jobs.collect import Part
 from tasks.jobs.generate import write_shard
-from tasks.jobs.train import train_and_store
+from tasks.jobs.train import train_bundle_job
 from tasks.model import plugins
 from tasks.model.calibration import Calibration
 from tasks.model.settings import TrainingConfig
 from tasks.model.tfenv import configure_tensorflow
 from tasks.report.aggregates import Summary
-from tasks.store.catalog import BundleManifest, EvalManifest, ShardEntry
+from tasks.store.catalog import BundleManifest, ShardEntry
 from tasks.store.storage import Store
 from tasks.study.bundles import Bundle
 from tasks.study.config import CHECKPOINT_MINUTES
@@ -69,7 +70,7 @@ def _train_bundle(
 ) -> BundleManifest:
     tf = ready_for_models()
     device = "gpu" if tf.config.list_logical_devices("GPU") else "cpu"
-    return train_and_store(store, bundle, specs, device, probe_rows, where(), checkpoint_minutes)
+    return train_bundle_job(store, bundle, specs, device, probe_rows, where(), checkpoint_minutes).manifest
 
 
 train_bundle_cpu = ray.remote(max_retries=RETRIES)(_train_bundle)
@@ -78,19 +79,20 @@ train_bundle_cpu = ray.remote(max_retries=RETRIES)(_train_bundle)
 train_bundle_gpu = ray.remote(max_retries=RETRIES, max_calls=1)(_train_bundle)
 
 
-@ray.remote(num_cpus=1, max_retries=RETRIES)
-def evaluate(store: Store, job: EvalJob, specs: dict[str, DatasetSpec], *after: Any) -> EvalManifest:
-    """`after`: the training result refs this evaluation waits for (Ray resolves them first)."""
-    ready_for_models()
-    return evaluate_and_store(store, job, specs, placement=where())
+def _run_bundle(store: Store, task: BundleTask) -> BundleDone:
+    """A bundle's training, evaluation and collection (tasks.jobs.bundle), with what the task
+    spent before its work (`setup`: the driver's plugins, TensorFlow in a fresh worker) and
+    when it began (the driver subtracts its submission time: dispatch)."""
+    began, clock = time.time(), time.perf_counter()
+    tf = ready_for_models()
+    setup = time.perf_counter() - clock
+    device = "gpu" if tf.config.list_logical_devices("GPU") else "cpu"
+    done = run_bundle(store, task, device, placement=where())
+    return replace(done, seconds={**done.seconds, "setup": setup, "began": began})
 
 
-@ray.remote(num_cpus=1, max_retries=RETRIES)
-def collect_part(store: Store, job: PartJob) -> Part:
-    """The map of a study's collection: one evaluation's rows of every study table."""
-    from tasks.jobs import collect
-
-    return collect.collect_part(store, job)
+run_bundle_cpu = ray.remote(max_retries=RETRIES)(_run_bundle)
+run_bundle_gpu = ray.remote(max_retries=RETRIES, max_calls=1)(_run_bundle)  # frees the GPU's memory, as above
 
 
 @ray.remote(num_cpus=1, max_retries=RETRIES)
@@ -109,4 +111,16 @@ def _calibrate(arch: str, params: dict, training: TrainingConfig, target: Target
 
 
 calibrate_cpu = ray.remote(max_retries=RETRIES)(_calibrate)
+
+
+def _measure_overheads() -> dict[str, tuple[float, float]]:
+    """A bundle's evaluation and collection costs on this node kind (tasks.jobs.overheads)."""
+    ready_for_models()
+    from tasks.jobs.overheads import measure_overheads
+
+    return measure_overheads()
+
+
+measure_overheads_cpu = ray.remote(max_retries=RETRIES)(_measure_overheads)
+measure_overheads_gpu = ray.remote(max_retries=RETRIES, max_calls=1)(_measure_overheads)
 calibrate_gpu = ray.remote(max_retries=RETRIES, max_calls=1)(_calibrate)

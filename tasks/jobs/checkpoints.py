@@ -34,8 +34,9 @@ from tasks.study.bundles import Bundle
 
 
 def bundle_key(bundle: Bundle, probe_rows: int) -> str:
-    """What a saved state belongs to: the bundle's models and training settings, and the
-    probe sets whose curves it carries (their number sizes the state)."""
+    """What a saved state belongs to: the bundle's models and training settings, the probe
+    sets whose curves it carries (their number sizes the state) and its compiled steps' size
+    (tasks.model.chunked: a state of several steps holds the finished ones)."""
     probes = sorted({e.dataset_id for m in bundle.models for e in m.evals}) if probe_rows > 0 else []
     return content_id(
         "ckpt",
@@ -46,6 +47,7 @@ def bundle_key(bundle: Bundle, probe_rows: int) -> str:
             "first_window": bundle.first_window,
             "probe_rows": probe_rows,
             "probes": probes,
+            **({"step_size": bundle.step_size} if bundle.step_size else {}),  # what a saved state holds
         },
     )
 

@@ -9,6 +9,7 @@ import platform
 import resource
 import tempfile
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -25,7 +26,19 @@ from tasks.study.bundles import Bundle
 from tasks.study.config import CHECKPOINT_MINUTES
 
 
-def train_and_store(
+@dataclass
+class Trained:
+    """A trained bundle: its manifest and, when trained by this task, what it wrote (kept in
+    memory so its evaluation and collection need not read it back); `seconds` by part."""
+
+    manifest: BundleManifest
+    weights: dict[str, np.ndarray] | None = None
+    curves: pa.Table | None = None
+    probes: pa.Table | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def train_bundle_job(
     store: Store,
     bundle: Bundle,
     specs: dict[str, DatasetSpec],
@@ -33,38 +46,40 @@ def train_and_store(
     probe_rows: int = 0,
     placement: dict[str, Any] | None = None,
     checkpoint_minutes: float = CHECKPOINT_MINUTES,
-) -> BundleManifest:
-    """`checkpoint_minutes`: how often the bundle's state is saved while it trains (0: never);
-    a saved state of this bundle is resumed from."""
+) -> Trained:
+    """Train the bundle unless a complete one is stored (a retried or repeated task), in
+    compiled steps of `bundle.step_size` members (tasks.model.chunked), and store it. Its
+    state is saved every `checkpoint_minutes` while it trains (0: never), and a saved state
+    of this bundle is resumed from."""
     checkpoints = StoreCheckpoints(store, bundle.bundle_id, bundle_key(bundle, probe_rows), 60 * checkpoint_minutes)
     done = catalog.BUNDLES.current(store, bundle.bundle_id, TRAIN_VERSION)
     if done is not None:
         checkpoints.discard()  # left by a run that ended between the manifest and this
-        return done  # a retried or repeated task: the work is already there
-    from tasks.model import trainer  # TF import only inside the task
+        return Trained(done)  # a retried or repeated task: the work is already there
+    from tasks.model.chunked import train_in_steps  # TF import only inside the task
 
     training = bundle.training
+    clock = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="mlab-windows-") as cache, checkpoints.on_sigterm():
         data = bundle_data(store, bundle, specs, cache)
         data.probes, data.probe_index = probe_sets(store, bundle, specs, probe_rows)
+        read = time.perf_counter() - clock
         started = time.time()
-        out = trainer.train_bundle(
+        out = train_in_steps(
             registry.get(bundle.arch.arch),
             bundle.arch.params,
             training,
             [m.seed for m in bundle.models],
             data,
+            bundle.step_size,
             checkpoints=checkpoints,
         )
+    clock = time.perf_counter()
+    curves, probes = curves_table(bundle, out), probe_table(bundle, out)
     files = {
         "weights": store.write_npz(catalog.bundle_file(bundle.bundle_id, "weights.npz"), out.weights),
-        "curves": store.write_parquet(
-            catalog.bundle_file(bundle.bundle_id, "curves.parquet"), curves_table(bundle, out)
-        ),
-        "probes": store.write_parquet(
-            catalog.bundle_file(bundle.bundle_id, "probes.parquet"),
-            probe_table(bundle, out),
-        ),
+        "curves": store.write_parquet(catalog.bundle_file(bundle.bundle_id, "curves.parquet"), curves),
+        "probes": store.write_parquet(catalog.bundle_file(bundle.bundle_id, "probes.parquet"), probes),
     }
     manifest = BundleManifest(
         bundle_id=bundle.bundle_id,
@@ -87,9 +102,12 @@ def train_and_store(
         version=TRAIN_VERSION,
         resumed_at=out.resumed_at,
     )
-    catalog.BUNDLES.write(store, manifest, bundle.bundle_id)  # last: complete from here on
+    manifest = catalog.BUNDLES.write(store, manifest, bundle.bundle_id)  # last: complete from here on
     checkpoints.discard()
-    return manifest
+    seconds = {"read": read, "train": out.seconds, "compile": out.compile_seconds}
+    seconds["model_steps_per_s"] = manifest.model_steps_per_s
+    seconds["write"] = time.perf_counter() - clock
+    return Trained(manifest, out.weights, curves, probes, seconds)
 
 
 def bundle_data(store: Store, bundle: Bundle, specs: dict[str, DatasetSpec], cache_dir: str):
@@ -97,11 +115,13 @@ def bundle_data(store: Store, bundle: Bundle, specs: dict[str, DatasetSpec], cac
     local copy in `cache_dir`, never downloaded twice) and validation sets, per dataset."""
     from tasks.model.trainer import BundleData
 
-    train_specs = [specs[d] for d in bundle.datasets]
+    datasets = bundle.datasets
+    position = {d: i for i, d in enumerate(datasets)}
+    train_specs = [specs[d] for d in datasets]
     val = validation_sets(store, bundle, specs)
     target = bundle.models[0].target  # computes y in the step only where every member shares it (step_target)
     common = {
-        "dataset_index": [bundle.datasets.index(m.train_dataset) for m in bundle.models],
+        "dataset_index": [position[m.train_dataset] for m in bundle.models],
         "val": val,
         "first_window": bundle.first_window,
         "target": target,
@@ -188,12 +208,20 @@ PROBE_SCHEMA = pa.schema(
 def probe_table(bundle: Bundle, out) -> pa.Table:
     """Long table: model × logged step × watched evaluation range → MSE (its success
     threshold is the evaluation's, joined at collection)."""
-    cols: dict[str, list] = {name: [] for name in PROBE_SCHEMA.names}
-    if out.probe_mse.size:
-        for k, m in enumerate(bundle.models):
-            for e, ev in enumerate(m.evals):
-                cols["model_id"] += [m.model_id] * len(out.log_steps)
-                cols["step"] += out.log_steps.tolist()
-                cols["eval_range"] += [ev.ranges.label()] * len(out.log_steps)
-                cols["mse"] += out.probe_mse[:, k, e].tolist()
-    return pa.table(cols, schema=PROBE_SCHEMA)
+    if not out.probe_mse.size:
+        return PROBE_SCHEMA.empty_table()
+    steps = np.asarray(out.log_steps, np.int64)
+    pairs = [(k, e, ev.ranges.label()) for k, m in enumerate(bundle.models) for e, ev in enumerate(m.evals)]
+    member = np.array([k for k, _, _ in pairs], np.int64)
+    column = np.array([e for _, e, _ in pairs], np.int64)
+    ids = np.array([m.model_id for m in bundle.models], dtype=object)
+    labels = np.array([label for _, _, label in pairs], dtype=object)
+    return pa.table(
+        {
+            "model_id": np.repeat(ids[member], len(steps)),
+            "step": np.tile(steps, len(pairs)),
+            "eval_range": np.repeat(labels, len(steps)),
+            "mse": out.probe_mse[:, member, column].T.reshape(-1).astype(np.float64),
+        },
+        schema=PROBE_SCHEMA,
+    )

@@ -49,7 +49,8 @@ from tasks.store.storage import Store
 # table and figure; published-vs-run verdicts by test.
 # 3: short series labels with a table of their specifications; legends outside the data; captions
 # computed from the data; the extrapolation horizon (section, figure, headline column); every
-# figure also as SVG and PDF in figures/.
+# figure also as SVG and PDF in figures/; the calibrated size named what one compiled step trains
+# (a bundle may hold many steps). One bump for both: neither change was released under 2.
 REPORT_VERSION = 3
 
 SUCCESS_NOTE = (
@@ -330,15 +331,15 @@ def _facts(info: dict[str, Any]) -> str:
 
 
 def _calibrations(calibration: dict[str, Any]) -> str:
-    """How the bundle sizes of this run were chosen, where a calibration measured them."""
+    """How the compiled steps of this run were sized, where a calibration measured them."""
     said = [
-        f"{arch}: {c['best_size']} models per bundle, {c['best_model_steps_per_s']:,.0f} model-steps/s "
+        f"{arch}: {c['best_size']} models per compiled step, {c['best_model_steps_per_s']:,.0f} model-steps/s "
         f"on {c['device']}{' (cached)' if c.get('cached') else ''}"
         if isinstance(c, dict)
         else f"{arch}: {c}"
         for arch, c in calibration.items()
     ]
-    return " Bundle sizes measured by calibration — " + "; ".join(said) + "." if said else ""
+    return " Step sizes measured by calibration — " + "; ".join(said) + "." if said else ""
 
 
 def render_markdown(title: str, sections: list[Section]) -> str:

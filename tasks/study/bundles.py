@@ -14,9 +14,12 @@ from tasks.core.ids import content_id
 from tasks.data.targets import TargetSpec
 from tasks.evaluation.job import EvalJob
 from tasks.model import registry
+from tasks.model.calibration import Calibration
 from tasks.model.settings import TrainingConfig
-from tasks.study.config import ArchSpec, Config
+from tasks.study.config import ArchSpec, Config, EvaluationConfig
+from tasks.study.costs import Costs, members_for_fixed_share, per_model, task_fixed
 from tasks.study.plan import ModelSpec, Plan
+from tasks.study.rates import test_rows, train_seconds, watch_overhead
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,7 @@ class Bundle:
     arch: ArchSpec
     models: tuple[ModelSpec, ...]
     training: TrainingConfig
+    step_size: int | None = None  # members per compiled step (None: all of them; tasks.model.chunked)
 
     @property
     def first_window(self) -> int:
@@ -43,11 +47,15 @@ class Bundle:
 
 def make_eval_job(bundle_id: str, models: tuple[ModelSpec, ...], config: Config) -> EvalJob:
     """Evaluation of `models` (all trained in bundle `bundle_id`) as `config` asks for it."""
-    evaluation = config.evaluation
+    return eval_job_of(bundle_id, models, config.evaluation, config.data.distribution)
+
+
+def eval_job_of(
+    bundle_id: str, models: tuple[ModelSpec, ...], evaluation: EvaluationConfig, distribution: str
+) -> EvalJob:
+    """Evaluation of `models` (all trained in bundle `bundle_id`) with these settings."""
     evaluated = tuple(m.evaluated() for m in models)
-    return EvalJob.of(
-        bundle_id, evaluated, evaluation.diagonal, evaluation.success, config.data.distribution, evaluation.horizon
-    )
+    return EvalJob.of(bundle_id, evaluated, evaluation.diagonal, evaluation.success, distribution, evaluation.horizon)
 
 
 def step_target(target: TargetSpec, fresh: bool = False) -> TargetSpec | None:
@@ -93,17 +101,45 @@ def auto_bundle_size(
     return max(1, min(cap, balanced))
 
 
+def step_for_short_training(
+    sweep: dict[str, float], best: int, balanced: int, steps: float, logs: int, overhead: float
+) -> int:
+    """Members per compiled step when each step's calls cost `overhead` seconds per log point
+    beyond their arithmetic (a short training makes few steps: that overhead then outweighs
+    the calibrated size's small gain), the calibration's size with the fewest seconds per
+    model: `steps` (watched) model-steps at its rate, plus its share of the overhead."""
+
+    def per_model(k: int) -> float:
+        return steps / sweep[str(k)] + overhead * logs / k
+
+    sizes = [int(k) for k in sweep if int(k) <= balanced] or [best]
+    return min(sizes, key=lambda k: (per_model(k) if str(k) in sweep else float("inf"), -k))
+
+
+def task_size(step: int, n_models: int, slots: int, fixed: float, model: float) -> int:
+    """Members per training task: whole compiled steps enough that the task's fixed seconds
+    are at most FIXED_SHARE of it (`model`: one member's seconds in the task), never more
+    than spreads the models over every slot; at least one step."""
+    want = members_for_fixed_share(fixed, model)
+    balanced = -(-n_models // max(1, slots))
+    return max(step, min(-(-want // step) * step, balanced))
+
+
 def make_bundles(
     plan: Plan,
     todo: list[ModelSpec],
     slots: int,
     on_gpu: bool = False,
     measured: dict[ArchSpec, int] | None = None,
+    costs: Costs | None = None,
+    calibrations: dict[ArchSpec, Calibration | None] | None = None,
 ) -> list[Bundle]:
     """Group models that share architecture, training settings (and so shapes), what the
     training step computes of their target (`step_target`) and window order into bundles of
-    near-equal size: each group's `training.bundle_size`, else chosen automatically (from
-    `measured` best sizes when given)."""
+    near-equal size. The compiled step's size is each group's `training.bundle_size`, else
+    chosen automatically (from `measured` best sizes when given); with `costs` (this node's,
+    tasks.study.costs) an automatic bundle holds as many whole steps as keep its task's fixed
+    cost at most FIXED_SHARE of the task (`task_size`), its members trained a step at a time."""
     groups: dict[tuple[ArchSpec, TargetSpec | None, int], list[ModelSpec]] = {}
     for m in todo:
         fresh = m.arch.training_or(plan.config.training).fresh
@@ -111,18 +147,36 @@ def make_bundles(
     bundles = []
     for (arch, _, _), members in groups.items():
         training = arch.training_or(plan.config.training)
-        size = training.bundle_size
-        if size is None:
+        step = training.bundle_size
+        size = step
+        if step is None:
             width = registry.get(arch.arch).width(arch.params) + plan.config.target.n_inputs  # activations + inputs
             best = (measured or {}).get(arch)
-            size = auto_bundle_size(width, training.batch_size, len(members), slots, on_gpu, measured=best)
+            step = size = auto_bundle_size(width, training.batch_size, len(members), slots, on_gpu, measured=best)
+            calibration = (calibrations or {}).get(arch)
+            if costs is not None and calibration is not None and calibration.sweep and best:
+                watched = training.steps * watch_overhead(plan, members, training)
+                logs = -(-training.steps // training.log_every)
+                step = size = step_for_short_training(
+                    calibration.sweep, best, -(-len(members) // slots), watched, logs, costs.step
+                )
+            if costs is not None:
+                train, _ = train_seconds(plan, arch, members, costs, calibration, step, on_gpu)
+                model = per_model(costs, train, test_rows(plan, members[0]))
+                size = task_size(step, len(members), slots, task_fixed(costs), model)
         n_bundles = -(-len(members) // size)
-        if training.bundle_size is None:  # whole rounds: 3 bundles on 2 slots idle one
+        if training.bundle_size is None and size == step:  # whole rounds: 3 bundles on 2 slots idle one
             n_bundles = min(len(members), -(-n_bundles // slots) * slots)
+        elif training.bundle_size is None:  # whole rounds of bundles no smaller than their fixed cost wants
+            n_bundles = max(min(slots, len(members)), len(members) // size // slots * slots)
+        n_steps = -(-len(members) // step)
         for i in range(n_bundles):
-            # contiguous, near-equal chunks: members sharing a training range stay together,
-            # so a bundle holds few datasets in memory
-            lo, hi = i * len(members) // n_bundles, (i + 1) * len(members) // n_bundles
+            # contiguous, near-equal runs of whole steps: members sharing a training range stay
+            # together, so a bundle holds few datasets in memory; only a group's last step is partial
+            if n_steps >= n_bundles:
+                lo, hi = i * n_steps // n_bundles * step, min(len(members), (i + 1) * n_steps // n_bundles * step)
+            else:
+                lo, hi = i * len(members) // n_bundles, (i + 1) * len(members) // n_bundles
             chunk = tuple(members[lo:hi])
-            bundles.append(Bundle(content_id("b", [m.model_id for m in chunk]), arch, chunk, training))
+            bundles.append(Bundle(content_id("b", [m.model_id for m in chunk]), arch, chunk, training, step))
     return bundles

@@ -1,55 +1,120 @@
 """How long a study takes: the estimate the dry run states, a run is checked against (more
 than a day asks for --yes) and a nightly lock's lifetime derives from (pure, but for reading
-this machine's bundle-size calibrations)."""
+this node kind's cached measurements: tasks.model.calibration, tasks.study.costs).
+
+The estimate follows what a run does, phase by phase, each at this node's measured cost:
+
+    plan        making the plan (as long as the dry run's own)
+    start       Ray started (or connected to)
+    measure     calibrations and cost measurements this node has not cached yet
+    data        its shards, over every CPU
+    workers     each slot's first task: a worker's start, then one compilation per
+                architecture's step shape
+    bundles     every bundle task as the run would make them (tasks.study.bundles): its fixed
+                part, then per model its training (the rate measured in earlier studies'
+                tasks, else calibrated, with what it watches at each log step), evaluation and
+                collection; spread over the slots
+    summarise   the last architecture's reduce, after its last bundle
+    results     the results manifest over every part
+    report      drawing the report
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from tasks.model.calibration import cached_for
-from tasks.model.settings import TrainingConfig
-from tasks.study.plan import ModelSpec, Plan
+from tasks.study.bundles import Bundle, make_bundles, worth_calibrating
+from tasks.study.costs import Costs, load_costs, per_model, task_fixed
+from tasks.study.plan import Plan
+from tasks.study.rates import (
+    BENCH_MODEL_STEPS_PER_S_PER_CPU,
+    arch_shape,
+    test_rows,
+    train_seconds,
+    watch_overhead,
+)
 
-# Training throughput per CPU slot assumed for an architecture this machine has not calibrated
-# yet (the article's model runs at 100–150k on one core of an AMD EPYC or an Intel Xeon; wider
-# or stacked units are slower); only the estimates use it.
-BENCH_MODEL_STEPS_PER_S_PER_CPU = 100_000
-RAY_START_SECONDS = 15
+__all__ = ["BENCH_MODEL_STEPS_PER_S_PER_CPU", "Estimate", "estimate", "estimate_seconds", "watch_overhead"]
 
-
-def watch_overhead(plan: Plan, models: list[ModelSpec], training: TrainingConfig) -> float:
-    """Time factor for what a model watches at every log step (its validation set and the
-    probe rows of each evaluation set), which the calibration (training steps alone) leaves
-    out: a watched row costs about what a training row costs (measured on the ICLR stack:
-    20,000 rows per 1,000 steps of batch 128 added 16%)."""
-    if not models:
-        return 1.0
-    ev = plan.config.evaluation
-    probes = min(ev.probe_rows, ev.size) * sum(len(m.evals) for m in models) / len(models)
-    return 1.0 + (plan.config.data.val_size + probes) / (training.batch_size * training.log_every)
+SWEEP_SECONDS = 45.0  # a bundle-size calibration this node has not cached (one slot, per architecture)
+OVERHEADS_SECONDS = 5.0  # the evaluation and collection measurement (tasks.jobs.overheads), once per node kind
 
 
-def calibrations_of(plan: Plan) -> dict:
+@dataclass(frozen=True)
+class Estimate:
+    seconds: float
+    phases: dict[str, float]  # the parts above, in order
+    bundles: list[Bundle]
+    sources: dict[str, str]  # architecture label → where its training rate comes from
+    costs: Costs
+
+    def line(self) -> str:
+        return ", ".join(f"{name} {seconds:,.0f} s" for name, seconds in self.phases.items() if seconds >= 0.5)
+
+
+def calibrations_of(plan: Plan, on_gpu: bool = False) -> dict:
     """This machine's cached bundle-size calibration of each architecture (None: none yet)."""
     config = plan.config
     return {
-        arch: cached_for(arch.arch, arch.params, arch.training_or(config.training), config.target)
+        arch: cached_for(arch.arch, arch.params, arch.training_or(config.training), config.target, on_gpu)
         for arch in config.architectures
     }
 
 
-def training_seconds(plan: Plan, arch, cpus: int, calibration) -> float:
-    """About how long `arch`'s models of the plan train on `cpus` CPUs: their model-steps (and
-    what they watch at each log step) at the calibrated rate, else the assumed one."""
+def estimate(
+    plan: Plan,
+    cpus: int,
+    costs: Costs | None = None,
+    calibrations: dict | None = None,
+    on_gpu: bool = False,
+    plan_seconds: float = 0.0,
+) -> Estimate:
+    """The whole run on `cpus` CPUs (before reuse of earlier outputs), phase by phase; by
+    default at this node's cached costs and calibrations (`plan_seconds`: what making the
+    plan took, which a run does again)."""
     config = plan.config
+    costs = costs or load_costs(on_gpu)
+    calibrations = calibrations_of(plan, on_gpu) if calibrations is None else calibrations
     slots = max(1, cpus // config.resources.train_cpus)
-    per_cpu = calibration.best_model_steps_per_s if calibration else BENCH_MODEL_STEPS_PER_S_PER_CPU
-    models = [m for m in plan.models if m.arch == arch]
-    training = arch.training_or(config.training)
-    steps = len(models) * training.steps
-    return steps * watch_overhead(plan, models, training) / (per_cpu * config.resources.train_cpus * slots)
+    phases = {"plan": plan_seconds, "start": costs.start}
+    sized = [
+        a
+        for a in config.architectures
+        if a.training_or(config.training).bundle_size is None
+        and worth_calibrating(sum(1 for m in plan.models if m.arch == a), slots)
+    ]
+    to_sweep = [a for a in sized if calibrations.get(a) is None]
+    unmeasured = "evaluate" not in costs.measured and bool(sized)
+    phases["measure"] = SWEEP_SECONDS * -(-len(to_sweep) // slots) + (OVERHEADS_SECONDS if unmeasured else 0.0)
+    shards = sum(s.n_shards for s in plan.stored_datasets.values())
+    rows = sum(s.rows for s in plan.stored_datasets.values())
+    phases["data"] = (costs.shard[0] * shards + costs.shard[1] * rows) / max(1, cpus)
+    measured = {a: c.best_size for a, c in calibrations.items() if c is not None}
+    bundles = make_bundles(plan, list(plan.models), slots, on_gpu, measured, costs, calibrations)
+    shapes = {a: arch_shape(plan, a, on_gpu) for a in config.architectures}
+    phases["workers"] = costs.worker + sum(costs.compile_of(shapes[a]) for a in {b.arch for b in bundles})
+    sources: dict[str, str] = {}
+    work = []
+    for b in bundles:
+        calibration = calibrations.get(b.arch)
+        train, sources[b.arch.label()] = train_seconds(
+            plan, b.arch, list(b.models), costs, calibration, _step(b), on_gpu
+        )
+        model = per_model(costs, train, test_rows(plan, b.models[0]))
+        work.append(task_fixed(costs) + model * len(b.models))
+    phases["bundles"] = max(sum(work) / slots, max(work, default=0.0))
+    per_arch = [sum(1 for m in plan.models if m.arch == a) for a in config.architectures]
+    phases["summarise"] = costs.summarise[0] + costs.summarise[1] * max(per_arch, default=0)
+    phases["results"] = costs.results[0] + costs.results[1] * len(bundles)
+    phases["report"] = costs.report
+    return Estimate(sum(phases.values()), phases, bundles, sources, costs)
+
+
+def _step(bundle: Bundle) -> int:
+    return bundle.step_size or len(bundle.models)
 
 
 def estimate_seconds(plan: Plan, cpus: int) -> float:
     """The dry run's estimate of a whole run on `cpus` CPUs, before reuse of earlier outputs."""
-    calibrations = calibrations_of(plan)
-    train = sum(training_seconds(plan, arch, cpus, calibrations[arch]) for arch in plan.config.architectures)
-    return train + RAY_START_SECONDS
+    return estimate(plan, cpus).seconds

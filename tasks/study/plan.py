@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,6 +59,26 @@ class ModelSpec:
             "train_hi": self.train_range.hi,
             **_labels(self.arch)[1],
         }
+
+
+def identity_columns(models: Sequence[ModelSpec]) -> dict[str, list[Any]]:
+    """`ModelSpec.row()` of many models as columns (the same names, order and values), built
+    per run of models that share architecture, target and training range: only the id and
+    the seed are per model."""
+    columns: dict[str, list[Any]] = {}
+    shared = lambda m: (m.arch, m.target, m.shows_operation, m.train_range)  # noqa: E731 (what a run shares)
+    for _, grouped in itertools.groupby(models, key=shared):
+        run = list(grouped)
+        first = run[0].row()
+        for name, value in first.items():
+            if name == "model_id":
+                values: list[Any] = [m.model_id for m in run]
+            elif name == "seed":
+                values = [m.seed for m in run]
+            else:
+                values = [value] * len(run)
+            columns.setdefault(name, []).extend(values)
+    return columns
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,132 @@
+"""What a finished study teaches this node's costs (pure): its phases and what its bundle
+tasks measured of themselves, folded into the node's cached costs (tasks.study.costs).
+
+Costs measured once per run (starting Ray, the report) are the mean of the last few runs;
+those with a fixed and a per-unit part (generating data, the last reduce, the results
+manifest) are fitted over the last few runs' points, keeping the default per-unit part
+until two runs of different sizes tell them apart.
+"""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any
+
+import numpy as np
+
+from tasks.study.costs import DEFAULTS, Costs, task_from_overheads, with_measured, worker_start
+
+HISTORY = 8  # runs remembered per phase
+
+
+def observe_run(
+    costs: Costs,
+    models_per_arch: int,
+    phases: dict[str, float],
+    tasks: list[dict[str, Any]],
+    data: tuple[int, int] | None,
+    cpus: int,
+) -> Costs:
+    """The node's costs after a run: `phases` (seconds by phase), `tasks` (each bundle task's
+    seconds and facts: models, test_rows, trained, shape, step, watch, train_cpus), `data`
+    (shards, rows generated; None when all were reused); earlier runs' points are in
+    `costs.history`."""
+    history = {k: list(v) for k, v in costs.history.items()}
+
+    def remember(name: str, point: list[float]) -> list[list[float]]:
+        history[name] = [*history.get(name, []), point][-HISTORY:]
+        return history[name]
+
+    measured: dict[str, Any] = {}
+    if "ray" in phases:
+        measured["start"] = statistics.mean(p[0] for p in remember("start", [phases["ray"]]))
+    if "report" in phases:
+        measured["report"] = statistics.mean(p[0] for p in remember("report", [phases["report"]]))
+    if data and data[0] and "data" in phases:  # per shard: seconds on one CPU, its rows
+        points = remember("shard", [data[1] / data[0], phases["data"] * cpus / data[0]])
+        measured["shard"] = fit_line(points, DEFAULTS.shard[1])
+    if "summarise" in phases:
+        measured["summarise"] = fit_line(remember("summarise", [models_per_arch, phases["summarise"]]), 0.0)
+    if "results" in phases and tasks:
+        measured["results"] = fit_line(remember("results", [len(tasks), phases["results"]]), DEFAULTS.results[1])
+    measured["worker"] = worker_start(tasks)
+    trained = [t for t in tasks if t.get("trained")]
+    if trained:  # besides training: a fixed part and one per member × test row, over recent studies' tasks
+        measured["task"] = fit_line(remember_tasks(history, trained), costs.task[1])
+    measured.update(step_costs(trained, costs))
+    return with_measured(costs, **measured, history=history)
+
+
+TASK_POINTS = 48  # task points remembered (a few per run: each bundle size's median)
+
+
+def remember_tasks(history: dict[str, list[list[float]]], tasks: list[dict[str, Any]]) -> list[list[float]]:
+    """Add this run's training tasks to the history: per distinct size (members × test rows),
+    the median of their seconds besides training (reading, writing, evaluation, collection;
+    dispatch and a worker's set-up are outside `total`); the points kept."""
+    by_size: dict[float, list[float]] = {}
+    for t in tasks:
+        by_size.setdefault(float(t["models"] * t["test_rows"]), []).append(t["total"] - t.get("train", 0.0))
+    points = [[size, statistics.median(v)] for size, v in sorted(by_size.items())]
+    history["task"] = [*history.get("task", []), *points][-TASK_POINTS:]
+    return history["task"]
+
+
+def fit_line(points: list[list[float]], default_slope: float) -> tuple[float, float]:
+    """(fixed, slope) of y = fixed + slope·x through the points (x, y), both ≥ 0: a least-
+    squares fit when the x span a factor of two or more, else `default_slope` and the fixed
+    part that matches the points on average."""
+    x = np.array([p[0] for p in points], float)
+    y = np.array([p[1] for p in points], float)
+    if len(x) >= 2 and x.min() > 0 and x.max() >= 2 * x.min():
+        slope, fixed = np.polyfit(x, y, 1)
+        if slope >= 0 and fixed >= 0:
+            return float(fixed), float(slope)
+        if slope >= 0:  # through the origin
+            return 0.0, float((x @ y) / (x @ x))
+    return max(0.0, float(np.mean(y - default_slope * x))), default_slope
+
+
+def with_overheads(costs: Costs, overheads: dict[str, tuple[float, float]] | None) -> Costs:
+    """`costs` with the evaluation and collection measurement (tasks.jobs.overheads), which
+    also stands for a bundle task's non-training seconds until studies have measured them."""
+    if not overheads:
+        return costs
+    evaluate, collect = tuple(overheads["evaluate"]), tuple(overheads["collect"])
+    task = costs.task if "task" in costs.measured else task_from_overheads(evaluate, collect, DEFAULTS.task[0])
+    return with_measured(costs, evaluate=evaluate, collect=collect, task=task)
+
+
+CLEAN = 4  # a task's training measures its rate when it lasts this many times its first call
+
+
+def step_costs(trained: list[dict[str, Any]], costs: Costs) -> dict[str, Any]:
+    """Per step shape: the training rate inside tasks (as if nothing were watched, per CPU),
+    from tasks long enough that compiling is a small part of them; and the compile time, what
+    a shape's slowest task spent beyond its steps at that rate (the step's first call, the
+    validation and probe functions' first calls), else its first call's excess."""
+    rates: dict[str, dict[str, list[float]]] = {}
+    for t in trained:
+        if t.get("model_steps_per_s", 0) > 0 and t["train"] >= CLEAN * t.get("compile", 0.0):
+            rate = t["model_steps_per_s"] * t["watch"] / t["train_cpus"]
+            rates.setdefault(t["shape"], {}).setdefault(str(t["step"]), []).append(rate)
+    clean = {s: {k: statistics.median(v) for k, v in by.items()} for s, by in rates.items()}
+    compiles: dict[str, float] = {}
+    for t in trained:
+        known = clean.get(t["shape"]) or costs.rates.get(t["shape"])
+        if known:
+            rate = known[min(known, key=lambda k: abs(int(k) - t["step"]))] / t["watch"] * t["train_cpus"]
+            spent = max(0.0, t["train"] - t["models"] * t["steps"] / rate)
+        else:
+            spent = t.get("compile", 0.0)
+        compiles[t["shape"]] = max(compiles.get(t["shape"], 0.0), spent)
+    out: dict[str, Any] = {"compiles": compiles, "rates": clean}
+    overheads = [  # a compiled step's calls at each log point beyond the calibrated arithmetic
+        (t["train"] - t.get("compile", 0.0) - t["models"] * t["steps"] * t["watch"] / (t["rate_ref"] * t["train_cpus"]))
+        / (-(-t["models"] // t["step"]) * t["logs"])
+        for t in trained
+        if t.get("rate_ref", 0) > 0 and t.get("logs")
+    ]
+    if overheads:
+        out["step"] = max(0.0, statistics.median(overheads))
+    return out

@@ -1,0 +1,212 @@
+"""Many models cheaply: bundles sized by their tasks' fixed costs, members trained in compiled
+steps of one size, a bundle evaluated in one vectorized pass, and an estimate that matches."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from support import smoke_raw
+
+from tasks.study.bundles import make_bundles, task_size
+from tasks.study.config import parse_config
+from tasks.study.costs import DEFAULTS, FIXED_SHARE, Costs, members_for_fixed_share, task_fixed
+from tasks.study.plan import make_plan
+
+SLOW_TASKS = replace(DEFAULTS, task=(0.5, 1e-6))  # bundle tasks of half a second each besides their models' work
+
+
+def plan_of(seeds: int, steps: int, ranges: int = 2):
+    raw = smoke_raw({"seeds": {"count": seeds}, "training.steps": steps, "training.log_every": steps})
+    raw["train_ranges"] = [[0, 1 + i] for i in range(ranges)]
+    return make_plan(parse_config(raw))
+
+
+def test_short_training_gets_large_bundles_of_whole_steps():
+    plan = plan_of(seeds=8000, steps=20)  # 16,000 models, 20 steps each: a task's fixed cost would dominate
+    arch = plan.config.architectures[0]
+    bundles = make_bundles(plan, list(plan.models), 2, measured={arch: 16}, costs=SLOW_TASKS)
+    sizes = [len(b.models) for b in bundles]
+    assert sum(sizes) == len(plan.models) and len({b.bundle_id for b in bundles}) == len(bundles)
+    assert {b.step_size for b in bundles} == {16}  # trained 16 at a time, whatever the bundle's size
+    assert min(sizes) > 16 and all(n % 16 == 0 for n in sizes[:-1])  # whole steps; only the last may be partial
+    assert len(bundles) % 2 == 0  # whole rounds over the 2 slots
+    # each task's fixed cost is at most 10% of it, at the rates it was sized with
+    from tasks.study.rates import test_rows, train_seconds
+
+    train, source = train_seconds(plan, arch, list(plan.models), SLOW_TASKS, None, 16)
+    assert source == "rate assumed"
+    model = train + SLOW_TASKS.task[1] * test_rows(plan, plan.models[0])
+    fixed = task_fixed(SLOW_TASKS)
+    assert all(fixed <= FIXED_SHARE * (fixed + n * model) + 1e-9 for n in sizes[:-1])
+    assert len(bundles) < len(plan.models) / 16 / 10  # ten times fewer tasks than steps, at least
+
+
+def test_long_training_keeps_the_calibrated_size():
+    plan = plan_of(seeds=200, steps=200_000)
+    arch = plan.config.architectures[0]
+    bundles = make_bundles(plan, list(plan.models), 2, measured={arch: 16}, costs=SLOW_TASKS)
+    assert max(len(b.models) for b in bundles) == 16 and {b.step_size for b in bundles} == {16}
+    assert len(bundles) >= len(plan.models) / 16
+
+
+def test_large_bundles_still_spread_over_every_slot():
+    plan = plan_of(seeds=50, steps=10, ranges=1)  # 50 models: fixed costs alone would want one bundle
+    arch = plan.config.architectures[0]
+    huge = replace(SLOW_TASKS, task=(1000.0, 1e-6))
+    for slots in (2, 3, 8):
+        bundles = make_bundles(plan, list(plan.models), slots, measured={arch: 4}, costs=huge)
+        assert len(bundles) >= slots and sum(len(b.models) for b in bundles) == 50
+    assert task_size(step=4, n_models=50, slots=2, fixed=1000.0, model=1e-3) == 25
+    assert task_size(step=4, n_models=50, slots=2, fixed=0.0, model=1e-3) == 4  # nothing fixed: the step
+    assert members_for_fixed_share(fixed=1.0, model=0.01) == 900  # 1 s ≤ 10% of (1 s + 900 × 10 ms)
+
+
+def test_short_training_trains_more_members_per_compiled_step():
+    """A step's calls cost their overhead at every log point whatever its size: with few
+    steps to train, a larger calibrated size than the fastest one wins."""
+    from tasks.study.bundles import step_for_short_training
+
+    sweep = {"4": 60_000.0, "8": 100_000.0, "128": 90_000.0}
+    assert step_for_short_training(sweep, 8, 10_000, steps=20, logs=2, overhead=0.005) == 128
+    assert step_for_short_training(sweep, 8, 10_000, steps=1e6, logs=1000, overhead=0.005) == 8
+    assert step_for_short_training(sweep, 8, 50, steps=20, logs=2, overhead=0.005) == 8  # 128 would idle a slot
+
+
+def test_explicit_bundle_size_is_the_task_and_the_step():
+    raw = smoke_raw({"seeds": {"count": 30}, "training.steps": 20, "training.log_every": 20, "training.bundle_size": 7})
+    plan = make_plan(parse_config(raw))
+    bundles = make_bundles(plan, list(plan.models), 2, costs=SLOW_TASKS)
+    assert max(len(b.models) for b in bundles) <= 7 and {b.step_size for b in bundles} == {7}
+
+
+def test_members_trained_in_steps_equal_one_step(tf):
+    """Members of a bundle trained 3 at a time (the last step padded with copies whose results
+    are dropped) end where training them in one step ends."""
+    from tasks.model import registry
+    from tasks.model.chunked import step_slices, train_in_steps
+    from tasks.model.settings import TrainingConfig
+    from tasks.model.trainer import BundleData
+
+    assert [s.tolist() for s in step_slices(7, 3)] == [[0, 1, 2], [3, 4, 5], [6, 6, 6]]
+    assert [s.tolist() for s in step_slices(3, 8)] == [[0, 1, 2]]
+    rng = np.random.default_rng(0)
+    rows = rng.uniform(0, 2, (2, 2000, 2)).astype(np.float32)
+    training = TrainingConfig("adam", 0.01, 16, 60, "mean", 20, 10_000, "last", None)
+    seeds, ds = [3, 5, 8, 13, 21, 34, 55], [0, 0, 0, 1, 1, 1, 1]
+    probes = rng.uniform(0, 4, (3, 50, 2)).astype(np.float32)
+    index = np.array([[0, 1], [0, 1], [0, 1], [2, 1], [2, 1], [2, 1], [2, -1]])
+
+    def data() -> BundleData:
+        return BundleData(ds, [2000], lambda w: rows, rows[:, :300], probes, index)
+
+    mlp = registry.get("mlp")
+    whole = train_in_steps(mlp, {"hidden": [8], "activation": "relu"}, training, seeds, data())
+    steps = train_in_steps(mlp, {"hidden": [8], "activation": "relu"}, training, seeds, data(), step_size=3)
+    for name, w in whole.weights.items():
+        assert steps.weights[name].shape == w.shape
+        np.testing.assert_allclose(steps.weights[name], w, rtol=2e-5, atol=2e-6)
+    np.testing.assert_allclose(steps.val_mse, whole.val_mse, rtol=1e-4)
+    np.testing.assert_allclose(steps.probe_mse, whole.probe_mse, rtol=1e-4)
+    assert np.isnan(steps.probe_mse[:, 6, 1]).all()  # the last member watches one set only
+    np.testing.assert_array_equal(steps.log_steps, whole.log_steps)
+    assert steps.train_mse.shape == whole.train_mse.shape == (3, 7)
+
+
+def test_a_bundle_is_evaluated_in_one_pass_like_each_member_alone(tf):
+    """Members of two training ranges (different test sets) in one bundle: every row is the
+    row the member gets evaluated alone."""
+    import pandas as pd
+
+    from tasks.evaluation.evaluate import evaluate_models
+    from tasks.model import registry
+    from tasks.model.trainer import init_weights
+    from tasks.study.bundles import make_eval_job
+
+    plan = plan_of(seeds=3, steps=10)
+    arch = plan.config.architectures[0]
+    unit = registry.get(arch.arch)
+    models = plan.models
+    weights = init_weights(unit, arch.params, [m.seed for m in models], 2)
+    rng = np.random.default_rng(1)
+    tests = {d: rng.uniform(0, 20, (300, 2)).astype(np.float32) for d in plan.datasets}
+    together, diagonal = evaluate_models(unit, arch.params, weights, make_eval_job("b", models, plan.config), tests)
+    alone = []
+    for k, m in enumerate(models):
+        job = make_eval_job("b", (m,), plan.config)
+        metrics, _ = evaluate_models(unit, arch.params, {n: w[[k]] for n, w in weights.items()}, job, tests)
+        alone.append(metrics.to_pandas())
+    key = ["model_id", "eval_kind", "eval_range"]
+    got = together.to_pandas().sort_values(key, ignore_index=True)
+    want = pd.concat(alone).sort_values(key, ignore_index=True)
+    pd.testing.assert_frame_equal(got, want, rtol=1e-6)
+    assert len(got) == len(models) * (len(models[0].evals) + len(plan.config.evaluation.diagonal.segments))
+    assert diagonal.num_rows == len(models) * plan.config.evaluation.diagonal.points
+
+
+def test_costs_learned_from_runs_and_cached_per_node(tmp_path, monkeypatch):
+    from tasks.study import costs as costs_module
+    from tasks.study.observe import fit_line, observe_run
+
+    monkeypatch.setenv("MLAB_CACHE_DIR", str(tmp_path))
+    assert costs_module.load_costs(kind="a node") == DEFAULTS  # never measured: the defaults
+    assert fit_line([[10, 3.0]], 0.1) == (2.0, 0.1)  # one size: the default slope, its fixed part
+    fixed, slope = fit_line([[10, 3.0], [100, 12.0]], 0.1)  # two sizes tell them apart
+    assert fixed == pytest.approx(2.0) and slope == pytest.approx(0.1)
+
+    def task(models: int, total: float, train: float) -> dict:
+        seconds = {"total": total, "train": train, "dispatch": 0.5, "setup": 3.0, "compile": 0.1}
+        facts = {"models": models, "test_rows": 650, "trained": True, "queued": False, "steps": 100}
+        step = {"shape": "s", "step": 16, "watch": 1.1, "train_cpus": 1, "logs": 2, "rate_ref": 0.0}
+        return {**seconds, **facts, **step, "model_steps_per_s": 5e4}
+
+    phases = {"ray": 4.0, "report": 2.0, "data": 1.0}
+    small = observe_run(DEFAULTS, 1000, phases, [task(100, 2.0, 1.0), task(100, 2.2, 1.2)], (10, 1000), 2)
+    assert small.start == 4.0 and small.report == 2.0 and small.worker == 3.5
+    assert small.rates == {"s": {"16": pytest.approx(5.5e4)}}  # as if unwatched
+    assert small.task == (pytest.approx(1.0 - DEFAULTS.task[1] * 65_000), DEFAULTS.task[1])  # one size: its mean
+    assert {"start", "report", "task", "worker", "rates", "shard"} <= set(small.measured)
+    large = observe_run(small, 1000, phases, [task(1000, 12.0, 10.0)], None, 2)  # a study of larger bundles
+    assert large.task == (pytest.approx(1.0 - 1 / 9, rel=1e-6), pytest.approx(1 / 9 / 65_000, rel=1e-6))
+    costs_module.store_costs(large, kind="a node")
+    assert costs_module.load_costs(kind="a node") == large
+    assert costs_module.load_costs(kind="another node") == DEFAULTS
+    older = costs_module.from_json({"task": 0.15, "start": 3.0, "measured": ["start", "task"]})  # task was a number
+    assert older.task == DEFAULTS.task and older.start == 3.0 and older.measured == ("start",)
+
+
+@pytest.mark.usefixtures("ray_session")
+def test_the_estimate_of_a_small_study_matches_its_run(tmp_path):
+    """The dry run's estimate of a study, at the costs and calibrations the study itself
+    recorded, is within 25% of the time the study took. Measured and estimated under the
+    same load, this holds on a busy machine: what it checks is that the estimate accounts
+    for every phase of a run (start, data, workers and compilation, the bundle tasks over the
+    slots, the reduce, results, report), not how fast this machine is."""
+    from tasks.pipeline import run_study
+    from tasks.store.outputs import open_output
+    from tasks.study.costs import from_json
+    from tasks.study.estimate import estimate
+
+    raw = smoke_raw({"seeds": {"count": 24}, "training.steps": 1500, "training.log_every": 500})
+    plan = make_plan(parse_config(raw))
+    result = run_study(plan, open_output(str(tmp_path / "out")))
+    # the calibration and cost measurement ran because this node had none; the estimate is
+    # given what they found (so it plans no measurement): compare the rest of the run
+    measured = sum(s for phase, s in result.info["phases"].items() if phase != "measure")
+    recorded: Costs = from_json(result.info["costs"])
+    est = estimate(plan, 2, costs=recorded, calibrations=calibrations_recorded(plan, result.info))
+    assert est.seconds == pytest.approx(measured, rel=0.25), (est.phases, result.info["phases"])
+    assert {"start", "data", "workers", "bundles", "report"} <= set(est.phases) and est.phases["measure"] == 0
+    assert result.info["phases"]["measure"] > 0  # this node measured, and the run says how long
+
+
+def calibrations_recorded(plan, info):
+    """The calibrations a study ran with, from its results' metadata (None where it ran none)."""
+    from tasks.model.calibration import Calibration
+
+    found = info.get("calibration", {})
+    return {
+        a: Calibration(**{**found[a.label()], "cached": True}) if isinstance(found.get(a.label()), dict) else None
+        for a in plan.config.architectures
+    }
