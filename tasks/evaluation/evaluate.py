@@ -98,10 +98,14 @@ METRICS_SCHEMA = pa.schema(
 
 
 def metrics_schema(job: EvalJob) -> pa.Schema:
-    """METRICS_SCHEMA with, after `success`, `threshold_<rule>` and `success_<rule>` for each
-    further rule the study asks for (evaluation.success.also)."""
-    at = METRICS_SCHEMA.get_field_index("success") + 1
-    fields = list(METRICS_SCHEMA)
+    """METRICS_SCHEMA with every metric `error_metrics_rows` returns (a metric added there is a
+    column without further edits) and, after `success`, `threshold_<rule>` and `success_<rule>`
+    for each further rule the study asks for (evaluation.success.also)."""
+    names = tuple(error_metrics_rows(np.ones(1), np.ones((1, 1))))
+    fields = [f for f in METRICS_SCHEMA if f.name not in ERROR_METRICS]
+    at = next(i for i, f in enumerate(fields) if f.name == "n") + 1
+    fields[at:at] = [pa.field(name, pa.float64()) for name in names]
+    at = next(i for i, f in enumerate(fields) if f.name == "success") + 1
     for name, _ in job.success.extra():
         fields[at:at] = [pa.field(f"threshold_{name}", pa.float64()), pa.field(f"success_{name}", pa.bool_())]
         at += 2
