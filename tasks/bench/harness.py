@@ -221,6 +221,8 @@ ICLR_KEYS = (
     "iclr_in_study_ratio",
     "iclr_protocol_hours_2cpu",
     "iclr_task_peak_rss_mb",
+    "iclr_task_read_seconds",
+    "iclr_task_train_seconds",
 )
 
 

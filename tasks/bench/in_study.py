@@ -45,8 +45,14 @@ def _in_study_task(store, bundle, specs: dict, probe_rows: int, only_steps: int)
     k = len(bundle.models)
     target = bundle.models[0].target
     only = measure(bundle.arch.arch, bundle.arch.params, bundle.training, target, k, k * only_steps)
-    manifest = train_bundle_job(store, bundle, specs, "cpu", probe_rows).manifest
-    return {"only": only, "in_study": manifest.model_steps_per_s, "rss_mb": manifest.peak_rss_mb}
+    trained = train_bundle_job(store, bundle, specs, "cpu", probe_rows)
+    manifest = trained.manifest
+    return {
+        "only": only,
+        "in_study": manifest.model_steps_per_s,
+        "rss_mb": manifest.peak_rss_mb,
+        "task": trained.seconds,
+    }
 
 
 def iclr_in_study(store, k: int, steps: int, window_rows: int | None = None, eval_rows: int | None = None) -> dict:
@@ -73,4 +79,7 @@ def iclr_in_study(store, k: int, steps: int, window_rows: int | None = None, eva
         "iclr_in_study_ratio": got["in_study"] / got["only"],
         "iclr_protocol_hours_2cpu": PROTOCOL_MODEL_STEPS / (2 * got["in_study"]) / 3600,
         "iclr_task_peak_rss_mb": got["rss_mb"],
+        # the task's fixed costs, outside the rate: reading its window and sets, compiling
+        "iclr_task_read_seconds": got["task"]["read"],
+        "iclr_task_train_seconds": got["task"]["train"],
     }
