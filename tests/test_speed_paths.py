@@ -2,6 +2,7 @@
 tiny run of the benchmark's harness."""
 
 import json
+import math
 
 import pytest
 
@@ -87,8 +88,18 @@ def test_benchmark_harness_runs_and_reports_every_key(capsys):
         "auto_vs_best",
         "datagen_efficiency_same_settings",
         "subset_stack_model_steps_per_s",
+        "iclr_in_study_model_steps_per_s",
+        "iclr_training_only_model_steps_per_s",
+        "iclr_in_study_ratio",
+        "iclr_protocol_hours_2cpu",
     ):
-        assert result[key] > 0, key
+        assert math.isfinite(result[key]) and result[key] > 0, key
+    # the in-study task is the preset's bundle at the calibrated size, its ratio of the same run's rates
+    assert result["iclr_bundle_size"] == result["subset_stack_bundle_size"]
+    ratio = result["iclr_in_study_model_steps_per_s"] / result["iclr_training_only_model_steps_per_s"]
+    assert result["iclr_in_study_ratio"] == pytest.approx(ratio)
+    hours = 5.25e9 / (2 * result["iclr_in_study_model_steps_per_s"]) / 3600
+    assert result["iclr_protocol_hours_2cpu"] == pytest.approx(hours)
     sweep = result["sweep_model_steps_per_s"]
     assert {"1", "4", str(result["auto_bundle_size"])} <= set(sweep)  # the calibrated size is timed too
     assert result["best_model_steps_per_s"] == max(sweep.values())

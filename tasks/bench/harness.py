@@ -34,6 +34,7 @@ SIZES = {
         "sweep_work": 150_000,
         "keras_tuned_steps": 6000,
         "steps_per_execution": 1000,
+        "iclr": {"steps": 20_000, "window_rows": 200_000},  # a fifth of the preset's window: say so
     },
     "tiny": {  # the test suite's run: every path, small sizes and a short sweep
         "steps": 300,
@@ -46,6 +47,7 @@ SIZES = {
         "calibration": {"candidates": (1, 2), "work": 400},
         "keras_tuned_steps": 200,
         "steps_per_execution": 50,
+        "iclr": {"steps": 2000, "window_rows": 20_000, "eval_rows": 2000},
     },
     "full": {
         "steps": 50000,
@@ -56,6 +58,7 @@ SIZES = {
         "sweep_work": 400_000,
         "keras_tuned_steps": 20000,
         "steps_per_execution": 1000,
+        "iclr": {"steps": 100_000},  # the preset's 10⁶-row window and 10⁴-row sets
     },
 }
 
@@ -137,6 +140,7 @@ def bench_training(tmp: Path, size: dict, cpus: int) -> dict:
     workers, at the bundle size the calibration chose."""
     import ray
 
+    from tasks.bench.in_study import iclr_in_study
     from tasks.cluster import orchestrate, runtime
     from tasks.cluster.placement import placement
     from tasks.study.bundles import make_bundles
@@ -145,6 +149,8 @@ def bench_training(tmp: Path, size: dict, cpus: int) -> dict:
     runtime.connect(num_cpus=cpus)
     peer_figures = bench_peers(tmp, size)
     store = Store(str(tmp / "train"))
+    # the preset's stack in a real study task against training only, at the calibrated K
+    peer_figures |= iclr_in_study(store, peer_figures["subset_stack_bundle_size"], **size["iclr"])
     res = runtime.cluster_resources()
     cpu_placement = placement(parse_config(bench_config(size, 0, 1)).resources, {"CPU": res.get("CPU", 1)})
 
@@ -206,6 +212,20 @@ def bench_training(tmp: Path, size: dict, cpus: int) -> dict:
     return out
 
 
+ICLR_KEYS = (
+    "iclr_bundle_size",
+    "iclr_steps",
+    "iclr_window_rows",
+    "iclr_in_study_model_steps_per_s",
+    "iclr_training_only_model_steps_per_s",
+    "iclr_in_study_ratio",
+    "iclr_protocol_hours_2cpu",
+    "iclr_task_peak_rss_mb",
+    "iclr_task_read_seconds",
+    "iclr_task_train_seconds",
+)
+
+
 def bench_keras(tmp: Path, size: dict) -> float:
     from tasks.bench.keras_reference import keras_fit_steps_per_s
 
@@ -226,6 +246,16 @@ def table(r: dict, train: dict) -> str:
         (
             f"    NAU → NMU on 100 inputs (ICLR preset), K={r['subset_stack_bundle_size']}, 1 core",
             f"{r['subset_stack_model_steps_per_s']:,.0f} model-steps/s",
+        ),
+        (
+            f"    the same inside a real preset task, K={r['iclr_bundle_size']}, {r['iclr_steps']:,} steps, "
+            f"{r['iclr_window_rows']:,}-row window",
+            f"{r['iclr_in_study_model_steps_per_s']:,.0f} vs {r['iclr_training_only_model_steps_per_s']:,.0f} "
+            f"training only ({r['iclr_in_study_ratio']:.0%})",
+        ),
+        (
+            "    ICLR protocol (5.25·10⁹ model-steps) on 2 cores, at 2× the in-study rate",
+            f"{r['iclr_protocol_hours_2cpu']:.1f} h",
         ),
         (
             f"(b) trainer on Ray, {r['cpus']:g} CPUs, bundles of {r['bundle_size']}",
@@ -349,6 +379,7 @@ def run_bench(args: argparse.Namespace) -> int:
         "sweep_model_steps_per_s",
         "subset_stack_bundle_size",
         "subset_stack_model_steps_per_s",
+        *ICLR_KEYS,
     )
     result = {
         "cpu_model": cpu_identity(),

@@ -172,14 +172,27 @@ class _Compiled:
         pred = self.arch.forward(self.params, dict(zip(self.names, weights)), x)
         return tf.reduce_sum(tf.square(pred - y), axis=1)
 
-    def mse(self, weights, rows: np.ndarray, layouts: tf.Tensor) -> np.ndarray:
-        """Per-member MSE on rows [K, n, N (+ 1)], in row blocks so memory stays bounded."""
+    def blocks(self, rows: np.ndarray) -> EvalSet:
+        """Rows [K, n, N (+ 1)] as tensors of row blocks (memory per call stays bounded),
+        converted once per training: every log step then evaluates them without a copy."""
         k, n = rows.shape[:2]
         block = rows_per_call(k, self.arch.width(self.params))
-        total = np.zeros(k)
-        for i in range(0, n, block):
-            total += self.sse(weights, tf.constant(rows[:, i : i + block]), layouts).numpy()
-        return total / max(n, 1)
+        return EvalSet(tuple(tf.constant(rows[:, i : i + block]) for i in range(0, n, block)), n)
+
+    def mse(self, weights, rows: EvalSet, layouts: tf.Tensor) -> np.ndarray:
+        """Per-member MSE on an evaluation set's blocks (summed in float64 on the host)."""
+        total = np.zeros(len(rows.blocks[0]) if rows.blocks else 0)
+        for block in rows.blocks:
+            total += self.sse(weights, block, layouts).numpy()
+        return total / max(rows.n, 1)
+
+
+@dataclass(frozen=True)
+class EvalSet:
+    """An evaluation set [K, n, ·] held as tensors of row blocks."""
+
+    blocks: tuple
+    n: int
 
 
 _CACHE: dict[tuple, _Compiled] = {}
@@ -194,14 +207,14 @@ def _compiled(
     return _CACHE[key]
 
 
-def _watched(data: BundleData, k: int) -> list[tuple[np.ndarray, np.ndarray]]:
+def _watched(data: BundleData, comp: _Compiled) -> list[tuple[EvalSet, np.ndarray]]:
     """Per watched column e: the inputs [K, m, N] each member watches, and which have one."""
     if data.probes is None or data.probe_index is None or not data.probe_index.size:
         return []
     sets = []
     for e in range(data.probe_index.shape[1]):
         has = data.probe_index[:, e] >= 0
-        sets.append((data.probes[np.where(has, data.probe_index[:, e], 0)], has))
+        sets.append((comp.blocks(data.probes[np.where(has, data.probe_index[:, e], 0)]), has))
     return sets
 
 
@@ -228,8 +241,8 @@ def train_bundle(
     layouts = tf.constant(np.asarray(layouts, np.float32))
     keys = tf.constant(feed.keys, tf.int64)
     ds_index = np.asarray(data.dataset_index, np.int64)
-    val_rows = data.val[ds_index] if data.val is not None else None  # [K, n, N]
-    watched = _watched(data, k)
+    val_rows = comp.blocks(data.val[ds_index]) if data.val is not None else None  # [K, n, N]
+    watched = _watched(data, comp)
     log = TrainLog(k, weights_np, training.checkpoint, len(watched))
     saved = checkpoints.restore() if checkpoints is not None else None
     loop = _initial_state(training, weights_np, names, log, saved)

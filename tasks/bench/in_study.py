@@ -1,0 +1,85 @@
+"""The ICLR preset's NAU → NMU stack inside a real study task against its training-only rate.
+
+Numerator: one real bundle of the preset (its first architecture, the range pair U[1,2] →
+U[2,6], its evaluation cadence, validation and watched rows, best-validation checkpoint), its
+datasets generated and read by the study's own path and trained by the study's training job.
+Denominator: the same stack at the same bundle size K on the calibration's 20,000 synthetic
+rows, training steps only. Both run back to back in one single-CPU Ray task (one process),
+so the ratio is robust to a busy machine even where absolute rates are not.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+PROTOCOL_MODEL_STEPS = 5.25e9  # 7 range pairs × 50 seeds × 3 stacks × 5·10⁶ iterations
+PAIR = {"range": [1, 2], "eval": [[2, 6]]}  # the issue's measured pair
+
+
+def preset_config(k: int, steps: int, window_rows: int | None, eval_rows: int | None) -> Any:
+    """The preset with one range pair, its first architecture and K seeds in one bundle of K;
+    `window_rows` and `eval_rows` shrink its 10⁶-row window and 10⁴-row sets (quick, tests)."""
+    from tasks.study.config import parse_config
+    from tasks.study.loading import read_raw_config
+
+    raw, _ = read_raw_config("iclr2020_mul_range")
+    raw["seeds"] = {"start": 0, "count": k}
+    raw["train_ranges"] = [PAIR]
+    raw["architectures"] = raw["architectures"][:1]
+    raw["training"] = {**raw["training"], "steps": steps, "bundle_size": k}
+    if window_rows:
+        raw["data"] = {**raw["data"], "train_size": window_rows, "shard_rows": min(window_rows, 100_000)}
+    if eval_rows:
+        raw["data"] = {**raw["data"], "val_size": eval_rows}
+        raw["evaluation"] = {**raw["evaluation"], "size": eval_rows, "probe_rows": eval_rows}
+    return parse_config(raw)
+
+
+def _in_study_task(store, bundle, specs: dict, probe_rows: int, only_steps: int) -> dict[str, float]:
+    """Training only, then the real bundle's training job, in this one process."""
+    from tasks.jobs.train import train_bundle_job
+    from tasks.model.calibration import measure
+    from tasks.model.tfenv import configure_tensorflow
+
+    configure_tensorflow(cpus=1, use_gpu=False)
+    k = len(bundle.models)
+    target = bundle.models[0].target
+    only = measure(bundle.arch.arch, bundle.arch.params, bundle.training, target, k, k * only_steps)
+    trained = train_bundle_job(store, bundle, specs, "cpu", probe_rows)
+    manifest = trained.manifest
+    return {
+        "only": only,
+        "in_study": manifest.model_steps_per_s,
+        "rss_mb": manifest.peak_rss_mb,
+        "task": trained.seconds,
+    }
+
+
+def iclr_in_study(store, k: int, steps: int, window_rows: int | None = None, eval_rows: int | None = None) -> dict:
+    """The bench's keys: both rates per core at bundle size `k`, their ratio, and the protocol's
+    hours on 2 cores from the in-study rate (assuming 2 cores run 2× one core's rate)."""
+    import ray
+
+    from tasks.cluster import orchestrate
+    from tasks.study.bundles import make_bundles
+    from tasks.study.plan import make_plan
+
+    config = preset_config(k, steps, window_rows, eval_rows)
+    plan = make_plan(config)
+    orchestrate.ensure_datasets(store, plan.stored_datasets)
+    (bundle,) = make_bundles(plan, list(plan.models), 1)  # one bundle of K: training.bundle_size
+    task = ray.remote(num_cpus=1)(_in_study_task)
+    got = ray.get(task.remote(store, bundle, plan.datasets, config.evaluation.probe_rows, min(steps, 30_000)))
+    return {
+        "iclr_bundle_size": k,
+        "iclr_steps": steps,
+        "iclr_window_rows": config.data.train_size,
+        "iclr_in_study_model_steps_per_s": got["in_study"],
+        "iclr_training_only_model_steps_per_s": got["only"],
+        "iclr_in_study_ratio": got["in_study"] / got["only"],
+        "iclr_protocol_hours_2cpu": PROTOCOL_MODEL_STEPS / (2 * got["in_study"]) / 3600,
+        "iclr_task_peak_rss_mb": got["rss_mb"],
+        # the task's fixed costs, outside the rate: reading its window and sets, compiling
+        "iclr_task_read_seconds": got["task"]["read"],
+        "iclr_task_train_seconds": got["task"]["train"],
+    }
