@@ -59,11 +59,6 @@ def normal_stat(x: np.ndarray, lower: float = -math.inf, upper: float = math.inf
     return mean, min(upper, max(lower, mean - half)), min(upper, max(lower, mean + half))
 
 
-def t_interval(values: np.ndarray) -> Stat:
-    """The mean with its unclamped 95% t-interval."""
-    return normal_stat(values)
-
-
 def _refit_until_profile_settles(problem: Problem, fit: Fit, usable: Callable[[Fit], bool]) -> Stat | None:
     """confint(fit, 'mu'), refitting from each better point the profile finds, as the paper's
     while loop does; None where `usable` rejects a fit (the caller falls back)."""

@@ -16,12 +16,6 @@ from tasks.store.catalog import BundleManifest, EvalManifest
 from tasks.store.storage import Store
 
 
-def evaluate_and_store(
-    store: Store, job: EvalJob, specs: dict[str, DatasetSpec], placement: dict[str, Any] | None = None
-) -> EvalManifest:
-    return evaluate_job(store, job, specs, placement=placement)[0]
-
-
 def evaluate_job(
     store: Store,
     job: EvalJob,

@@ -36,7 +36,7 @@ def arch_shape(plan: Plan, arch: ArchSpec, on_gpu: bool = False) -> str:
     """The key of `arch`'s training step shape on this node kind (as the calibration keys it)."""
     training = arch.training_or(plan.config.training)
     n_inputs = plan.config.target.n_inputs
-    return shape_key(arch.arch, arch.params, n_inputs, training.batch_size, training.optimizer, on_gpu)
+    return shape_key(arch.arch, arch.params, n_inputs, training.batch_size, training.optimizer, on_gpu, training.fresh)
 
 
 def unwatched_rate(costs: Costs, calibration: Calibration | None, shape: str, step: int) -> tuple[float, str]:
