@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tasks.core import code_identity as plugin_code
+from tasks.core import registries
 from tasks.core.errors import UserError
 from tasks.core.ranges import Ranges
 
@@ -210,15 +211,7 @@ REGISTRY: dict[str, Operation] = {}
 
 def register(operation: Operation) -> Operation:
     """Add `operation` under its name; re-registering the same class (a re-import) is allowed."""
-    if not isinstance(operation, Operation):
-        raise UserError(f"register() takes an Operation instance, got {type(operation).__name__}")
-    if not re.fullmatch(r"[a-z][a-z0-9_]*", operation.name):
-        raise UserError(f"operation name {operation.name!r}: use lowercase letters, digits and '_'")
-    present = REGISTRY.get(operation.name)
-    if present is not None and type(present).__qualname__ != type(operation).__qualname__:
-        raise UserError(f"operation '{operation.name}' is already registered by {type(present).__module__}")
-    REGISTRY[operation.name] = operation
-    return operation
+    return registries.add(REGISTRY, operation, Operation, "operation")
 
 
 for _shipped in (

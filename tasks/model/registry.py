@@ -10,10 +10,10 @@ its models' ids, so editing a plugin never reuses models trained by its earlier 
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from tasks.core import code_identity as plugin_code
+from tasks.core import registries
 from tasks.core.errors import UserError
 from tasks.core.schema import Section
 from tasks.model.architecture import Architecture
@@ -27,17 +27,7 @@ REGISTRY: dict[str, Architecture] = {}
 
 def register(arch: Architecture) -> Architecture:
     """Add `arch` under `arch.name`; re-registering the same class (a re-import) is allowed."""
-    if not isinstance(arch, Architecture):
-        raise UserError(f"register() takes an Architecture instance, got {type(arch).__name__}")
-    if not re.fullmatch(r"[a-z][a-z0-9_]*", arch.name):
-        raise UserError(f"architecture name {arch.name!r}: use lowercase letters, digits and '_'")
-    present = REGISTRY.get(arch.name)
-    if present is not None and type(present).__qualname__ != type(arch).__qualname__:
-        raise UserError(
-            f"architecture '{arch.name}' is already registered by {type(present).__module__}; choose another name"
-        )
-    REGISTRY[arch.name] = arch
-    return arch
+    return registries.add(REGISTRY, arch, Architecture, "architecture")
 
 
 for _shipped in (
