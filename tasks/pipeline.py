@@ -41,6 +41,7 @@ LOG = logs.get("pipeline")
 if TYPE_CHECKING:
     from tasks.cluster.orchestrate import Stages
     from tasks.cluster.placement import Placement
+    from tasks.store.locks import Lock
 
 
 @dataclass
@@ -57,7 +58,20 @@ def run_study(
     verbose: bool = False,
     tensorboard: bool = False,
 ) -> StudyResult:
-    """Run `plan` on Ray into `store` (`tensorboard`: also the curves as event files)."""
+    """Run `plan` on Ray into `store` (`tensorboard`: also the curves as event files), holding
+    the folder's lock: one run at a time writes it."""
+    from tasks.cluster.leftovers import wait_for_leftovers
+    from tasks.store.folder import run_lock
+
+    with run_lock(store) as lock:
+        if lock.previous is not None:  # a run killed here: its Ray's workers may still be writing
+            wait_for_leftovers(lock.previous, store.display())
+        return _run_study(plan, store, lock, address, num_cpus, verbose, tensorboard)
+
+
+def _run_study(
+    plan: Plan, store: Store, lock: Lock, address: str | None, num_cpus: int | None, verbose: bool, tensorboard: bool
+) -> StudyResult:
     from tasks.cluster import orchestrate, runtime
     from tasks.cluster.placement import placement
 
@@ -72,6 +86,8 @@ def run_study(
         return current
     with phases("ray"):  # an existing cluster when asked for (or running here), else a local instance
         LOG.info(f"[ray] {runtime.connect(address, num_cpus, verbose)}")
+        if session := runtime.own_session_dir():  # what a run taking over after a SIGKILL waits for
+            lock.note(ray_session=session)
         where = placement(plan.config.resources, runtime.cluster_resources())
     catalog.RESULTS.invalidate(store)  # from here until the new manifest, the tables are being rebuilt
     with catalog.invalidating_corrupt(store):  # a corrupted input is reported and regenerated next run
@@ -110,13 +126,14 @@ def learn_costs(
     """Fold what this run measured into the node's cached costs (tasks.study.costs), which size
     the next study's bundles and estimate its run; the costs as they are now."""
     from tasks.cluster import runtime
-    from tasks.study.costs import store_costs
+    from tasks.study.costs import report_panels, store_costs
     from tasks.study.observe import observe_run
 
     archs = collections.Counter(m.arch for m in plan.models)
     data = (sum(s.n_shards for s in generated), sum(s.rows for s in generated)) if generated else None
     cpus = int(runtime.cluster_resources().get("CPU", 1)) or 1
-    costs = observe_run(stages.costs, max(archs.values(), default=0), phases, stages.tasks, data, cpus)
+    panels = report_panels(len(plan.config.architectures), len(plan.config.train_ranges))
+    costs = observe_run(stages.costs, max(archs.values(), default=0), phases, stages.tasks, data, cpus, panels)
     store_costs(costs, where.on_gpu)
     return asdict(costs)
 

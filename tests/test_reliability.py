@@ -304,7 +304,9 @@ def test_an_output_folder_holds_one_study(reference, tmp_path, capsys):
 
 
 def test_driver_sigkilled_during_collection_then_rerun_exactly(reference, tmp_path, capsys):
-    """SIGKILL: no handler runs, the driver's own Ray goes with it; parts are being written."""
+    """SIGKILL: no handler runs; parts are being written, and the driver's own Ray's task
+    workers outlive it by seconds (still writing parts): the rerun takes over the folder's
+    lock and waits for them before it writes (tests/test_run_lock.py)."""
     out = tmp_path / "out"
     config = str(study(tmp_path))
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
@@ -318,7 +320,8 @@ def test_driver_sigkilled_during_collection_then_rerun_exactly(reference, tmp_pa
     assert not (out / "results" / "_manifest.json").exists()  # collection had not finished
     assert_nothing_half_written(out)
     assert main(["--config", config, "--out", str(out)]) == 0
-    assert "Traceback" not in capsys.readouterr().err
+    said = capsys.readouterr().err
+    assert "Traceback" not in said and f"taking over the lock of {out}: its run (PID {proc.pid}" in said
     assert_same_results(reference, out)
 
 

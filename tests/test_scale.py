@@ -163,7 +163,8 @@ def test_costs_learned_from_runs_and_cached_per_node(tmp_path, monkeypatch):
 
     phases = {"ray": 4.0, "report": 2.0, "data": 1.0}
     small = observe_run(DEFAULTS, 1000, phases, [task(100, 2.0, 1.0), task(100, 2.2, 1.2)], (10, 1000), 2)
-    assert small.start == 4.0 and small.report == 2.0 and small.worker == 3.5
+    assert small.start == 4.0 and small.report == (pytest.approx(2.0 - DEFAULTS.report[1]), DEFAULTS.report[1])
+    assert small.worker == 3.5
     assert small.rates == {"s": {"16": pytest.approx(5.5e4)}}  # as if unwatched
     assert small.task == (pytest.approx(1.0 - DEFAULTS.task[1] * 65_000), DEFAULTS.task[1])  # one size: its mean
     assert {"start", "report", "task", "worker", "rates", "shard"} <= set(small.measured)

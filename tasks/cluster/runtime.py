@@ -19,6 +19,7 @@ from tasks.model import plugins
 PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
 _owned = False  # True when this process called ray.init (and so must shut down / disconnect)
 _said = ""  # what `connect` connected to, said again when asked twice in one run
+_session_dir = ""  # the session folder of the Ray this process started (its processes keep files open there)
 
 
 def worker_env() -> dict[str, str]:
@@ -74,11 +75,13 @@ def _connect(address: str | None, num_cpus: int | None, verbose: bool) -> str:
         return f"Ray cluster at {_gcs_address() or address} (given by {said_by}; {_size()})"
     if num_cpus is not None:
         common["num_cpus"] = num_cpus
+    global _session_dir
     try:  # never expose the dashboard beyond this machine
-        ray.init(address="local", dashboard_host="127.0.0.1", **common)
+        context = ray.init(address="local", dashboard_host="127.0.0.1", **common)
     except (ValueError, RuntimeError) as exc:
         _owned = False
         raise UserError(f"cannot start a local Ray: {' '.join(str(exc).split())[:300]}") from None
+    _session_dir = str(context.address_info.get("session_dir") or "")
     reclaim_signals()
     return f"local Ray of this study at {_gcs_address()} ({_size()}; stopped when the study ends)"
 
@@ -211,9 +214,14 @@ def cluster_resources() -> dict[str, float]:
     return dict(ray.cluster_resources())
 
 
+def own_session_dir() -> str:
+    """The session folder of the Ray this process started; "" when it uses someone else's."""
+    return _session_dir if _owned and ray.is_initialized() else ""
+
+
 def shutdown() -> None:
     """Stop the Ray instance this process started; leave one owned by a caller alone."""
-    global _owned, _said
+    global _owned, _said, _session_dir
     if _owned and ray.is_initialized():
         ray.shutdown()
-    _owned, _said = False, ""
+    _owned, _said, _session_dir = False, "", ""

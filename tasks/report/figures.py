@@ -32,10 +32,16 @@ matplotlib.rcParams["pdf.fonttype"] = 42  # TrueType fonts in PDFs (what journal
 
 def render(fig: Figure) -> dict[str, bytes]:
     """The figure as {format: bytes} for each of FORMATS; the figure is closed."""
+    # Lay out and measure once, then write each format at that layout: "tight" and the layout
+    # engine would otherwise redo both (two draws) for every format.
+    fig.set_dpi(FIGURE_DPI)
+    fig.canvas.draw()
+    bbox = fig.get_tightbbox(fig.canvas.get_renderer()).padded(matplotlib.rcParams["savefig.pad_inches"])
+    fig.set_layout_engine("none")
     out = {}
     for fmt in FORMATS:
         buf = io.BytesIO()
-        fig.savefig(buf, format=fmt, dpi=FIGURE_DPI, bbox_inches="tight", metadata=METADATA[fmt])
+        fig.savefig(buf, format=fmt, dpi=FIGURE_DPI, bbox_inches=bbox, metadata=METADATA[fmt])
         out[fmt] = buf.getvalue()
     plt.close(fig)
     return out

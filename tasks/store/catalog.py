@@ -280,6 +280,7 @@ RESULTS: ArtifactKind[ResultsManifest] = ArtifactKind("results", ResultsManifest
 REPORT: ArtifactKind[ReportManifest] = ArtifactKind("report", ReportManifest)
 REPORT_DIR = "report"
 CONFIG_FILE = "config.yaml"  # the resolved config a study ran (rerun it with --config OUT/config.yaml)
+RUN_LOCK = "run.lock"  # held while a run writes the folder (tasks.store.folder.run_lock)
 RESULT_TABLES = ("metrics", "models", "curves", "probes", "diagonal")
 
 

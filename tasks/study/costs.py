@@ -45,7 +45,7 @@ class Costs:
     shard: tuple[float, float] = (0.15, 1e-7)  # generating a shard: fixed, per row
     summarise: tuple[float, float] = (1.0, 2e-5)  # an architecture's reduce: fixed, per model
     results: tuple[float, float] = (0.2, 2e-3)  # the results manifest: fixed, per part
-    report: float = 8.0
+    report: tuple[float, float] = (4.0, 0.3)  # drawing the report: fixed, per panel (report_panels)
     compiles: dict[str, float] = field(default_factory=dict)  # shape key → seconds
     rates: dict[str, dict[str, float]] = field(default_factory=dict)  # shape key → step size → model-steps/s
     measured: tuple[str, ...] = ()  # which fields this node measured (the others: DEFAULTS)
@@ -114,6 +114,16 @@ def with_measured(costs: Costs, **values: Any) -> Costs:
         rates.setdefault(shape, {}).update(by_size)
     said = {*costs.measured, *values, *(["compiles"] if merged["compiles"] else []), *(["rates"] if rates else [])}
     return replace(costs, **values, **merged, rates=rates, history=history, measured=tuple(sorted(said)))
+
+
+def report_panels(architectures: int, train_ranges: int) -> int:
+    """What a report's drawing time grows with: its figures hold a panel or a line per
+    architecture and training range."""
+    return max(1, architectures * train_ranges)
+
+
+def report_seconds(costs: Costs, architectures: int, train_ranges: int) -> float:
+    return costs.report[0] + costs.report[1] * report_panels(architectures, train_ranges)
 
 
 def task_fixed(costs: Costs) -> float:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from tasks.model.calibration import cached_for
 from tasks.study.bundles import Bundle, make_bundles, worth_calibrating
-from tasks.study.costs import Costs, load_costs, per_model, task_fixed
+from tasks.study.costs import Costs, load_costs, per_model, report_seconds, task_fixed
 from tasks.study.plan import Plan
 from tasks.study.rates import (
     BENCH_MODEL_STEPS_PER_S_PER_CPU,
@@ -107,7 +107,7 @@ def estimate(
     per_arch = [sum(1 for m in plan.models if m.arch == a) for a in config.architectures]
     phases["summarise"] = costs.summarise[0] + costs.summarise[1] * max(per_arch, default=0)
     phases["results"] = costs.results[0] + costs.results[1] * len(bundles)
-    phases["report"] = costs.report
+    phases["report"] = report_seconds(costs, len(config.architectures), len(config.train_ranges))
     return Estimate(sum(phases.values()), phases, bundles, sources, costs)
 
 

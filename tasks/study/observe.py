@@ -1,9 +1,9 @@
 """What a finished study teaches this node's costs (pure): its phases and what its bundle
 tasks measured of themselves, folded into the node's cached costs (tasks.study.costs).
 
-Costs measured once per run (starting Ray, the report) are the mean of the last few runs;
-those with a fixed and a per-unit part (generating data, the last reduce, the results
-manifest) are fitted over the last few runs' points, keeping the default per-unit part
+Costs measured once per run (starting Ray) are the mean of the last few runs; those with a
+fixed and a per-unit part (generating data, the last reduce, the results manifest, the
+report by its panels) are fitted over the last few runs' points, keeping the default per-unit part
 until two runs of different sizes tell them apart.
 """
 
@@ -26,11 +26,12 @@ def observe_run(
     tasks: list[dict[str, Any]],
     data: tuple[int, int] | None,
     cpus: int,
+    report_panels: int = 1,
 ) -> Costs:
     """The node's costs after a run: `phases` (seconds by phase), `tasks` (each bundle task's
     seconds and facts: models, test_rows, trained, shape, step, watch, train_cpus), `data`
     (shards, rows generated; None when all were reused); earlier runs' points are in
-    `costs.history`."""
+    `costs.history`; `report_panels`: what the report's drawing grows with (costs.report_panels)."""
     history = {k: list(v) for k, v in costs.history.items()}
 
     def remember(name: str, point: list[float]) -> list[list[float]]:
@@ -41,7 +42,8 @@ def observe_run(
     if "ray" in phases:
         measured["start"] = statistics.mean(p[0] for p in remember("start", [phases["ray"]]))
     if "report" in phases:
-        measured["report"] = statistics.mean(p[0] for p in remember("report", [phases["report"]]))
+        points = [p for p in remember("report", [report_panels, phases["report"]]) if len(p) == 2]  # not older [s]
+        measured["report"] = fit_line(points, DEFAULTS.report[1])
     if data and data[0] and "data" in phases:  # per shard: seconds on one CPU, its rows
         points = remember("shard", [data[1] / data[0], phases["data"] * cpus / data[0]])
         measured["shard"] = fit_line(points, DEFAULTS.shard[1])
