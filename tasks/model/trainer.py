@@ -115,6 +115,7 @@ class _Compiled:
         self.feed = feed
         self.chunk = tf.function(self._chunk, jit_compile=True)
         self.sse = tf.function(self._sse, jit_compile=True)
+        self.split = tf.function(self._split, jit_compile=True)
 
     def _split(self, rows, layouts):
         """(x, y) of rows [..., N] or [..., N + 1] (a stored y last)."""
@@ -167,23 +168,23 @@ class _Compiled:
         )
         return weights, state, alive, diverged, mse_sum
 
-    def _sse(self, weights, rows, layouts):
-        x, y = self._split(rows, layouts)
+    def _sse(self, weights, x, y):
         pred = self.arch.forward(self.params, dict(zip(self.names, weights)), x)
         return tf.reduce_sum(tf.square(pred - y), axis=1)
 
-    def blocks(self, rows: np.ndarray) -> EvalSet:
-        """Rows [K, n, N (+ 1)] as tensors of row blocks (memory per call stays bounded),
-        converted once per training: every log step then evaluates them without a copy."""
+    def blocks(self, rows: np.ndarray, layouts: tf.Tensor) -> EvalSet:
+        """Rows [K, n, N (+ 1)] as (x, y) tensors of row blocks (memory per call stays
+        bounded), converted and their targets computed once per training: every log step
+        then evaluates them without a copy and without recomputing y."""
         k, n = rows.shape[:2]
         block = rows_per_call(k, self.arch.width(self.params))
-        return EvalSet(tuple(tf.constant(rows[:, i : i + block]) for i in range(0, n, block)), n)
+        return EvalSet(tuple(self.split(tf.constant(rows[:, i : i + block]), layouts) for i in range(0, n, block)), n)
 
-    def mse(self, weights, rows: EvalSet, layouts: tf.Tensor) -> np.ndarray:
+    def mse(self, weights, rows: EvalSet) -> np.ndarray:
         """Per-member MSE on an evaluation set's blocks (summed in float64 on the host)."""
-        total = np.zeros(len(rows.blocks[0]) if rows.blocks else 0)
-        for block in rows.blocks:
-            total += self.sse(weights, block, layouts).numpy()
+        total = np.zeros(len(rows.blocks[0][0]) if rows.blocks else 0)
+        for x, y in rows.blocks:
+            total += self.sse(weights, x, y).numpy()
         return total / max(rows.n, 1)
 
 
@@ -207,14 +208,14 @@ def _compiled(
     return _CACHE[key]
 
 
-def _watched(data: BundleData, comp: _Compiled) -> list[tuple[EvalSet, np.ndarray]]:
+def _watched(data: BundleData, comp: _Compiled, layouts: tf.Tensor) -> list[tuple[EvalSet, np.ndarray]]:
     """Per watched column e: the inputs [K, m, N] each member watches, and which have one."""
     if data.probes is None or data.probe_index is None or not data.probe_index.size:
         return []
     sets = []
     for e in range(data.probe_index.shape[1]):
         has = data.probe_index[:, e] >= 0
-        sets.append((comp.blocks(data.probes[np.where(has, data.probe_index[:, e], 0)]), has))
+        sets.append((comp.blocks(data.probes[np.where(has, data.probe_index[:, e], 0)], layouts), has))
     return sets
 
 
@@ -241,8 +242,8 @@ def train_bundle(
     layouts = tf.constant(np.asarray(layouts, np.float32))
     keys = tf.constant(feed.keys, tf.int64)
     ds_index = np.asarray(data.dataset_index, np.int64)
-    val_rows = comp.blocks(data.val[ds_index]) if data.val is not None else None  # [K, n, N]
-    watched = _watched(data, comp)
+    val_rows = comp.blocks(data.val[ds_index], layouts) if data.val is not None else None  # [K, n, N]
+    watched = _watched(data, comp, layouts)
     log = TrainLog(k, weights_np, training.checkpoint, len(watched))
     saved = checkpoints.restore() if checkpoints is not None else None
     loop = _initial_state(training, weights_np, names, log, saved)
@@ -277,16 +278,14 @@ def train_bundle(
             mse_count += n
             if step == next_log:
                 alive_np = alive.numpy()
-                val = comp.mse(weights, val_rows, layouts) if val_rows is not None else None
+                val = comp.mse(weights, val_rows) if val_rows is not None else None
                 log.point(step, mse_acc / mse_count, alive_np, val)
                 mse_acc, mse_count = np.zeros(k), 0
                 if val is not None and training.checkpoint == "best_val":
                     log.keep_best(step, names, weights)
                 if watched:
                     log.probes.append(
-                        np.stack(
-                            [np.where(has, comp.mse(weights, rows, layouts), np.nan) for rows, has in watched], axis=1
-                        )
+                        np.stack([np.where(has, comp.mse(weights, rows), np.nan) for rows, has in watched], axis=1)
                     )
             if checkpoints is not None and step < training.steps and checkpoints.due():
                 now = LoopState(
