@@ -92,6 +92,8 @@ def test_benchmark_harness_runs_and_reports_every_key(capsys):
         "iclr_training_only_model_steps_per_s",
         "iclr_in_study_ratio",
         "iclr_protocol_hours_2cpu",
+        "iclr_fresh_in_study_model_steps_per_s",
+        "iclr_fresh_training_only_model_steps_per_s",
     ):
         assert math.isfinite(result[key]) and result[key] > 0, key
     # the in-study task is the preset's bundle at the calibrated size, its ratio of the same run's rates
@@ -100,6 +102,11 @@ def test_benchmark_harness_runs_and_reports_every_key(capsys):
     assert result["iclr_in_study_ratio"] == pytest.approx(ratio)
     hours = 5.25e9 / (2 * result["iclr_in_study_model_steps_per_s"]) / 3600
     assert result["iclr_protocol_hours_2cpu"] == pytest.approx(hours)
+    fresh = result["iclr_fresh_in_study_model_steps_per_s"] / result["iclr_fresh_training_only_model_steps_per_s"]
+    assert result["iclr_fresh_in_study_ratio"] == pytest.approx(fresh)
+    assert result["iclr_fresh_protocol_hours_2cpu"] == pytest.approx(
+        5.25e9 / (2 * result["iclr_fresh_in_study_model_steps_per_s"]) / 3600
+    )
     sweep = result["sweep_model_steps_per_s"]
     assert {"1", "4", str(result["auto_bundle_size"])} <= set(sweep)  # the calibrated size is timed too
     assert result["best_model_steps_per_s"] == max(sweep.values())

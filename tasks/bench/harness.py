@@ -151,6 +151,7 @@ def bench_training(tmp: Path, size: dict, cpus: int) -> dict:
     store = Store(str(tmp / "train"))
     # the preset's stack in a real study task against training only, at the calibrated K
     peer_figures |= iclr_in_study(store, peer_figures["subset_stack_bundle_size"], **size["iclr"])
+    peer_figures |= iclr_in_study(store, peer_figures["subset_stack_bundle_size"], **size["iclr"], data="fresh")
     res = runtime.cluster_resources()
     cpu_placement = placement(parse_config(bench_config(size, 0, 1)).resources, {"CPU": res.get("CPU", 1)})
 
@@ -223,6 +224,10 @@ ICLR_KEYS = (
     "iclr_task_peak_rss_mb",
     "iclr_task_read_seconds",
     "iclr_task_train_seconds",
+    "iclr_fresh_in_study_model_steps_per_s",
+    "iclr_fresh_training_only_model_steps_per_s",
+    "iclr_fresh_in_study_ratio",
+    "iclr_fresh_protocol_hours_2cpu",
 )
 
 
@@ -256,6 +261,12 @@ def table(r: dict, train: dict) -> str:
         (
             "    ICLR protocol (5.25·10⁹ model-steps) on 2 cores, at 2× the in-study rate",
             f"{r['iclr_protocol_hours_2cpu']:.1f} h",
+        ),
+        (
+            "    the same task drawing fresh batches (training.data: fresh, the paper's protocol)",
+            f"{r['iclr_fresh_in_study_model_steps_per_s']:,.0f} vs "
+            f"{r['iclr_fresh_training_only_model_steps_per_s']:,.0f} training only "
+            f"({r['iclr_fresh_in_study_ratio']:.0%}); protocol {r['iclr_fresh_protocol_hours_2cpu']:.1f} h",
         ),
         (
             f"(b) trainer on Ray, {r['cpus']:g} CPUs, bundles of {r['bundle_size']}",

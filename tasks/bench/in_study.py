@@ -16,9 +16,10 @@ PROTOCOL_MODEL_STEPS = 5.25e9  # 7 range pairs × 50 seeds × 3 stacks × 5·10�
 PAIR = {"range": [1, 2], "eval": [[2, 6]]}  # the issue's measured pair
 
 
-def preset_config(k: int, steps: int, window_rows: int | None, eval_rows: int | None) -> Any:
+def preset_config(k: int, steps: int, window_rows: int | None, eval_rows: int | None, data: str = "dataset") -> Any:
     """The preset with one range pair, its first architecture and K seeds in one bundle of K;
-    `window_rows` and `eval_rows` shrink its 10⁶-row window and 10⁴-row sets (quick, tests)."""
+    `window_rows` and `eval_rows` shrink its 10⁶-row window and 10⁴-row sets (quick, tests);
+    `data`: "fresh" draws every batch as the paper does (training.data), instead of the window."""
     from tasks.study.config import parse_config
     from tasks.study.loading import read_raw_config
 
@@ -26,7 +27,7 @@ def preset_config(k: int, steps: int, window_rows: int | None, eval_rows: int | 
     raw["seeds"] = {"start": 0, "count": k}
     raw["train_ranges"] = [PAIR]
     raw["architectures"] = raw["architectures"][:1]
-    raw["training"] = {**raw["training"], "steps": steps, "bundle_size": k}
+    raw["training"] = {**raw["training"], "steps": steps, "bundle_size": k, "data": data}
     if window_rows:
         raw["data"] = {**raw["data"], "train_size": window_rows, "shard_rows": min(window_rows, 100_000)}
     if eval_rows:
@@ -55,22 +56,25 @@ def _in_study_task(store, bundle, specs: dict, probe_rows: int, only_steps: int)
     }
 
 
-def iclr_in_study(store, k: int, steps: int, window_rows: int | None = None, eval_rows: int | None = None) -> dict:
+def iclr_in_study(
+    store, k: int, steps: int, window_rows: int | None = None, eval_rows: int | None = None, data: str = "dataset"
+) -> dict:
     """The bench's keys: both rates per core at bundle size `k`, their ratio, and the protocol's
-    hours on 2 cores from the in-study rate (assuming 2 cores run 2× one core's rate)."""
+    hours on 2 cores from the in-study rate (assuming 2 cores run 2× one core's rate); with
+    `data="fresh"` the same keys prefixed iclr_fresh_ (batches drawn in the step, no window)."""
     import ray
 
     from tasks.cluster import orchestrate
     from tasks.study.bundles import make_bundles
     from tasks.study.plan import make_plan
 
-    config = preset_config(k, steps, window_rows, eval_rows)
+    config = preset_config(k, steps, window_rows, eval_rows, data)
     plan = make_plan(config)
     orchestrate.ensure_datasets(store, plan.stored_datasets)
     (bundle,) = make_bundles(plan, list(plan.models), 1)  # one bundle of K: training.bundle_size
     task = ray.remote(num_cpus=1)(_in_study_task)
     got = ray.get(task.remote(store, bundle, plan.datasets, config.evaluation.probe_rows, min(steps, 30_000)))
-    return {
+    figures = {
         "iclr_bundle_size": k,
         "iclr_steps": steps,
         "iclr_window_rows": config.data.train_size,
@@ -82,4 +86,12 @@ def iclr_in_study(store, k: int, steps: int, window_rows: int | None = None, eva
         # the task's fixed costs, outside the rate: reading its window and sets, compiling
         "iclr_task_read_seconds": got["task"]["read"],
         "iclr_task_train_seconds": got["task"]["train"],
+    }
+    if data == "dataset":
+        return figures
+    kept = ("iclr_in_study_model_steps_per_s", "iclr_training_only_model_steps_per_s", "iclr_in_study_ratio")
+    return {
+        k.replace("iclr_", f"iclr_{data}_", 1): v
+        for k, v in figures.items()
+        if k in (*kept, "iclr_protocol_hours_2cpu")
     }
