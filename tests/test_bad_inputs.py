@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -122,13 +123,20 @@ def test_local_dashboard_binds_to_localhost(monkeypatch):
     from tasks.cluster import runtime
 
     seen = {}
+
+    def init(**kwargs):  # what ray.init was asked, answered like ray.init (a context naming its session)
+        seen.update(kwargs)
+        return SimpleNamespace(address_info={"session_dir": "/tmp/ray/session_x_1"})
+
     monkeypatch.setattr(ray, "is_initialized", lambda: False)
-    monkeypatch.setattr(ray, "init", lambda **kwargs: seen.update(kwargs))
+    monkeypatch.setattr(ray, "init", init)
     monkeypatch.setattr(runtime, "_size", lambda: "")
+    monkeypatch.setattr(runtime, "_session_dir", "")
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     runtime.connect()
     assert seen["dashboard_host"] == "127.0.0.1"
     assert seen["address"] == "local"  # a Ray of the study's own, whatever else runs on this machine
+    assert runtime._session_dir == "/tmp/ray/session_x_1"  # what a run taking over after a SIGKILL waits on
     monkeypatch.setattr(runtime, "_owned", False)
 
 
