@@ -248,7 +248,8 @@ def test_locks_recover_only_from_runs_that_are_gone(where, tmp_path, s3_server, 
 
     store = Store(str(tmp_path) if where == "local" else s3_server("nightly"))
     here = platform.node()
-    running = {"owner": f"{here}:{os.getpid()}:1", "host": here, "pid": os.getpid(), "lasts": 600}
+    alive = os.getppid()  # a live process of this host (not this one: its own ended runs are told apart)
+    running = {"owner": f"{here}:{alive}:1", "host": here, "pid": alive, "lasts": 600}
     elsewhere = {"owner": "other-host:4242:1", "host": "other-host", "pid": 4242, "lasts": 600}
     _lock(store, "d1", **running)  # alive on this host: in progress
     with pytest.raises(UserError, match=r"in progress .*stale after 0\.2 h"):

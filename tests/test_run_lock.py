@@ -3,6 +3,7 @@ that is gone is taken over, after what its Ray left running has ended (real proc
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 import sys
@@ -77,3 +78,22 @@ def test_a_renewed_lock_lives_as_long_as_its_run_and_goes_stale_without_renewal(
         time.sleep(0.5)
         assert store.read_json("run.lock")["beat"] > first["beat"]
     assert not store.exists("run.lock")
+
+
+def test_a_lock_left_by_an_ended_run_of_this_process_is_taken_over(tmp_path, caplog):
+    """A run whose store stopped answering cannot remove its lock; the next run in the same
+    process (an API user, a notebook) takes it over at once, without waiting on its own Ray."""
+    caplog.set_level("INFO", logger="mlab")
+    store = Store(str(tmp_path))
+    here = platform.node()
+    store.write_json(
+        "run.lock", {"owner": f"{here}:{os.getpid()}:1.0", "host": here, "pid": os.getpid(), "since": time.time()}
+    )
+    began = time.monotonic()
+    with run_lock(store) as lock:
+        assert lock.previous is not None
+        wait_for_leftovers(lock.previous, "OUT")  # returns at once: this process's Ray is its own
+        with pytest.raises(UserError, match="is in progress"):  # while held, it is held
+            run_lock(store).__enter__()
+    assert time.monotonic() - began < 5
+    assert "an earlier run in this process ended without removing it" in caplog.text

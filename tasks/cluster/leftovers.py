@@ -57,6 +57,8 @@ def wait_for_leftovers(
 ) -> None:
     """Wait until the processes of the Ray run `held` (a lock record: pid, ray_session) started
     are gone; one line if there are any, one line and UserError if they outlive `timeout`."""
+    if held.get("pid") == os.getpid():  # an earlier run in this process: its Ray is this process's own
+        return
     pattern = session_pattern(held.get("ray_session"), held.get("pid"))
     if pattern is None:
         return

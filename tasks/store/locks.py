@@ -30,6 +30,7 @@ LOG = logs.get("store")
 
 LOCK_STALE_SECONDS = 12 * 3600  # a lock that does not say how long its run lasts is stale after this
 STALE_BEATS = 10  # a renewed lock is stale after this many heartbeats without renewal
+_HELD: set[str] = set()  # owner tokens of the locks this process holds now
 
 
 class Lock:
@@ -57,7 +58,7 @@ class Lock:
     def __enter__(self) -> Lock:
         held = self._current()
         if held is not None:
-            why = stale(held, time.time(), platform.node())
+            why = stale(held, time.time(), platform.node()) or ended_here(held)
             if why is None:
                 age = time.time() - float(held.get("since", 0))
                 raise UserError(
@@ -85,6 +86,7 @@ class Lock:
             self.store.write_json(self.rel, self.record)
             if (self._current() or {}).get("owner") != self.token:
                 raise UserError(f"another {self.what} took the lock first")
+        _HELD.add(self.token)
         if self.heartbeat_s:
             self._beating = threading.Thread(target=self._beat, name="lock-heartbeat", daemon=True)
             self._beating.start()
@@ -106,6 +108,7 @@ class Lock:
         self._stop.set()
         if self._beating is not None:
             self._beating.join(timeout=10)
+        _HELD.discard(self.token)
         if (self._current() or {}).get("owner") == self.token:  # never remove a lock taken over from us
             self.store.delete_file(self.rel)
 
@@ -133,6 +136,14 @@ def stale(held: dict[str, Any], now: float, host: str) -> str | None:
     limit = float(held.get("lasts", LOCK_STALE_SECONDS))
     if age > limit:
         return f"it is {age / 3600:.1f} h old, longer than its run can last ({limit / 3600:.1f} h)"
+    return None
+
+
+def ended_here(held: dict[str, Any]) -> str | None:
+    """Why a lock held in this very process is stale: its run ended without removing it (the
+    store did not answer then) — a run that is still going holds its token in _HELD."""
+    if held.get("host") == platform.node() and pid_of(held) == os.getpid() and held.get("owner") not in _HELD:
+        return "an earlier run in this process ended without removing it"
     return None
 
 
