@@ -210,3 +210,22 @@ def test_revisited_windows_are_read_from_the_store_once(tmp_path, monkeypatch, w
     reads.clear()
     np.testing.assert_array_equal(data.load_window(0), first)
     assert reads == []  # the second visit came from the local copy
+
+
+def test_a_window_on_huge_pages_trains_bit_for_bit_the_same(tf, two_datasets, monkeypatch):
+    """Large windows are copied onto huge pages and shared with TensorFlow without a second
+    copy (tasks.model.hostmem); the bytes are the same, so is every weight and curve."""
+    from tasks.model import hostmem
+
+    t = training(steps=80, log_every=20)
+    data = lambda: BundleData([0, 1, 1], [2000], lambda w: two_datasets, two_datasets[:, :300])  # noqa: E731
+    plain = train_bundle(MLP, SMALL, t, [1, 2, 3], data())
+    monkeypatch.setattr(hostmem, "HUGE_PAGES_FROM", 0)  # every window, however small
+    moved = hostmem.on_huge_pages(two_datasets)
+    assert moved is not two_datasets and np.array_equal(moved, two_datasets)
+    assert np.array_equal(hostmem.as_tensor(moved).numpy(), two_datasets)
+    huge = train_bundle(MLP, SMALL, t, [1, 2, 3], data())
+    for name, w in plain.weights.items():
+        np.testing.assert_array_equal(w, huge.weights[name])
+    np.testing.assert_array_equal(plain.train_mse, huge.train_mse)
+    np.testing.assert_array_equal(plain.val_mse, huge.val_mse)

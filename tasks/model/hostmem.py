@@ -17,10 +17,10 @@ import numpy as np
 HUGE_PAGES_FROM = 64 << 20  # smaller windows stay in cache-sized territory: not worth a copy
 
 
-def on_huge_pages(array: np.ndarray, threshold: int = HUGE_PAGES_FROM) -> np.ndarray:
+def on_huge_pages(array: np.ndarray) -> np.ndarray:
     """`array` (C-contiguous) copied into anonymous memory advised for huge pages; `array`
-    itself when it is small or the advice is unavailable."""
-    if array.nbytes < threshold or not hasattr(mmap, "MADV_HUGEPAGE"):
+    itself when it is smaller than HUGE_PAGES_FROM or the advice is unavailable."""
+    if array.nbytes < HUGE_PAGES_FROM or not hasattr(mmap, "MADV_HUGEPAGE"):
         return array
     try:
         region = mmap.mmap(-1, array.nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
