@@ -53,14 +53,16 @@ def test_a_killed_runs_ray_workers_are_waited_for(tmp_path, caplog):
     assert processes_using(session_pattern(None, 4242)) == [proc.pid]  # killed before it recorded its session
     assert processes_using(session_pattern(None, 4243)) == []
     began = time.monotonic()
-    wait_for_leftovers({"pid": 4242, "ray_session": str(session)}, "OUT")
+    wait_for_leftovers({"host": "other-host", "pid": 4242, "ray_session": str(session)}, "OUT")  # not here: no wait
+    assert time.monotonic() - began < 0.5 and proc.poll() is None
+    wait_for_leftovers({"host": platform.node(), "pid": 4242, "ray_session": str(session)}, "OUT")
     assert time.monotonic() - began >= 1.0 and proc.poll() is not None
     assert "waiting for 1 process(es) of the earlier run's Ray to end (OUT)" in caplog.text
 
     stuck = worker_holding_log(session, 60)
     try:
         with pytest.raises(UserError, match=rf"still running after 1 s \(PIDs {stuck.pid}\) .* end them"):
-            wait_for_leftovers({"ray_session": str(session)}, "OUT", timeout=1.0)
+            wait_for_leftovers({"host": platform.node(), "ray_session": str(session)}, "OUT", timeout=1.0)
     finally:
         stuck.kill()
         stuck.wait()

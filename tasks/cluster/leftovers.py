@@ -12,6 +12,7 @@ say whose it is). Ray's dashboard and runtime-env agents of a killed run linger 
 from __future__ import annotations
 
 import os
+import platform
 import re
 import time
 from collections.abc import Callable
@@ -57,8 +58,8 @@ def wait_for_leftovers(
 ) -> None:
     """Wait until the processes of the Ray run `held` (a lock record: pid, ray_session) started
     are gone; one line if there are any, one line and UserError if they outlive `timeout`."""
-    if held.get("pid") == os.getpid():  # an earlier run in this process: its Ray is this process's own
-        return
+    if held.get("host") != platform.node() or held.get("pid") == os.getpid():
+        return  # another machine's processes are not visible here; this process's Ray is its own
     pattern = session_pattern(held.get("ray_session"), held.get("pid"))
     if pattern is None:
         return
