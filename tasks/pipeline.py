@@ -126,14 +126,15 @@ def learn_costs(
     """Fold what this run measured into the node's cached costs (tasks.study.costs), which size
     the next study's bundles and estimate its run; the costs as they are now."""
     from tasks.cluster import runtime
-    from tasks.study.costs import report_panels, store_costs
+    from tasks.study.costs import report_panels, report_weight, store_costs
     from tasks.study.observe import observe_run
 
     archs = collections.Counter(m.arch for m in plan.models)
     data = (sum(s.n_shards for s in generated), sum(s.rows for s in generated)) if generated else None
     cpus = int(runtime.cluster_resources().get("CPU", 1)) or 1
     panels = report_panels(len(plan.config.architectures), len(plan.config.train_ranges))
-    costs = observe_run(stages.costs, max(archs.values(), default=0), phases, stages.tasks, data, cpus, panels)
+    weight = report_weight(plan.config.report.vector_formats)
+    costs = observe_run(stages.costs, max(archs.values(), default=0), phases, stages.tasks, data, cpus, panels, weight)
     store_costs(costs, where.on_gpu)
     return asdict(costs)
 

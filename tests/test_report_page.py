@@ -16,7 +16,7 @@ from report_study import ARCHS, summary_and_info
 from tasks.core.ranges import label_order
 from tasks.report.captions import beyond_caption, inside_caption
 from tasks.report.labels import short_labels
-from tasks.report.page import build_report, write_report
+from tasks.report.page import build_report, report_id, write_report
 from tasks.report.summaries import range_ordered
 from tasks.store.storage import Store
 
@@ -137,6 +137,22 @@ def test_the_horizon_has_its_section_figure_and_headline_column(quick_like):
     assert set(horizons["tolerance"]) == {"NRMSE ≤ 0.01"} and horizons["seeds"].tolist() == ["3"] * 9
     (caption,) = [c for c in captions(files) if c.startswith("Extrapolation horizon")]
     assert "26 of 27 models have a horizon, 9 reach the cap" in caption
+
+
+def test_vector_formats_are_the_configs_choice_and_the_default_keeps_report_ids(quick_like):
+    """report.vector_formats: [pdf] draws PDFs only, linked as such; the default ids what it
+    always did (reports drawn before the key existed are current), any other choice another id."""
+    summary, info, default_files = quick_like
+    config = info["config_resolved"]
+    pdf_only = {**info, "config_resolved": {**config, "report": {"vector_formats": ["pdf"]}}}
+    files = build_report(summary, pdf_only)
+    assert {n for n in files if n.startswith("figures/")} == {n for n in default_files if n.endswith(".pdf")}
+    assert "SVG</a>" not in files["index.html"].decode() and '">PDF</a>)' in files["index.html"].decode()
+    assert {n: files[n] for n in files if n.endswith(".png")} == {
+        n: default_files[n] for n in files if n.endswith(".png")
+    }
+    said_default = {**info, "config_resolved": {**config, "report": {"vector_formats": ["svg", "pdf"]}}}
+    assert report_id("r", said_default) == report_id("r", info) != report_id("r", pdf_only)
 
 
 def test_figures_come_as_svg_and_pdf_in_the_manifest_and_linked(quick_like, tmp_path):

@@ -170,6 +170,11 @@ def test_costs_learned_from_runs_and_cached_per_node(tmp_path, monkeypatch):
     assert {"start", "report", "task", "worker", "rates", "shard"} <= set(small.measured)
     large = observe_run(small, 1000, phases, [task(1000, 12.0, 10.0)], None, 2)  # a study of larger bundles
     assert large.task == (pytest.approx(1.0 - 1 / 9, rel=1e-6), pytest.approx(1 / 9 / 65_000, rel=1e-6))
+    png_only = observe_run(DEFAULTS, 1000, phases, [], None, 2, report_weight=costs_module.report_weight(()))
+    learned = png_only.report[0] + png_only.report[1]  # one panel: the all-format report it stands for
+    assert learned == pytest.approx(2.0 / costs_module.report_weight(()))
+    assert costs_module.report_seconds(png_only, 1, 1, ()) == pytest.approx(2.0)  # what a PNG-only report takes
+    assert costs_module.report_seconds(png_only, 1, 1, ("svg", "pdf")) == pytest.approx(learned)
     costs_module.store_costs(large, kind="a node")
     assert costs_module.load_costs(kind="a node") == large
     assert costs_module.load_costs(kind="another node") == DEFAULTS

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import html
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,7 @@ from tasks.report import published
 from tasks.report.aggregates import Summary
 from tasks.report.captions import beyond_caption, horizon_caption, inside_caption
 from tasks.report.figures import (
+    VECTOR_FORMATS,
     coverage_figure,
     curves_figure,
     diagonal_figure,
@@ -52,6 +54,9 @@ from tasks.store.storage import Store
 # figure also as SVG and PDF in figures/; the calibrated size named what one compiled step trains
 # (a bundle may hold many steps). One bump for both: neither change was released under 2.
 REPORT_VERSION = 3
+
+# the vector copies this report draws beside each PNG (the config's report.vector_formats)
+_VECTOR: ContextVar[tuple[str, ...]] = ContextVar("vector_formats", default=VECTOR_FORMATS)
 
 SUCCESS_NOTE = (
     "A model succeeds on a range when its test MSE is below that of the exact operation with its "
@@ -100,13 +105,25 @@ class Section:
 
 
 def figure_section(stem: str, fig, caption: str) -> Section:
-    """A figure, drawn in every format (tasks.report.figures.render)."""
-    return Section(figure=(stem, render(fig), caption))
+    """A figure, drawn as PNG and the report's vector formats (tasks.report.figures.render)."""
+    return Section(figure=(stem, render(fig, ("png", *_VECTOR.get())), caption))
 
 
-def figure_files(stem: str) -> dict[str, str]:
+def figure_files(stem: str, formats: tuple[str, ...] = ("png", *VECTOR_FORMATS)) -> dict[str, str]:
     """Where a figure's files go in the report: the PNG beside the page, SVG and PDF in figures/."""
-    return {"png": f"{stem}.png", "svg": f"figures/{stem}.svg", "pdf": f"figures/{stem}.pdf"}
+    return {fmt: f"{stem}.png" if fmt == "png" else f"figures/{stem}.{fmt}" for fmt in formats}
+
+
+def vector_formats(info: dict[str, Any]) -> tuple[str, ...]:
+    """The vector formats a study's report draws (all for studies resolved before the key existed)."""
+    said = info.get("config_resolved", {}).get("report", {}).get("vector_formats")
+    return VECTOR_FORMATS if said is None else tuple(f for f in VECTOR_FORMATS if f in said)
+
+
+def _links(where: dict[str, str], link, sep: str) -> str:
+    """' (SVG, PDF)' after a caption: links to the figure's vector copies, if it has any."""
+    said = [link(where[f], f.upper()) for f in VECTOR_FORMATS if f in where]
+    return f" ({sep.join(said)})" if said else ""
 
 
 def _fit_sentence(fitted: int, total: int, threshold: float) -> str:
@@ -310,12 +327,16 @@ def build_report(summary: Summary, info: dict[str, Any]) -> dict[str, bytes]:
     """All report files as {name: bytes}: figures (PNG beside the page, SVG and PDF in
     figures/), index.html, summary.md."""
     title = f"Extrapolation report — {info['config']} (y = {', '.join(symbol_of(o) for o in operations_of(info))})"
-    sections = report_sections(summary, info)
+    token = _VECTOR.set(vector_formats(info))
+    try:
+        sections = report_sections(summary, info)
+    finally:
+        _VECTOR.reset(token)
     files = {}
     for s in sections:
         if s.figure:
             stem, drawn, _ = s.figure
-            files |= {name: drawn[fmt] for fmt, name in figure_files(stem).items()}
+            files |= {name: drawn[fmt] for fmt, name in figure_files(stem, tuple(drawn)).items()}
     files["summary.md"] = render_markdown(title, sections).encode()
     files["index.html"] = render_html(title, sections).encode()
     return files
@@ -351,10 +372,10 @@ def render_markdown(title: str, sections: list[Section]) -> str:
         if s.table is not None:
             parts += [to_markdown(s.table.rename(columns=HEADERS)), ""]
         if s.figure:
-            stem, _, caption = s.figure
-            where = figure_files(stem)
-            links = f"[SVG]({where['svg']}), [PDF]({where['pdf']})"
-            parts += [f"![{caption}]({where['png']})", "", f"*{caption}* ({links})", ""]
+            stem, drawn, caption = s.figure
+            where = figure_files(stem, tuple(drawn))
+            links = _links(where, lambda path, name: f"[{name}]({path})", ", ")
+            parts += [f"![{caption}]({where['png']})", "", f"*{caption}*{links}", ""]
     return "\n".join(parts)
 
 
@@ -369,11 +390,11 @@ def render_html(title: str, sections: list[Section]) -> str:
         if s.figure:
             stem, drawn, caption = s.figure
             data = base64.b64encode(drawn["png"]).decode()
-            where = figure_files(stem)
-            links = f'<a href="{where["svg"]}">SVG</a> · <a href="{where["pdf"]}">PDF</a>'
+            where = figure_files(stem, tuple(drawn))
+            links = _links(where, lambda path, name: f'<a href="{path}">{name}</a>', " · ")
             body.append(
                 f'<figure id="{stem}"><img alt="{html.escape(caption)}" src="data:image/png;base64,{data}">'
-                f"<figcaption>{html.escape(caption)} ({links})</figcaption></figure>"
+                f"<figcaption>{html.escape(caption)}{links}</figcaption></figure>"
             )
     joined = "\n".join(body)
     return f"""<!doctype html>
@@ -394,6 +415,8 @@ def report_id(results: str, info: dict[str, Any]) -> str:
     """The report of results `results` (their id), as the config describes the study."""
     config = info["config_resolved"]
     said = {k: config.get(k) for k in ("name", "description", "reproduces", "deviations")}
+    if vector_formats(info) != VECTOR_FORMATS:  # the default keeps the ids reports had before the key
+        said["vector_formats"] = list(vector_formats(info))
     return content_id("rep", {"results": results, "report": REPORT_VERSION, "said": said})
 
 

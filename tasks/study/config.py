@@ -36,6 +36,7 @@ from tasks.study.variants import (
 )
 
 PAPERS = ("madsen2020", "mistry2022")  # the published results a study can declare it reproduces
+VECTOR_FORMATS = ("svg", "pdf")  # a report's figures as vector files too, for papers (report.vector_formats)
 CHECKPOINT_MINUTES = 5.0  # a training bundle saves its state this often by default (resources.checkpoint_minutes)
 OPTIMIZERS = ("adagrad", "adam", "sgd", "rmsprop")
 
@@ -103,6 +104,11 @@ class EvaluationConfig:
 
 
 @dataclass(frozen=True)
+class ReportConfig:
+    vector_formats: tuple[str, ...] = VECTOR_FORMATS  # each figure's copies in report/figures/ beside its PNG
+
+
+@dataclass(frozen=True)
 class ResourcesConfig:
     train_cpus: int
     train_gpus: float | None  # None: "auto" — a fraction of a GPU when the cluster has GPUs
@@ -125,6 +131,7 @@ class Config:
     reproduces: str | None = None  # a paper whose published results the report holds this run against
     deviations: tuple[str, ...] = ()  # where this study departs from that paper's protocol (shown in the report)
     training_sweep_json: str = "{}"  # the `training` section's swept keys and their values ({} : none)
+    report: ReportConfig = ReportConfig()
 
     @property
     def target(self) -> TargetSpec:
@@ -378,6 +385,13 @@ def _parse_resources(sec: Section) -> ResourcesConfig:
     return resources
 
 
+def _parse_report(sec: Section) -> ReportConfig:
+    formats = sec.items("vector_formats", list(VECTOR_FORMATS), allow_empty=True)
+    report = ReportConfig(tuple(as_str(f, sec.key("vector_formats"), VECTOR_FORMATS) for f in formats))
+    sec.done()
+    return report
+
+
 def parse_config(raw: Any, default_name: str = "config") -> Config:
     root = Section(raw, "")
     name = root.string("name", default_name)
@@ -406,6 +420,7 @@ def parse_config(raw: Any, default_name: str = "config") -> Config:
         reproduces=None if reproduces is None else root.string("reproduces", choices=PAPERS),
         deviations=tuple(listed(root.items("deviations", [], allow_empty=True), "deviations", as_str)),
         training_sweep_json=swept_values(study),
+        report=_parse_report(root.section("report")),
     )
     root.done()
     _check_consistency(config)

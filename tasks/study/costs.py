@@ -122,8 +122,20 @@ def report_panels(architectures: int, train_ranges: int) -> int:
     return max(1, architectures * train_ranges)
 
 
-def report_seconds(costs: Costs, architectures: int, train_ranges: int) -> float:
-    return costs.report[0] + costs.report[1] * report_panels(architectures, train_ranges)
+# Each format's share of drawing a report in all of them (measured 2026-12-01, Intel Xeon family 6
+# model 167, the smoke report: layout + PNG 1.7 s, SVG 0.6 s, PDF 1.7 s of 4.0 s). Report costs are
+# learned per all-format report, so studies drawing fewer formats teach and use the same line.
+FORMAT_SHARE = {"png": 0.43, "svg": 0.15, "pdf": 0.42}
+
+
+def report_weight(vector_formats: tuple[str, ...]) -> float:
+    """A report's drawing time as a fraction of the all-format report's (PNG is always drawn)."""
+    return FORMAT_SHARE["png"] + sum(FORMAT_SHARE[f] for f in vector_formats)
+
+
+def report_seconds(costs: Costs, architectures: int, train_ranges: int, vector_formats: tuple[str, ...]) -> float:
+    line = costs.report[0] + costs.report[1] * report_panels(architectures, train_ranges)
+    return line * report_weight(vector_formats)
 
 
 def task_fixed(costs: Costs) -> float:

@@ -107,7 +107,9 @@ def estimate(
     per_arch = [sum(1 for m in plan.models if m.arch == a) for a in config.architectures]
     phases["summarise"] = costs.summarise[0] + costs.summarise[1] * max(per_arch, default=0)
     phases["results"] = costs.results[0] + costs.results[1] * len(bundles)
-    phases["report"] = report_seconds(costs, len(config.architectures), len(config.train_ranges))
+    phases["report"] = report_seconds(
+        costs, len(config.architectures), len(config.train_ranges), config.report.vector_formats
+    )
     return Estimate(sum(phases.values()), phases, bundles, sources, costs)
 
 

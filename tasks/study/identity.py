@@ -4,7 +4,8 @@ An output folder holds one study, and a night's config is compared with the prev
 both ask what differs between two resolved configs (as `config_to_raw` writes them, e.g.
 OUT/config.yaml). Only keys present on both sides are compared, so a key a later version of
 the lab adds (with its default) never makes two configs "different"; settings that cannot
-change a result (description, output, resources, bundle sizes, the paper a study cites) are
+change a result (description, output, resources, bundle sizes, the paper a study cites, the report's
+file formats) are
 left out.
 """
 
@@ -17,7 +18,7 @@ from tasks.study.config import Config
 from tasks.study.render import config_to_raw
 
 # what never changes a trained weight or a metric: words, where outputs go, how work is packed
-NOT_RESULTS = ("description", "output", "resources", "reproduces", "deviations")
+NOT_RESULTS = ("description", "output", "resources", "reproduces", "deviations", "report")
 PACKING = "bundle_size"  # models per training task: bundles train exactly like models alone
 
 

@@ -27,11 +27,13 @@ def observe_run(
     data: tuple[int, int] | None,
     cpus: int,
     report_panels: int = 1,
+    report_weight: float = 1.0,
 ) -> Costs:
     """The node's costs after a run: `phases` (seconds by phase), `tasks` (each bundle task's
     seconds and facts: models, test_rows, trained, shape, step, watch, train_cpus), `data`
     (shards, rows generated; None when all were reused); earlier runs' points are in
-    `costs.history`; `report_panels`: what the report's drawing grows with (costs.report_panels)."""
+    `costs.history`; `report_panels`: what the report's drawing grows with (costs.report_panels); `report_weight`:
+    the share of an all-format report's time its formats take (costs.report_weight)."""
     history = {k: list(v) for k, v in costs.history.items()}
 
     def remember(name: str, point: list[float]) -> list[list[float]]:
@@ -42,7 +44,9 @@ def observe_run(
     if "ray" in phases:
         measured["start"] = statistics.mean(p[0] for p in remember("start", [phases["ray"]]))
     if "report" in phases:
-        points = [p for p in remember("report", [report_panels, phases["report"]]) if len(p) == 2]  # not older [s]
+        points = [
+            p for p in remember("report", [report_panels, phases["report"] / report_weight]) if len(p) == 2
+        ]  # not older [s]
         measured["report"] = fit_line(points, DEFAULTS.report[1])
     if data and data[0] and "data" in phases:  # per shard: seconds on one CPU, its rows
         points = remember("shard", [data[1] / data[0], phases["data"] * cpus / data[0]])

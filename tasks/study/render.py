@@ -119,6 +119,7 @@ def config_to_raw(config: Config) -> dict[str, Any]:
             "train_gpus": auto(config.resources.train_gpus),
             "checkpoint_minutes": config.resources.checkpoint_minutes,
         },
+        "report": {"vector_formats": list(config.report.vector_formats)},
     }
     if config.reproduces:
         raw["reproduces"] = config.reproduces
