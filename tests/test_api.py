@@ -43,7 +43,7 @@ ARCHITECTURES = [
 
 @pytest.fixture(scope="module")
 def studies(ray_session, tmp_path_factory):
-    """Every shipped architecture on a positive range (log_mlp needs one), and the same study
+    """Every shipped architecture on a positive range (log_mlp needs one), and the first of them
     with a planted regression (a tenth of the training)."""
     tmp = tmp_path_factory.mktemp("api")
     overrides = {
@@ -58,7 +58,8 @@ def studies(ray_session, tmp_path_factory):
     }
     out_a, out_b = tmp / "a", tmp / "b"
     assert run(["--config", str(write_study(tmp, overrides, "zooish")), "--out", str(out_a), "--tensorboard"]) == 0
-    worse = write_study(tmp, {**overrides, "training.steps": 20, "training.log_every": 20}, "worse")
+    worse = {**overrides, "architectures": ARCHITECTURES[:1], "training.steps": 20, "training.log_every": 20}
+    worse = write_study(tmp, worse, "worse")  # one of A's architectures: compare lists the rest as A's only
     assert run(["--config", str(worse), "--out", str(out_b)]) == 0
     return out_a, out_b, tmp
 
@@ -232,7 +233,9 @@ def test_compare_passes_identical_studies_and_calls_two_seeds_underpowered(studi
     assert "regressions 0" in capsys.readouterr().out
     summary = (tmp / "planted" / "summary.md").read_text()
     rows = [line for line in summary.split("## Headline metrics")[1].splitlines() if line.startswith("| in_range")]
-    assert rows and all("| underpowered |" in line and "seeds: the smallest p-value" in line for line in rows)
+    tested = [line for line in rows if "| only in A |" not in line]  # B trained one of A's architectures
+    assert tested and len(rows) == len(tested) * len(ARCHITECTURES)  # per in-range metric: 1 tested, 8 in A only
+    assert all("| underpowered |" in line and "seeds: the smallest p-value" in line for line in tested)
     assert "No significant change beyond the tolerance." in summary
     assert "<table" in (tmp / "planted" / "index.html").read_text()
 
