@@ -80,7 +80,7 @@ def wait_for(predicate, timeout: float = 240.0, proc: subprocess.Popen | None = 
     [(signal.SIGTERM, "training"), (signal.SIGINT, "data")],
     ids=["sigterm-during-training", "ctrl-c-during-data"],
 )
-def test_driver_interrupted_then_resumed_exactly(reference, tmp_path, sig, when):
+def test_driver_interrupted_then_resumed_exactly(reference, tmp_path, capsys, sig, when):
     out = tmp_path / "out"
     env = {**os.environ, "RAY_ADDRESS": ""}  # its own local Ray, like a user's laptop run
     env.pop("RAY_ADDRESS")
@@ -103,15 +103,9 @@ def test_driver_interrupted_then_resumed_exactly(reference, tmp_path, sig, when)
     assert_nothing_half_written(out)
     done_before = len(list(out.glob("models/*/_manifest.json")))
 
-    resumed = subprocess.run(
-        [*RUN, "--config", str(study(tmp_path)), "--out", str(out)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert f"{6 - done_before} of 6 models to train" in resumed.stderr  # only the unfinished ones
+    capsys.readouterr()  # the rerun: in this process, on the session's Ray (any later run resumes)
+    assert main(["--config", str(study(tmp_path)), "--out", str(out)]) == 0
+    assert f"{6 - done_before} of 6 models to train" in capsys.readouterr().err  # only the unfinished ones
     assert_same_results(reference, out)
 
 
@@ -554,6 +548,5 @@ def test_driver_sigtermed_mid_bundle_then_rerun_resumes_from_the_checkpoint(long
     saved_at = min(checkpointed(out))
     assert not list(out.glob("models/*/_manifest.json"))  # stopped mid-bundle
     assert_nothing_half_written(out)
-    rerun = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
-    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert main(command[2:]) == 0  # the next run: in this process, on the session's Ray
     assert_resumed_exactly(long_reference, out, saved_at)
