@@ -48,8 +48,8 @@ class TrainOutcome:
     diverged_step: np.ndarray  # [K] first step with a non-finite loss, -1 if never
     selected_step: np.ndarray  # [K] step of the returned weights
     seconds: float = 0.0
-    compile_seconds: float = 0.0  # warm-up: set-up, compilations, evaluation sets, steps to the first log point
-    steady_steps_per_s: float = 0.0  # steps/s after the warm-up: the trainer's throughput in a long run
+    compile_seconds: float = 0.0  # the first compiled call (compilation plus its steps)
+    steady_steps_per_s: float = 0.0  # steps/s after the first call: the trainer's throughput
     probe_mse: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0)))  # [L, K, E]
     resumed_at: int = 0  # the step a saved state resumed from (0: trained from the start)
 
@@ -252,16 +252,14 @@ def train_bundle(
     alive, diverged = tf.constant(loop.alive), tf.constant(loop.diverged)
     resumed_at, step = loop.step, loop.step
 
-    # (seconds since start, steps) through the first log point: the set-up above, compiling the
-    # step and the evaluation, and the first steps — once per task, however long it trains, so
-    # kept out of the steady rate (a protocol's 5·10⁶-step bundle pays it once)
-    warm: tuple[float, int] | None = None
+    first_chunk: tuple[float, int] | None = None  # (seconds, steps) of the first compiled call
     mse_acc, mse_count = loop.mse_acc, loop.mse_count
     for window, _, span_end in feed.spans(training.batch_size, training.steps, step):
         tensors = feed.tensors(window)
         while step < span_end:
             next_log = min((step // training.log_every + 1) * training.log_every, training.steps)
             n = min(next_log, span_end) - step
+            t0 = time.perf_counter()
             weights, state, alive, diverged, mse_sum = comp.chunk(
                 weights,
                 state,
@@ -274,6 +272,8 @@ def train_bundle(
                 tf.constant(n, tf.int32),
             )
             mse_acc = mse_acc + mse_sum.numpy()
+            if not first_chunk:  # the first call compiles (or not, in a warm worker): timed apart
+                first_chunk = (time.perf_counter() - t0, n)
             step += n
             mse_count += n
             if step == next_log:
@@ -287,8 +287,6 @@ def train_bundle(
                     log.probes.append(
                         np.stack([np.where(has, comp.mse(weights, rows), np.nan) for rows, has in watched], axis=1)
                     )
-            if warm is None:
-                warm = (time.perf_counter() - start, step - resumed_at)
             if checkpoints is not None and step < training.steps and checkpoints.due():
                 now = LoopState(
                     step,
@@ -314,8 +312,8 @@ def train_bundle(
         diverged_step=diverged.numpy(),
         selected_step=selected,
         seconds=loop.seconds + seconds,
-        compile_seconds=warm[0] if warm else 0.0,
-        steady_steps_per_s=_steady_rate(seconds, training.steps - resumed_at, warm),
+        compile_seconds=first_chunk[0] if first_chunk else 0.0,
+        steady_steps_per_s=_steady_rate(seconds, training.steps - resumed_at, first_chunk),
         probe_mse=probe_mse,
         resumed_at=resumed_at,
     )
@@ -349,7 +347,7 @@ def _initial_state(
 
 
 def _steady_rate(seconds: float, steps: int, first: tuple[float, int] | None) -> float:
-    """Steps per second excluding the warm-up (its seconds and its steps alike)."""
+    """Steps per second excluding the first call (its compilation and its steps alike)."""
     if first is None or steps <= first[1]:
         return steps / max(seconds, 1e-9)
     return (steps - first[1]) / max(seconds - first[0], 1e-9)
