@@ -106,9 +106,11 @@ def _run_study(
         rid = results_id(plan, stages.eval_ids, reference, tensorboard)
         write_results(store, rid, stages.parts, summary, {**info, "phases": phases.seconds})
     with phases("report"):
-        info["report"], _ = write_report(store, rid, summary, info)
+        info["report"], drawn = write_report(store, rid, summary, info)
     info["phases"] = phases.seconds
-    info["costs"] = learn_costs(plan, stages, phases.seconds, generated, where)
+    # a report found current (results rebuilt as they were) took no drawing: nothing to learn from
+    learned = phases.seconds if drawn else {k: v for k, v in phases.seconds.items() if k != "report"}
+    info["costs"] = learn_costs(plan, stages, learned, generated, where)
     return StudyResult(info, summary)
 
 

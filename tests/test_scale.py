@@ -183,17 +183,20 @@ def test_costs_learned_from_runs_and_cached_per_node(tmp_path, monkeypatch):
 
 
 @pytest.mark.usefixtures("ray_session")
-def test_the_estimate_of_a_small_study_matches_its_run(tmp_path):
+def test_the_estimate_of_a_small_study_matches_its_run(tmp_path, monkeypatch):
     """The dry run's estimate of a study, at the costs and calibrations the study itself
     recorded, is within 25% of the time the study took. Measured and estimated under the
     same load, this holds on a busy machine: what it checks is that the estimate accounts
     for every phase of a run (start, data, workers and compilation, the bundle tasks over the
-    slots, the reduce, results, report), not how fast this machine is."""
+    slots, the reduce, results, report), not how fast this machine is. On a node that has
+    measured nothing yet (its own cache): the suite's other studies — killed, resumed,
+    rebuilt on purpose — would otherwise be the history its costs are fitted to."""
     from tasks.pipeline import run_study
     from tasks.store.outputs import open_output
     from tasks.study.costs import from_json
     from tasks.study.estimate import estimate
 
+    monkeypatch.setenv("MLAB_CACHE_DIR", str(tmp_path / "node-cache"))
     raw = smoke_raw({"seeds": {"count": 24}, "training.steps": 1500, "training.log_every": 500})
     plan = make_plan(parse_config(raw))
     result = run_study(plan, open_output(str(tmp_path / "out")))
