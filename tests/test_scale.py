@@ -175,6 +175,13 @@ def test_costs_learned_from_runs_and_cached_per_node(tmp_path, monkeypatch):
     assert learned == pytest.approx(2.0 / costs_module.report_weight(()))
     assert costs_module.report_seconds(png_only, 1, 1, ()) == pytest.approx(2.0)  # what a PNG-only report takes
     assert costs_module.report_seconds(png_only, 1, 1, ("svg", "pdf")) == pytest.approx(learned)
+    # a task resumed at step 80 of 100 trained 20 steps in its 1.2 s: 100 models × 20 steps at
+    # 5e4 model-steps/s (its rate as if unwatched: 5.5e4 / 1.1) is 0.04 s, the rest its warm-up
+    resumed = {**task(100, 2.0, 1.2), "resumed_at": 80.0, "rate_ref": 5.5e4}
+    after_resume = observe_run(DEFAULTS, 1000, phases, [resumed], None, 2)
+    assert after_resume.compiles == {"s": pytest.approx(1.2 - 100 * 20 / 5e4)}  # not 1.2 − 100 × 100 / 5e4
+    per_call = (1.2 - 0.1 - 100 * 20 * 1.1 / 5.5e4) / (7 * 2 * 0.2)  # 7 calls of 16 per log point, 0.2 of 2 logs
+    assert after_resume.step == pytest.approx(per_call)
     costs_module.store_costs(large, kind="a node")
     assert costs_module.load_costs(kind="a node") == large
     assert costs_module.load_costs(kind="another node") == DEFAULTS

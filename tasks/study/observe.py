@@ -106,6 +106,12 @@ def with_overheads(costs: Costs, overheads: dict[str, tuple[float, float]] | Non
 CLEAN = 4  # a task's training measures its rate when it lasts this many times its first call
 
 
+def trained_share(t: dict[str, Any]) -> float:
+    """The share of its steps a task trained itself: less than 1 when it resumed from a
+    checkpoint an earlier working period saved (its seconds cover only the steps after it)."""
+    return max(0.0, 1.0 - t.get("resumed_at", 0.0) / t["steps"]) if t["steps"] else 1.0
+
+
 def step_costs(trained: list[dict[str, Any]], costs: Costs) -> dict[str, Any]:
     """Per step shape: the training rate inside tasks (as if nothing were watched, per CPU),
     from tasks long enough that compiling is a small part of them; and the compile time, what
@@ -122,16 +128,17 @@ def step_costs(trained: list[dict[str, Any]], costs: Costs) -> dict[str, Any]:
         known = clean.get(t["shape"]) or costs.rates.get(t["shape"])
         if known:
             rate = known[min(known, key=lambda k: abs(int(k) - t["step"]))] / t["watch"] * t["train_cpus"]
-            spent = max(0.0, t["train"] - t["models"] * t["steps"] / rate)
+            spent = max(0.0, t["train"] - t["models"] * t["steps"] * trained_share(t) / rate)
         else:
             spent = t.get("compile", 0.0)
         compiles[t["shape"]] = max(compiles.get(t["shape"], 0.0), spent)
     out: dict[str, Any] = {"compiles": compiles, "rates": clean}
     overheads = [  # a compiled step's calls at each log point beyond the calibrated arithmetic
-        (t["train"] - t.get("compile", 0.0) - t["models"] * t["steps"] * t["watch"] / (t["rate_ref"] * t["train_cpus"]))
-        / (-(-t["models"] // t["step"]) * t["logs"])
+        (t["train"] - t.get("compile", 0.0) - t["models"] * steps * t["watch"] / (t["rate_ref"] * t["train_cpus"]))
+        / (-(-t["models"] // t["step"]) * t["logs"] * share)
         for t in trained
-        if t.get("rate_ref", 0) > 0 and t.get("logs")
+        if t.get("rate_ref", 0) > 0 and t.get("logs") and (share := trained_share(t)) > 0
+        for steps in [t["steps"] * share]
     ]
     if overheads:
         out["step"] = max(0.0, statistics.median(overheads))
