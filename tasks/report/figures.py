@@ -25,14 +25,14 @@ from tasks.report.summaries import ordered_ranges
 from tasks.study.config import VECTOR_FORMATS
 
 FIGURE_DPI = 110
-FORMATS = ("png", *VECTOR_FORMATS)  # PNG for the page, SVG and PDF for papers (report/figures/)
 METADATA = {"png": {}, "svg": {"Date": None}, "pdf": {"CreationDate": None}}  # no timestamps: same bytes each time
 matplotlib.rcParams["svg.hashsalt"] = "multiplication-lab"  # SVG ids from a fixed salt, not a random one
 matplotlib.rcParams["pdf.fonttype"] = 42  # TrueType fonts in PDFs (what journals ask for, not Type 3)
 
 
-def render(fig: Figure, formats: tuple[str, ...] = FORMATS) -> dict[str, bytes]:
-    """The figure as {format: bytes} for each of `formats` (PNG always); the figure is closed."""
+def render(fig: Figure, vector: tuple[str, ...] = VECTOR_FORMATS) -> dict[str, bytes]:
+    """The figure as {format: bytes}: PNG (for the page) and each of the `vector` formats (for
+    papers, report/figures/); the figure is closed."""
     # Lay out and measure once, then write each format at that layout: "tight" and the layout
     # engine would otherwise redo both (two draws) for every format.
     fig.set_dpi(FIGURE_DPI)
@@ -40,7 +40,7 @@ def render(fig: Figure, formats: tuple[str, ...] = FORMATS) -> dict[str, bytes]:
     bbox = fig.get_tightbbox(fig.canvas.get_renderer()).padded(matplotlib.rcParams["savefig.pad_inches"])
     fig.set_layout_engine("none")
     out = {}
-    for fmt in ("png", *(f for f in formats if f != "png")):
+    for fmt in ("png", *vector):
         buf = io.BytesIO()
         fig.savefig(buf, format=fmt, dpi=FIGURE_DPI, bbox_inches=bbox, metadata=METADATA[fmt])
         out[fmt] = buf.getvalue()

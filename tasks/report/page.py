@@ -106,7 +106,7 @@ class Section:
 
 def figure_section(stem: str, fig, caption: str) -> Section:
     """A figure, drawn as PNG and the report's vector formats (tasks.report.figures.render)."""
-    return Section(figure=(stem, render(fig, ("png", *_VECTOR.get())), caption))
+    return Section(figure=(stem, render(fig, _VECTOR.get()), caption))
 
 
 def figure_files(stem: str, formats: tuple[str, ...] = ("png", *VECTOR_FORMATS)) -> dict[str, str]:
