@@ -177,7 +177,9 @@ def test_a_smaller_study_in_the_same_output_keeps_only_its_rows(smoke_out, tmp_p
 
 def test_outputs_of_an_older_training_version_are_named_and_never_reused(smoke_out, tmp_path, capsys):
     """A directory written by an earlier version of the training stage: its models are counted,
-    said to be of that version, and trained anew; nothing of theirs reaches the results."""
+    said to be of that version, and trained anew; nothing of theirs reaches the results. The
+    checkpoints of its unfinished bundles, which this version cannot resume, are named in one
+    line (a stopped long run would otherwise restart from step 0 without a word)."""
     out = tmp_path / "older"
     shutil.copytree(smoke_out, out)
     for derived in ("evals", "results", "report"):  # their ids would differ too: none would match
@@ -185,9 +187,16 @@ def test_outputs_of_an_older_training_version_are_named_and_never_reused(smoke_o
     for path in out.glob("models/*/_manifest.json"):
         manifest = json.loads(path.read_text())
         path.write_text(json.dumps({**manifest, "train_version": 1}))
+    planted = [("b-unfinished1", 1, 4_000), ("b-unfinished2", 1, 12_000), ("b-resumable", TRAIN_VERSION, 8_000)]
+    for bundle, version, step in planted:  # what stopped long runs leave
+        saved = out / "models" / bundle / "checkpoint"
+        saved.mkdir(parents=True)
+        (saved / "checkpoint.json").write_text(json.dumps({"train_version": version, "key": "ckpt-x", "step": step}))
     assert main(["--config", "smoke", "--out", str(out)]) == 0
     printed = capsys.readouterr().err
     assert "holds 4 models trained under training version 1" in printed and "4 of 4 models to train" in printed
+    said = [line for line in printed.splitlines() if "[checkpoint]" in line]
+    assert len(said) == 1 and "2 unfinished bundles saved by training version 1 (at steps 4,000–12,000" in said[0]
     fresh = [json.loads(p.read_text()) for p in out.glob("models/*/_manifest.json")]
     assert sum(len(m["members"]) for m in fresh if m["train_version"] != 1) == 4
     pd.testing.assert_frame_equal(read_results(smoke_out, "metrics"), read_results(out, "metrics"))

@@ -136,6 +136,13 @@ def train_evaluate_collect(
             f"{', '.join(map(str, trained.stale_versions))} (this lab's is {TRAIN_VERSION}): "
             "they are not reused; the models this version needs are trained anew"
         )
+    for version, steps in trained.stale_checkpoints.items():  # hours of training a silent restart would lose
+        LOG.warning(
+            f"[checkpoint] {store.display()} holds checkpoints of {len(steps)} unfinished bundles saved by training "
+            f"version {version} (at steps {steps[0]:,}–{steps[-1]:,}; this lab's is {TRAIN_VERSION}): this version "
+            f"cannot resume them and trains its bundles from step 0; to finish them, run the lab version that "
+            f"saved them on this folder"
+        )
     evaluated = catalog.EVALUATIONS.other_versions(store, EVALUATION_VERSION)
     if evaluated:
         LOG.info(

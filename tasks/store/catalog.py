@@ -384,20 +384,26 @@ def invalidating_corrupt(store: Store) -> Iterator[None]:
 
 @dataclass(frozen=True)
 class Trained:
-    """What earlier runs left: complete bundles by model, and models of other training versions."""
+    """What earlier runs left: complete bundles by model, models of other training versions,
+    and the checkpoints of unfinished bundles another training version saved."""
 
     by_model: dict[str, BundleManifest]
     stale_models: int  # trained under another training version: never reused
     stale_versions: tuple[int, ...]
+    stale_checkpoints: dict[int, tuple[int, ...]] = field(default_factory=dict)  # version → steps reached
 
 
 def completed_models(store: Store, version: int) -> Trained:
     """model_id → manifest of a complete bundle trained by `version` of the training stage."""
     done: dict[str, BundleManifest] = {}
     stale, versions = 0, set()
+    checkpoints: dict[int, list[int]] = {}
     for bundle_id in BUNDLES.ids(store):
         manifest = BUNDLES.complete(store, bundle_id)
         if manifest is None:
+            saved = _checkpoint_record(store, bundle_id)  # an unfinished bundle: whose checkpoint?
+            if saved is not None and saved.get("train_version") != version:
+                checkpoints.setdefault(saved.get("train_version"), []).append(int(saved.get("step", 0)))
             continue
         if manifest.version != version:
             stale += len(manifest.members)
@@ -405,7 +411,16 @@ def completed_models(store: Store, version: int) -> Trained:
             continue
         for member in manifest.members:
             done.setdefault(member.model_id, manifest)
-    return Trained(done, stale, tuple(sorted(versions)))
+    found = {v: tuple(sorted(steps)) for v, steps in sorted(checkpoints.items(), key=lambda kv: str(kv[0]))}
+    return Trained(done, stale, tuple(sorted(versions)), found)
+
+
+def _checkpoint_record(store: Store, bundle_id: str) -> dict[str, Any] | None:
+    try:
+        record = store.read_json(checkpoint_record_file(bundle_id))
+    except (FileNotFoundError, ValueError, UnicodeDecodeError):
+        return None
+    return record if isinstance(record, dict) else None
 
 
 def eval_file(eval_id: str, name: str) -> str:
