@@ -34,9 +34,9 @@ _PREDICT: dict[tuple, Callable] = {}
 
 
 def _predict_fn(arch: Architecture, params: dict, names: tuple[str, ...]) -> Callable:
-    import tensorflow as tf
+    from tasks.model import tracing
 
     key = (arch.name, repr(sorted(params.items())), names)
     if key not in _PREDICT:
-        _PREDICT[key] = tf.function(lambda w, x: arch.forward(params, dict(zip(names, w)), x))
+        _PREDICT[key] = tracing.function(lambda w, x: arch.forward(params, dict(zip(names, w)), x))
     return _PREDICT[key]

@@ -28,7 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 from tasks.data.targets import PRODUCT, TargetSpec
-from tasks.model import optimizers
+from tasks.model import optimizers, tracing
 from tasks.model.architecture import Architecture
 from tasks.model.feeds import FeedKind, FreshFeed, WindowFeed, rows_tf, window_schedule
 from tasks.model.fresh import RangeTable
@@ -113,9 +113,9 @@ class _Compiled:
     ):
         self.arch, self.params, self.training, self.names, self.target = arch, params, training, names, target
         self.feed = feed
-        self.chunk = tf.function(self._chunk, jit_compile=True)
-        self.sse = tf.function(self._sse, jit_compile=True)
-        self.split = tf.function(self._split, jit_compile=True)
+        self.chunk = tracing.function(self._chunk, jit_compile=True)
+        self.sse = tracing.function(self._sse, jit_compile=True)
+        self.split = tracing.function(self._split, jit_compile=True)
 
     def _split(self, rows, layouts):
         """(x, y) of rows [..., N] or [..., N + 1] (a stored y last)."""
