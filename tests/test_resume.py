@@ -183,3 +183,32 @@ def test_a_damaged_checkpoint_is_never_used(saved):
     assert keeper.restore() is None and "corrupted" in said[0]
     keeper.discard()
     assert not saved.exists(catalog.checkpoint_dir("b-test"))
+
+
+def test_an_unfinished_bundle_resumes_as_planned_whatever_sizes_a_rerun_would_choose(tmp_path, write_config):
+    """A rerun sizes bundles from costs learned meanwhile; grouping an unfinished bundle's
+    models anew would make new bundles and drop its checkpoint. Its recorded layout is kept
+    (tasks.study.bundles.resumed_bundles), unless it is no longer a bundle of this run."""
+    from tasks.jobs.checkpoints import bundle_layout
+    from tasks.model.settings import TRAIN_VERSION
+    from tasks.study.bundles import make_bundles, resumed_bundles
+    from tasks.study.loading import load_config
+    from tasks.study.plan import make_plan
+
+    plan = make_plan(load_config(write_config({"seeds": [0, 1, 2, 3, 4, 5]})))
+    todo = list(plan.models)
+    first = make_bundles(plan, todo, 1)[0]  # planned on one slot: the bundle that was under way
+    store = Store(str(tmp_path / "out"))
+    keeper = StoreCheckpoints(store, first.bundle_id, "ckpt-x", 60, say=lambda line: None, layout=bundle_layout(first))
+    keeper.save({"step": np.array(500)})
+    replanned = make_bundles(plan, todo, 4)  # what a rerun on more slots would plan from scratch
+    assert first.bundle_id not in {b.bundle_id for b in replanned}  # the checkpoint would be lost
+
+    unfinished = catalog.completed_models(store, TRAIN_VERSION).unfinished
+    assert [(u.bundle_id, u.step) for u in unfinished] == [(first.bundle_id, 500)]
+    kept, rest = resumed_bundles(plan, todo, unfinished)
+    assert kept == [first]
+    assert sorted(m.model_id for m in rest) == sorted(m.model_id for m in todo if m not in first.models)
+    assert catalog.completed_models(store, TRAIN_VERSION + 1).unfinished == ()  # another version's: not resumed
+    one_done = [m for m in todo if m is not first.models[0]]  # a member already trained: not this bundle any more
+    assert resumed_bundles(plan, one_done, unfinished) == ([], one_done)

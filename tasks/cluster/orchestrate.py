@@ -29,7 +29,7 @@ from tasks.report.aggregates import Summary
 from tasks.store import catalog
 from tasks.store.catalog import BundleManifest, DatasetManifest
 from tasks.store.storage import Store
-from tasks.study.bundles import Bundle, make_bundles, make_eval_job, worth_calibrating
+from tasks.study.bundles import Bundle, make_bundles, make_eval_job, resumed_bundles, worth_calibrating
 from tasks.study.config import ArchSpec
 from tasks.study.costs import Costs, load_costs
 from tasks.study.observe import with_overheads
@@ -159,7 +159,14 @@ def train_evaluate_collect(
     costs = with_overheads(costs, _answer(overheads, "[measure] evaluation and collection costs"))
     measure = time.perf_counter() - measuring
     measured = {arch: c.best_size for arch, c in calibration.items() if c is not None}
-    bundles = make_bundles(plan, todo, placement.slots, placement.on_gpu, measured, costs, calibration)
+    resumed, rest = resumed_bundles(plan, todo, trained.unfinished)
+    if resumed:
+        steps = sorted(u.step for u in trained.unfinished if u.bundle_id in {b.bundle_id for b in resumed})
+        LOG.info(
+            f"[checkpoint] {len(resumed)} unfinished bundles ({sum(len(b.models) for b in resumed)} models, at steps "
+            f"{steps[0]:,}–{steps[-1]:,}) resume from their checkpoints as they were planned"
+        )
+    bundles = resumed + make_bundles(plan, rest, placement.slots, placement.on_gpu, measured, costs, calibration)
     stored = stored_bundles(plan, done)
     n_models = len(plan.models)
     LOG.info(

@@ -4,7 +4,9 @@ ends (the driver or worker killed, the machine gone) loses minutes, not a bundle
 Every `every_s` seconds of wall time, between compiled chunks, the trainer's loop state
 (tasks.model.loop_state) is written as one npz under the bundle's checkpoint folder
 (tasks.store.catalog), then a small record naming it with its size, SHA-256, the training
-version and the bundle's content key; the previous state file is deleted after. Each write
+version, the bundle's content key and its layout (members and compiled-step size: a later
+run keeps the bundle as it was planned, whatever sizes it would choose now —
+tasks.study.bundles.resumed_bundles); the previous state file is deleted after. Each write
 is atomic (temporary name, then rename), so a kill at any moment leaves the previous
 checkpoint or the new one. A SIGTERM while training asks for a checkpoint at the next chunk
 boundary, then the signal's former handler runs (a Ray worker then exits as it would have).
@@ -52,6 +54,11 @@ def bundle_key(bundle: Bundle, probe_rows: int) -> str:
     )
 
 
+def bundle_layout(bundle: Bundle) -> dict[str, Any]:
+    """What a checkpoint record keeps of its bundle's planning (catalog.Unfinished)."""
+    return {"members": [m.model_id for m in bundle.models], "step_size": bundle.step_size}
+
+
 class StoreCheckpoints:
     """The checkpoints of one bundle (tasks.model.loop_state.Checkpoints)."""
 
@@ -63,8 +70,10 @@ class StoreCheckpoints:
         every_s: float,
         clock: Callable[[], float] = time.monotonic,
         say: Callable[[str], None] = print,
+        layout: dict[str, Any] | None = None,
     ):
         self.store, self.bundle_id, self.key, self.every_s = store, bundle_id, key, every_s
+        self.layout = layout or {}
         self.clock, self.say = clock, say
         self.last = clock()
         self.saved: FileInfo | None = None
@@ -111,7 +120,7 @@ class StoreCheckpoints:
     def save(self, arrays: dict[str, np.ndarray]) -> None:
         step = int(arrays["step"])
         info = self.store.write_npz(catalog.checkpoint_state_file(self.bundle_id, step), arrays)
-        record = {"train_version": TRAIN_VERSION, "key": self.key, "step": step, "file": vars(info)}
+        record = {"train_version": TRAIN_VERSION, "key": self.key, "step": step, "file": vars(info), **self.layout}
         self.store.write_json(catalog.checkpoint_record_file(self.bundle_id), record)
         if self.saved is not None and self.saved.path != info.path:
             self.store.delete_file(self.saved.path)

@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 
 from tasks.data.spec import DatasetSpec
-from tasks.jobs.checkpoints import StoreCheckpoints, bundle_key
+from tasks.jobs.checkpoints import StoreCheckpoints, bundle_key, bundle_layout
 from tasks.model import registry
 from tasks.model.settings import TRAIN_VERSION
 from tasks.store import catalog
@@ -51,7 +51,9 @@ def train_bundle_job(
     compiled steps of `bundle.step_size` members (tasks.model.chunked), and store it. Its
     state is saved every `checkpoint_minutes` while it trains (0: never), and a saved state
     of this bundle is resumed from."""
-    checkpoints = StoreCheckpoints(store, bundle.bundle_id, bundle_key(bundle, probe_rows), 60 * checkpoint_minutes)
+    checkpoints = StoreCheckpoints(
+        store, bundle.bundle_id, bundle_key(bundle, probe_rows), 60 * checkpoint_minutes, layout=bundle_layout(bundle)
+    )
     done = catalog.BUNDLES.current(store, bundle.bundle_id, TRAIN_VERSION)
     if done is not None:
         checkpoints.discard()  # left by a run that ended between the manifest and this

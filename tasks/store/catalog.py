@@ -383,14 +383,27 @@ def invalidating_corrupt(store: Store) -> Iterator[None]:
 
 
 @dataclass(frozen=True)
+class Unfinished:
+    """An unfinished bundle with a checkpoint this training version saved: its members in
+    order, its compiled-step size and the step reached (the record's layout)."""
+
+    bundle_id: str
+    members: tuple[str, ...]
+    step_size: int | None
+    step: int
+
+
+@dataclass(frozen=True)
 class Trained:
     """What earlier runs left: complete bundles by model, models of other training versions,
-    and the checkpoints of unfinished bundles another training version saved."""
+    the checkpoints of unfinished bundles another training version saved, and the unfinished
+    bundles this version can resume."""
 
     by_model: dict[str, BundleManifest]
     stale_models: int  # trained under another training version: never reused
     stale_versions: tuple[int, ...]
     stale_checkpoints: dict[int, tuple[int, ...]] = field(default_factory=dict)  # version → steps reached
+    unfinished: tuple[Unfinished, ...] = ()
 
 
 def completed_models(store: Store, version: int) -> Trained:
@@ -398,12 +411,17 @@ def completed_models(store: Store, version: int) -> Trained:
     done: dict[str, BundleManifest] = {}
     stale, versions = 0, set()
     checkpoints: dict[int, list[int]] = {}
+    unfinished: list[Unfinished] = []
     for bundle_id in BUNDLES.ids(store):
         manifest = BUNDLES.complete(store, bundle_id)
         if manifest is None:
             saved = _checkpoint_record(store, bundle_id)  # an unfinished bundle: whose checkpoint?
             if saved is not None and saved.get("train_version") != version:
                 checkpoints.setdefault(saved.get("train_version"), []).append(int(saved.get("step", 0)))
+            elif saved is not None and isinstance(saved.get("members"), list):
+                size = saved.get("step_size") if isinstance(saved.get("step_size"), int) else None
+                step = int(saved.get("step", 0))
+                unfinished.append(Unfinished(bundle_id, tuple(map(str, saved["members"])), size, step))
             continue
         if manifest.version != version:
             stale += len(manifest.members)
@@ -412,7 +430,7 @@ def completed_models(store: Store, version: int) -> Trained:
         for member in manifest.members:
             done.setdefault(member.model_id, manifest)
     found = {v: tuple(sorted(steps)) for v, steps in sorted(checkpoints.items(), key=lambda kv: str(kv[0]))}
-    return Trained(done, stale, tuple(sorted(versions)), found)
+    return Trained(done, stale, tuple(sorted(versions)), found, tuple(unfinished))
 
 
 def _checkpoint_record(store: Store, bundle_id: str) -> dict[str, Any] | None:

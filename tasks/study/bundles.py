@@ -7,7 +7,9 @@ evaluation is, and its id, is tasks.evaluation.job.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from tasks.core.hardware import l2_cache_bytes
 from tasks.core.ids import content_id
@@ -125,6 +127,45 @@ def task_size(step: int, n_models: int, slots: int, fixed: float, model: float) 
     return max(step, min(-(-want // step) * step, balanced))
 
 
+class SavedLayout(Protocol):
+    """An unfinished bundle's planning as its checkpoint recorded it (tasks.store.catalog.Unfinished)."""
+
+    bundle_id: str
+    members: tuple[str, ...]
+    step_size: int | None
+    step: int
+
+
+def resumed_bundles(
+    plan: Plan, todo: list[ModelSpec], unfinished: Sequence[SavedLayout]
+) -> tuple[list[Bundle], list[ModelSpec]]:
+    """The unfinished bundles whose checkpoints this run can resume, as they were planned, and
+    the models left to bundle. A rerun may size bundles differently (its node's costs were
+    learned meanwhile); grouping their models anew would make new bundles and lose the hours
+    their checkpoints hold. A saved layout is kept when all its members are still to train
+    and it is a bundle this plan could make (one group, the same id)."""
+    by_id = {m.model_id: m for m in todo}
+    kept: list[Bundle] = []
+    taken: set[str] = set()
+    for saved in sorted(unfinished, key=lambda u: -u.step):
+        members = tuple(by_id[i] for i in saved.members if i in by_id)
+        if not members or len(members) != len(saved.members) or taken.intersection(saved.members):
+            continue
+        groups = {_group_key(plan, m) for m in members}
+        training = members[0].arch.training_or(plan.config.training)
+        same_id = content_id("b", list(saved.members)) == saved.bundle_id
+        if len(groups) != 1 or not same_id or training.bundle_size not in (None, saved.step_size):
+            continue
+        kept.append(Bundle(saved.bundle_id, members[0].arch, members, training, saved.step_size))
+        taken.update(saved.members)
+    return kept, [m for m in todo if m.model_id not in taken]
+
+
+def _group_key(plan: Plan, m: ModelSpec) -> tuple[ArchSpec, TargetSpec | None, int]:
+    """What members of one bundle share: architecture, what the step computes of the target, window order."""
+    return m.arch, step_target(m.target, m.arch.training_or(plan.config.training).fresh), m.first_window
+
+
 def make_bundles(
     plan: Plan,
     todo: list[ModelSpec],
@@ -142,8 +183,7 @@ def make_bundles(
     cost at most FIXED_SHARE of the task (`task_size`), its members trained a step at a time."""
     groups: dict[tuple[ArchSpec, TargetSpec | None, int], list[ModelSpec]] = {}
     for m in todo:
-        fresh = m.arch.training_or(plan.config.training).fresh
-        groups.setdefault((m.arch, step_target(m.target, fresh), m.first_window), []).append(m)
+        groups.setdefault(_group_key(plan, m), []).append(m)
     bundles = []
     for (arch, _, _), members in groups.items():
         training = arch.training_or(plan.config.training)
