@@ -98,12 +98,7 @@ class StoreCheckpoints:
         return None
 
     def _record(self) -> dict[str, Any] | None:
-        try:
-            return self.store.read_json(catalog.checkpoint_record_file(self.bundle_id))
-        except FileNotFoundError:
-            return None
-        except (ValueError, UnicodeDecodeError):
-            return {}  # unreadable: reported as unusable
+        return catalog.read_checkpoint_record(self.store, self.bundle_id)  # {}: unreadable, reported as unusable
 
     def _unusable(self, record: dict[str, Any]) -> str | None:
         if record.get("train_version") != TRAIN_VERSION:

@@ -415,10 +415,10 @@ def completed_models(store: Store, version: int) -> Trained:
     for bundle_id in BUNDLES.ids(store):
         manifest = BUNDLES.complete(store, bundle_id)
         if manifest is None:
-            saved = _checkpoint_record(store, bundle_id)  # an unfinished bundle: whose checkpoint?
-            if saved is not None and saved.get("train_version") != version:
+            saved = read_checkpoint_record(store, bundle_id)  # an unfinished bundle: whose checkpoint?
+            if saved and saved.get("train_version") != version:
                 checkpoints.setdefault(saved.get("train_version"), []).append(int(saved.get("step", 0)))
-            elif saved is not None and isinstance(saved.get("members"), list):
+            elif saved and isinstance(saved.get("members"), list):
                 size = saved.get("step_size") if isinstance(saved.get("step_size"), int) else None
                 step = int(saved.get("step", 0))
                 unfinished.append(Unfinished(bundle_id, tuple(map(str, saved["members"])), size, step))
@@ -433,12 +433,15 @@ def completed_models(store: Store, version: int) -> Trained:
     return Trained(done, stale, tuple(sorted(versions)), found, tuple(unfinished))
 
 
-def _checkpoint_record(store: Store, bundle_id: str) -> dict[str, Any] | None:
+def read_checkpoint_record(store: Store, bundle_id: str) -> dict[str, Any] | None:
+    """An unfinished bundle's checkpoint record; None: there is none, {}: it is unreadable."""
     try:
         record = store.read_json(checkpoint_record_file(bundle_id))
-    except (FileNotFoundError, ValueError, UnicodeDecodeError):
+    except FileNotFoundError:
         return None
-    return record if isinstance(record, dict) else None
+    except (ValueError, UnicodeDecodeError):
+        return {}
+    return record if isinstance(record, dict) else {}
 
 
 def eval_file(eval_id: str, name: str) -> str:
