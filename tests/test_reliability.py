@@ -474,12 +474,14 @@ def test_a_damaged_part_found_by_a_reader_is_rebuilt_by_the_next_run(reference, 
 
 
 def long_study(tmp_path: Path, name: str = "long") -> Path:
-    """Two one-model bundles trained long enough (300 compiled chunks) to be killed mid-bundle,
-    each saving its state every ~0.1 s (resources.checkpoint_minutes)."""
+    """Two one-model bundles trained long enough (6 compiled chunks of ≈ 1 s) to be killed
+    mid-bundle, each saving its state at every chunk boundary (resources.checkpoint_minutes:
+    every ~0.1 s). A chunk lasts much longer than the 100 ms Ray's own shutdown leaves a worker
+    between SIGTERM and SIGKILL, as a large bundle's does."""
     overrides = {
         "seeds": [0],
-        "training.steps": 30_000,
-        "training.log_every": 100,
+        "training.steps": 60_000,
+        "training.log_every": 10_000,
         "training.bundle_size": 1,
         "resources.checkpoint_minutes": 0.002,
     }
@@ -547,6 +549,8 @@ def test_driver_sigtermed_mid_bundle_then_rerun_resumes_from_the_checkpoint(long
     assert proc.returncode == 130 and "Traceback" not in err, err[-2000:]
     saved_at = min(checkpointed(out))
     assert not list(out.glob("models/*/_manifest.json"))  # stopped mid-bundle
+    records = [json.loads(p.read_text()) for p in out.glob("models/*/checkpoint/checkpoint.json")]
+    assert any(r["on_stop"] for r in records), records  # the stop saved where training was, not Ray's 100 ms
     assert_nothing_half_written(out)
     assert main(command[2:]) == 0  # the next run: in this process, on the session's Ray
     assert_resumed_exactly(long_reference, out, saved_at)

@@ -126,6 +126,25 @@ def test_sigterm_saves_at_the_next_chunk_then_hands_over(tf, tmp_path):
     assert_same_outcome(train_bundle(STACK, PARAMS, TRAINING, SEEDS, bundle_data(False), initial()), resumed)
 
 
+def test_a_sigterm_after_the_last_chunk_boundary_stops_when_training_ends(tmp_path):
+    """No boundary is left to save at: the handler that was in place runs as training ends,
+    so a stopped worker does not go on to evaluate and write its bundle (its last saved
+    checkpoint stays for the rerun)."""
+    keeper = StoreCheckpoints(Store(str(tmp_path / "out")), "b-test", "ckpt-test", every_s=3600, say=lambda line: None)
+
+    def previous(signum, frame):
+        raise Stop
+
+    old = signal.signal(signal.SIGTERM, previous)
+    try:
+        with pytest.raises(Stop), keeper.on_sigterm():
+            os.kill(os.getpid(), signal.SIGTERM)  # during the last chunk: nothing is due any more
+        assert signal.getsignal(signal.SIGTERM) is previous and not keeper.terminate_requested
+    finally:
+        signal.signal(signal.SIGTERM, old)
+    assert not (tmp_path / "out" / catalog.checkpoint_record_file("b-test")).exists()
+
+
 @pytest.mark.parametrize("stop_after", [2, 30], ids=["in-the-first-step", "in-the-second-step"])  # 25 saves a step
 def test_a_bundle_of_several_compiled_steps_resumes_exactly(tf, tmp_path, stop_after):
     """A bundle trained a compiled step at a time (tasks.model.chunked: 2 + 1 padded members)

@@ -35,9 +35,10 @@ def guarded(main: Callable[..., int]) -> Callable[..., int]:
             print(f"error: {getattr(exc, 'cause', None) or exc}", file=sys.stderr)
             return 2
         except KeyboardInterrupt:
-            from tasks.cluster.runtime import interrupt_handled
+            from tasks.cluster.runtime import interrupt_handled, shutdown
 
             interrupt_handled()
+            shutdown(interrupted=True)  # its training saves its state first; the line below comes last
             print("\ninterrupted: finished work is kept; rerun the same command to resume", file=sys.stderr)
             return 130
         finally:

@@ -53,6 +53,27 @@ def processes_using(pattern: re.Pattern[str], proc: Path = Path("/proc")) -> lis
     return sorted(found)
 
 
+def titled(pids: list[int], prefixes: tuple[bytes, ...], proc: Path = Path("/proc")) -> list[int]:
+    """Those of `pids` whose command line starts with one of `prefixes` (a Ray worker names
+    itself `ray::<task>` while it runs one; Ray's agents and monitors keep theirs)."""
+    found = []
+    for pid in pids:
+        try:
+            if (proc / str(pid) / "cmdline").read_bytes().startswith(prefixes):
+                found.append(pid)
+        except OSError:
+            continue
+    return found
+
+
+def process_ended(pid: int, proc: Path = Path("/proc")) -> bool:
+    """Gone, or a zombie its parent has not reaped yet (it runs nothing any more)."""
+    try:
+        return (proc / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return True
+
+
 def wait_for_leftovers(
     held: dict, where: str, timeout: float = WAIT_S, scan: Callable[[re.Pattern[str]], list[int]] = processes_using
 ) -> None:

@@ -13,8 +13,11 @@ from pathlib import Path
 
 import ray
 
+from tasks.core import logs
 from tasks.core.errors import UserError
 from tasks.model import plugins
+
+LOG = logs.get("runtime")
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
 _owned = False  # True when this process called ray.init (and so must shut down / disconnect)
@@ -219,9 +222,43 @@ def own_session_dir() -> str:
     return _session_dir if _owned and ray.is_initialized() else ""
 
 
-def shutdown() -> None:
-    """Stop the Ray instance this process started; leave one owned by a caller alone."""
+def shutdown(interrupted: bool = False) -> None:
+    """Stop the Ray instance this process started; leave one owned by a caller alone. After
+    an interrupt, its task workers are first asked to save and stop (`stop_own_workers`)."""
     global _owned, _said, _session_dir
     if _owned and ray.is_initialized():
+        if interrupted:
+            stop_own_workers()
         ray.shutdown()
     _owned, _said, _session_dir = False, "", ""
+
+
+TRAINING_TASKS = (b"ray::_run_bundle", b"ray::_train_bundle")  # tasks.cluster.remote's tasks that train
+STOP_WAIT_S = 60.0  # a large bundle's chunk and save take seconds; a hung worker is not waited for longer
+
+
+def stop_own_workers(timeout: float = STOP_WAIT_S) -> int:
+    """SIGTERM the training workers of the Ray this process started, and wait (up to `timeout`, or
+    a second Ctrl-C) until they have ended. A training bundle then saves its state at its next
+    chunk boundary and exits (tasks.jobs.checkpoints), so an interrupted study loses no
+    training; Ray's own shutdown gives a worker 100 ms between SIGTERM and SIGKILL (its
+    kill_worker_timeout_milliseconds), less than one chunk of a large bundle takes. Returns
+    how many there were; none where /proc cannot be read (not Linux)."""
+    from tasks.cluster.leftovers import process_ended, processes_using, session_pattern, titled
+
+    pattern = session_pattern(own_session_dir(), None)
+    pids = titled(processes_using(pattern), TRAINING_TASKS) if pattern is not None else []
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            continue
+    if pids:
+        LOG.warning(f"[stop] {len(pids)} training task(s) of this study's Ray save their state and stop (Ctrl-C: now)")
+    deadline = time.monotonic() + timeout
+    try:
+        while [p for p in pids if not process_ended(p)] and time.monotonic() < deadline:
+            time.sleep(0.1)
+    except KeyboardInterrupt:
+        pass
+    return len(pids)

@@ -116,6 +116,7 @@ class StoreCheckpoints:
         step = int(arrays["step"])
         info = self.store.write_npz(catalog.checkpoint_state_file(self.bundle_id, step), arrays)
         record = {"train_version": TRAIN_VERSION, "key": self.key, "step": step, "file": vars(info), **self.layout}
+        record["on_stop"] = self.terminate_requested  # saved because the worker was being stopped
         self.store.write_json(catalog.checkpoint_record_file(self.bundle_id), record)
         if self.saved is not None and self.saved.path != info.path:
             self.store.delete_file(self.saved.path)
@@ -130,7 +131,9 @@ class StoreCheckpoints:
     @contextlib.contextmanager
     def on_sigterm(self) -> Iterator[None]:
         """While training: a SIGTERM makes the next chunk boundary save, then the handler that
-        was in place runs. Only the main thread may set handlers; elsewhere nothing changes."""
+        was in place runs; one that came during the last chunk (no boundary left to save at)
+        runs that handler when training ends, so a stopped worker never goes on to evaluate
+        and write its bundle. Only the main thread may set handlers; elsewhere nothing changes."""
         if threading.current_thread() is not threading.main_thread():
             yield
             return
@@ -140,6 +143,9 @@ class StoreCheckpoints:
             yield
         finally:
             signal.signal(signal.SIGTERM, self._previous)
+            if self.terminate_requested:
+                self.terminate_requested = False
+                signal.raise_signal(signal.SIGTERM)
 
     def _requested(self, signum: int, frame: Any) -> None:
         self.terminate_requested = True
