@@ -26,6 +26,7 @@ class Traced:
         self._fn, self._options = fn, options
         self._plain = tf.function(fn, autograph=False, **options)
         self._autograph: Callable | None = None
+        self._needs_autograph = tf.errors.OperatorNotAllowedInGraphError  # raised while tracing: nothing ran
 
     @property
     def converted(self) -> bool:
@@ -33,11 +34,11 @@ class Traced:
 
     def __call__(self, *args):
         if self._autograph is None:
-            import tensorflow as tf
-
             try:
                 return self._plain(*args)
-            except tf.errors.OperatorNotAllowedInGraphError:  # raised while tracing: nothing ran
+            except self._needs_autograph:
+                import tensorflow as tf
+
                 self._autograph = tf.function(self._fn, autograph=True, **self._options)
         return self._autograph(*args)
 
