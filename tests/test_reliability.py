@@ -474,10 +474,11 @@ def test_a_damaged_part_found_by_a_reader_is_rebuilt_by_the_next_run(reference, 
 
 
 def long_study(tmp_path: Path, name: str = "long") -> Path:
-    """Two one-model bundles trained long enough (6 compiled chunks of ≈ 1 s) to be killed
-    mid-bundle, each saving its state at every chunk boundary (resources.checkpoint_minutes:
-    every ~0.1 s). A chunk lasts much longer than the 100 ms Ray's own shutdown leaves a worker
-    between SIGTERM and SIGKILL, as a large bundle's does."""
+    """Two one-model bundles of 6 compiled chunks, each saving its state at every chunk boundary
+    (resources.checkpoint_minutes: every ~0.1 s). A chunk takes 0.2–1 s by host, longer than
+    the 100 ms Ray's own shutdown leaves a worker between SIGTERM and SIGKILL, as a large
+    bundle's does; the whole bundle can take less than a driver needs to act on a SIGTERM,
+    so a test that stops one mid-bundle holds its workers still meanwhile."""
     overrides = {
         "seeds": [0],
         "training.steps": 60_000,
@@ -495,6 +496,36 @@ def long_reference(ray_session, tmp_path_factory):
     out = tmp / "out"
     assert main(["--config", str(long_study(tmp)), "--out", str(out)]) == 0
     return out
+
+
+def _training_workers_under(root: int) -> list[int]:
+    """Training workers descended from process `root` (a driver and the Ray it started)."""
+    parents, titles = {}, {}
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                titles[int(proc.name)] = (proc / "cmdline").read_bytes()
+                parents[int(proc.name)] = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+
+    def under_root(pid: int) -> bool:
+        while pid > 1:
+            pid = parents.get(pid, 0)
+            if pid == root:
+                return True
+        return False
+
+    prefixes = (b"ray::_run_bundle", b"ray::_train_bundle")
+    return [pid for pid, title in titles.items() if title.startswith(prefixes) and under_root(pid)]
+
+
+def _sigterm_pending(pid: int) -> bool:
+    """A SIGTERM was sent to `pid` and waits for it to run again (or it has ended)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return True
+    pending = [int(line.split()[1], 16) for line in status.splitlines() if line.startswith(("ShdPnd:", "SigPnd:"))]
+    return any(mask & (1 << (signal.SIGTERM - 1)) for mask in pending)
 
 
 def checkpointed(out: Path) -> list[int]:
@@ -543,8 +574,20 @@ def test_driver_sigtermed_mid_bundle_then_rerun_resumes_from_the_checkpoint(long
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     command = [*RUN, "--config", str(long_study(tmp_path)), "--out", str(out)]
     proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    wait_for(lambda: checkpointed(out), proc=proc)
-    proc.send_signal(signal.SIGTERM)
+    wait_for(lambda: checkpointed(out) and _training_workers_under(proc.pid), proc=proc)
+    # Held still while the stop travels (driver → its Ray → the workers), so it reaches them
+    # mid-training on a host of any speed: a fast one trains the rest of this small bundle in
+    # less time than the driver takes to act on its SIGTERM.
+    held = _training_workers_under(proc.pid)
+    for pid in held:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        proc.send_signal(signal.SIGTERM)
+        wait_for(lambda: all(_sigterm_pending(pid) for pid in held), timeout=60, proc=proc)
+    finally:
+        for pid in held:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130 and "Traceback" not in err, err[-2000:]
     saved_at = min(checkpointed(out))
