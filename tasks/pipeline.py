@@ -115,9 +115,9 @@ def _run_study(
 
 
 def task_totals(tasks: list[dict[str, Any]]) -> dict[str, float]:
-    """The bundle tasks' seconds summed by part (read, train, compile, write, evaluate,
-    collect, setup, total), with their count and models: where a run's time went."""
-    parts = ("read", "train", "compile", "write", "evaluate", "collect", "setup", "total")
+    """The bundle tasks' seconds summed by part (read, prepare, train, compile, write,
+    evaluate, collect, setup, total), with their count and models: where a run's time went."""
+    parts = ("read", "prepare", "train", "compile", "write", "evaluate", "collect", "setup", "total")
     totals = {part: sum(t.get(part, 0.0) for t in tasks) for part in parts}
     return {"tasks": len(tasks), "models": sum(t["models"] for t in tasks), **totals}
 

@@ -92,6 +92,7 @@ def test_benchmark_harness_runs_and_reports_every_key(capsys):
         "iclr_training_only_model_steps_per_s",
         "iclr_in_study_ratio",
         "iclr_protocol_hours_2cpu",
+        "iclr_task_prepare_seconds",
         "iclr_fresh_in_study_model_steps_per_s",
         "iclr_fresh_training_only_model_steps_per_s",
     ):

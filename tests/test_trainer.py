@@ -1,3 +1,5 @@
+import time
+
 import numpy as np
 import pytest
 
@@ -229,3 +231,26 @@ def test_a_window_on_huge_pages_trains_bit_for_bit_the_same(tf, two_datasets, mo
         np.testing.assert_array_equal(w, huge.weights[name])
     np.testing.assert_array_equal(plain.train_mse, huge.train_mse)
     np.testing.assert_array_equal(plain.val_mse, huge.val_mse)
+
+
+def test_preparing_the_evaluation_sets_is_a_fixed_cost_not_part_of_the_rate(tf, two_datasets, monkeypatch):
+    """What a task pays once before its first step (here a slow preparation of its validation
+    set, and the evaluation's first compilation) is reported apart: it lowers neither the
+    training seconds nor the steady rate a study's estimate learns from."""
+    from tasks.model import trainer
+
+    data = BundleData([0, 1], [2000], lambda w: two_datasets, two_datasets[:, :300])
+    t = training(steps=400, log_every=100, checkpoint="best_val")
+    quick = train_bundle(MLP, SMALL, t, [1, 2], data)
+    blocks = trainer._Compiled.blocks
+
+    def slow_blocks(self, rows, layouts):
+        time.sleep(1.0)
+        return blocks(self, rows, layouts)
+
+    monkeypatch.setattr(trainer._Compiled, "blocks", slow_blocks)
+    slow = train_bundle(MLP, SMALL, t, [1, 2], data)
+    assert slow.prepare_seconds >= 1.0 > quick.prepare_seconds
+    assert slow.seconds < quick.seconds + 0.5  # training time without the preparation
+    assert slow.steady_steps_per_s > 0.5 * quick.steady_steps_per_s
+    np.testing.assert_array_equal(slow.val_mse, quick.val_mse)  # the extra evaluation changes nothing

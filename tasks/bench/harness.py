@@ -223,6 +223,7 @@ ICLR_KEYS = (
     "iclr_protocol_hours_2cpu",
     "iclr_task_peak_rss_mb",
     "iclr_task_read_seconds",
+    "iclr_task_prepare_seconds",
     "iclr_task_train_seconds",
     "iclr_fresh_in_study_model_steps_per_s",
     "iclr_fresh_training_only_model_steps_per_s",

@@ -106,7 +106,7 @@ def train_bundle_job(
     )
     manifest = catalog.BUNDLES.write(store, manifest, bundle.bundle_id)  # last: complete from here on
     checkpoints.discard()
-    seconds = {"read": read, "train": out.seconds, "compile": out.compile_seconds}
+    seconds = {"read": read, "prepare": out.prepare_seconds, "train": out.seconds, "compile": out.compile_seconds}
     seconds["resumed_at"] = float(out.resumed_at)  # a step count: what this period trained is steps − this
     seconds["model_steps_per_s"] = manifest.model_steps_per_s
     seconds["write"] = time.perf_counter() - clock

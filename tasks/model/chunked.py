@@ -72,7 +72,7 @@ def train_in_steps(
 
 DONE = "done"  # prefix of a finished step's outcome in a saved state: done<step>__<field>
 OUTCOME_ARRAYS = ("log_steps", "train_mse", "val_mse", "diverged_step", "selected_step", "probe_mse")
-OUTCOME_NUMBERS = ("seconds", "compile_seconds", "steady_steps_per_s", "resumed_at")
+OUTCOME_NUMBERS = ("seconds", "compile_seconds", "steady_steps_per_s", "resumed_at", "prepare_seconds")
 
 
 class _StepCheckpoints:
@@ -107,7 +107,7 @@ def _finished_steps(saved: dict[str, np.ndarray]) -> list[TrainOutcome]:
         prefix = f"{DONE}{len(outs)}__"
         weights = {k[len(prefix) + 3 :]: v for k, v in saved.items() if k.startswith(prefix + "w__")}
         arrays = {name: saved[prefix + name] for name in OUTCOME_ARRAYS}
-        numbers = {name: saved[prefix + name].item() for name in OUTCOME_NUMBERS}
+        numbers = {name: saved[prefix + name].item() for name in OUTCOME_NUMBERS if prefix + name in saved}
         outs.append(TrainOutcome(weights=weights, **arrays, **numbers))
     return outs
 
@@ -180,6 +180,7 @@ def _stacked(outs: list[TrainOutcome], real: list[int], steps: int) -> TrainOutc
         seconds=seconds,
         compile_seconds=compile_excess,
         steady_steps_per_s=rate,
+        prepare_seconds=sum(o.prepare_seconds for o in outs),
         probe_mse=cat("probe_mse", 1),
         resumed_at=max(o.resumed_at for o in outs),
     )
