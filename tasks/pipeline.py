@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 class StudyResult:
     info: dict[str, Any]  # the run's metadata, with the report's location
     summary: Summary  # the study's aggregates (what the report, the nightly and comparisons use)
+    on_gpu: bool | None = None  # the node kind whose costs the run taught (None: it ran nothing)
 
 
 def run_study(
@@ -111,7 +112,7 @@ def _run_study(
     # a report found current (results rebuilt as they were) took no drawing: nothing to learn from
     learned = phases.seconds if drawn else {k: v for k, v in phases.seconds.items() if k != "report"}
     info["costs"] = learn_costs(plan, stages, learned, generated, where)
-    return StudyResult(info, summary)
+    return StudyResult(info, summary, where.on_gpu)
 
 
 def task_totals(tasks: list[dict[str, Any]]) -> dict[str, float]:

@@ -212,7 +212,8 @@ def test_the_estimate_of_a_small_study_matches_its_run(tmp_path, monkeypatch):
     measured = sum(s for phase, s in result.info["phases"].items() if phase != "measure")
     recorded: Costs = from_json(result.info["costs"])
     est = estimate(plan, 2, costs=recorded, calibrations=calibrations_recorded(plan, result.info))
-    assert est.seconds == pytest.approx(measured, rel=0.25), (est.phases, result.info["phases"])
+    study = est.seconds - est.phases["launch/stop"]  # run here, not as a command of its own
+    assert study == pytest.approx(measured, rel=0.25), (est.phases, result.info["phases"])
     assert {"start", "data", "workers", "bundles", "report"} <= set(est.phases) and est.phases["measure"] == 0
     assert result.info["phases"]["measure"] > 0  # this node measured, and the run says how long
 
@@ -226,3 +227,35 @@ def calibrations_recorded(plan, info):
         a: Calibration(**{**found[a.label()], "cached": True}) if isinstance(found.get(a.label()), dict) else None
         for a in plan.config.architectures
     }
+
+
+def test_a_command_counts_its_own_start_and_stop_in_its_time_and_the_estimate(tmp_path):
+    """`python workflows/run.py` spends seconds around its study (interpreter and imports
+    before it, stopping its Ray after it): the [done] line counts them as `time` would, and the
+    node's costs learn them for the dry run's `launch/stop` phase."""
+    import os
+    import re
+    import subprocess
+    import sys
+    import time
+
+    from support import ROOT
+
+    from tasks.study.costs import load_costs
+    from tasks.study.observe import HISTORY
+
+    before = len(load_costs().history.get("process", []))
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}  # its own Ray, the suite's node cache
+    command = [sys.executable, str(ROOT / "workflows" / "run.py"), "--config", "smoke", "--out", str(tmp_path / "o")]
+    started = time.monotonic()
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    wall = time.monotonic() - started
+    assert done.returncode == 0, done.stderr[-2000:]
+    said = float(re.search(r"\[done\] \d+ models in (\d+)s", done.stdout)[1])
+    assert wall - 2 <= said <= wall + 1  # the whole command, not the study alone
+    costs = load_costs()
+    points = costs.history["process"]
+    assert len(points) == min(before + 1, HISTORY) and "process" in costs.measured  # one point, this run's
+    assert 0.2 < points[-1][0] < wall
+    dry = subprocess.run([*command, "--dry-run"], env=env, capture_output=True, text=True, timeout=120)
+    assert dry.returncode == 0 and f"launch/stop {costs.process:,.0f} s" in dry.stdout, dry.stdout

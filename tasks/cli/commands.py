@@ -12,8 +12,8 @@ from tasks.cli.describe import describe_plan, refuse_long_run
 from tasks.cli.guard import gate, guarded
 from tasks.core import logs
 from tasks.core.errors import UserError
+from tasks.core.hardware import process_age
 from tasks.model.plugins import load_plugins
-from tasks.nightly.night import NightSettings, night_date, open_nightly_root, run_nightly
 from tasks.store import folder
 from tasks.store.outputs import open_output
 from tasks.study.loading import load_config
@@ -26,14 +26,15 @@ LOG = logs.get("cli")
 @guarded
 def run(args: argparse.Namespace) -> int:
     """Validate everything first, then run the study (or describe it)."""
-    started = time.time()
+    # the whole command, as `time` would say, where this process runs it (not a caller's Python)
+    started = time.perf_counter() - (process_age() if getattr(args, "whole_process", False) else 0.0)
     load_plugins(args.plugins)
     config = load_config(args.config, args.overrides)
     if args.print_config:
         print(config_yaml(config), end="")
         return 0
     out = args.out or config.output
-    planning = time.perf_counter()
+    ran = planning = time.perf_counter()  # the study's own clock starts at its plan (tasks.study.estimate)
     plan = make_plan(config)
     if args.dry_run:
         open_output(out, create=False)
@@ -53,9 +54,24 @@ def run(args: argparse.Namespace) -> int:
     if replacing:
         LOG.info(replacing)
     result = run_study(plan, store, args.address, args.num_cpus, args.verbose, args.tensorboard)
-    done = f"[done] {len(plan.models)} models in {time.time() - started:.0f}s. Report: {result.info['report']}"
+    if result.on_gpu is not None and getattr(args, "whole_process", False):  # it ran, as a command
+        stopping = time.perf_counter()
+        from tasks.cluster import runtime
+
+        runtime.shutdown()  # the guard would, after this line; timed here, it is a cost of the command
+        learn_process_cost(result.on_gpu, ran - started + time.perf_counter() - stopping)
+    done = f"[done] {len(plan.models)} models in {time.perf_counter() - started:.0f}s. Report: {result.info['report']}"
     print(done, flush=True)  # the command's answer, on stdout, after every log line
     return 0
+
+
+def learn_process_cost(on_gpu: bool, seconds: float) -> None:
+    """Fold the command's own start and its Ray's stop into the costs of the node kind the
+    study ran on (the dry run's `launch/stop` phase)."""
+    from tasks.study.costs import load_costs, store_costs
+    from tasks.study.observe import observe_process
+
+    store_costs(observe_process(load_costs(on_gpu), seconds), on_gpu)
 
 
 def connected_cpus(address: str | None, num_cpus: int | None, verbose: bool) -> tuple[int, str]:
@@ -78,6 +94,8 @@ def nightly(args: argparse.Namespace) -> int:
     if args.print_config:
         print(config_yaml(load_config(args.config, args.overrides)), end="")
         return 0
+    from tasks.nightly.night import NightSettings, night_date, open_nightly_root, run_nightly  # seaborn: ≈ 1 s
+
     date = night_date(args.date)
     root = open_nightly_root(args.root)
     settings = NightSettings(

@@ -47,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     from tasks.cli.parsers import mlab_parser
 
     args = mlab_parser().parse_args(argv)
+    args.whole_process = argv is None  # this process runs the command line (not a caller's Python)
     return dispatch(args.command, args)
 
 
@@ -57,7 +58,9 @@ def script_main(name: str) -> Callable[[list[str] | None], int]:
         stop_quietly_until_started()
         from tasks.cli.parsers import command_parser
 
-        return dispatch(name, command_parser(name).parse_args(argv))
+        args = command_parser(name).parse_args(argv)
+        args.whole_process = argv is None  # this process runs the command line (not a caller's Python)
+        return dispatch(name, args)
 
     return main
 

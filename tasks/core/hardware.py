@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 from pathlib import Path
 
@@ -51,3 +52,14 @@ def cpu_identity(cpuinfo: str = "/proc/cpuinfo") -> str:
         pass
     numbers = f", family {fields['cpu family']} model {fields['model']}" if "cpu family" in fields else ""
     return f"{fields.get('model name') or cpu_model()}{numbers}, L2 {l2_cache_bytes() >> 10} KiB/core"
+
+
+def process_age() -> float:
+    """Seconds since this process started (its interpreter and imports before any code of
+    ours ran); 0 where /proc cannot tell (not Linux)."""
+    try:
+        started = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])  # field 22, in ticks
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        return max(0.0, uptime - started / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return 0.0

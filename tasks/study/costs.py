@@ -14,7 +14,8 @@ cache directory (MLAB_CACHE_DIR, else ~/.cache/multiplication-lab):
   besides training, fitted over the tasks of recent studies as a fixed part and a part per
   member and test row (bundles of different sizes tell them apart), a fresh worker's start,
   each architecture's compilation and training rate inside the task;
-- the study's own phases: starting Ray, generating data, the last reduce, results, report.
+- the study's own phases: starting Ray, generating data, the last reduce, results, report;
+  and the command's own start and its Ray's stop around them (tasks.cli.commands).
 
 A node that never ran a study uses DEFAULTS (conservative figures of this project's machines)
 until it has.
@@ -35,6 +36,7 @@ class Costs:
     """Seconds, on one node kind. (fixed, per unit) pairs: per task and per its unit."""
 
     start: float = 8.0  # the study's Ray: started here, or connected to
+    process: float = 2.5  # the command around the study: its start (imports) and stopping its Ray
     worker: float = 8.0  # a fresh worker's first model task: imports, TensorFlow
     compile: float = 2.0  # tracing and compiling one training step shape in a worker (unknown architecture)
     dispatch: float = 0.005  # from submission to a bundle task's start in a warm worker (Ray's own)

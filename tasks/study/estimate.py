@@ -17,6 +17,7 @@ The estimate follows what a run does, phase by phase, each at this node's measur
     summarise   the last architecture's reduce, after its last bundle
     results     the results manifest over every part
     report      drawing the report
+    launch/stop the command around the study: its own start (imports), stopping its Ray
 """
 
 from __future__ import annotations
@@ -110,6 +111,7 @@ def estimate(
     phases["report"] = report_seconds(
         costs, len(config.architectures), len(config.train_ranges), config.report.vector_formats
     )
+    phases["launch/stop"] = costs.process
     return Estimate(sum(phases.values()), phases, bundles, sources, costs)
 
 

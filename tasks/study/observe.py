@@ -63,6 +63,14 @@ def observe_run(
     return with_measured(costs, **measured, history=history)
 
 
+def observe_process(costs: Costs, seconds: float) -> Costs:
+    """The node's costs after a command measured what it spent around its study (its own
+    start, stopping its Ray): the mean of the last few runs."""
+    history = {k: list(v) for k, v in costs.history.items()}
+    history["process"] = [*history.get("process", []), [seconds]][-HISTORY:]
+    return with_measured(costs, process=statistics.mean(p[0] for p in history["process"]), history=history)
+
+
 TASK_POINTS = 48  # task points remembered (a few per run: each bundle size's median)
 
 
