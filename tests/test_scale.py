@@ -178,15 +178,38 @@ def test_costs_learned_from_runs_and_cached_per_node(tmp_path, monkeypatch):
     # a task resumed at step 80 of 100 trained 20 steps in its 1.2 s: 100 models × 20 steps at
     # 5e4 model-steps/s (its rate as if unwatched: 5.5e4 / 1.1) is 0.04 s, the rest its warm-up
     resumed = {**task(100, 2.0, 1.2), "resumed_at": 80.0, "rate_ref": 5.5e4}
+    # beyond those steps: 1.16 s (not 1.2 − 100 × 100 / 5e4), but never more than its first call
     after_resume = observe_run(DEFAULTS, 1000, phases, [resumed], None, 2)
-    assert after_resume.compiles == {"s": pytest.approx(1.2 - 100 * 20 / 5e4)}  # not 1.2 − 100 × 100 / 5e4
+    assert after_resume.compiles == {"s": pytest.approx(0.1)}
+    known = replace(DEFAULTS, rates={"s": {"16": 5.5e4}})  # its first call too long for a rate of its own
+    slow_first = observe_run(known, 1000, phases, [{**resumed, "compile": 5.0}], None, 2)
+    assert slow_first.compiles == {"s": pytest.approx(1.2 - 100 * 20 / 5e4)}
     per_call = (1.2 - 0.1 - 100 * 20 * 1.1 / 5.5e4) / (7 * 2 * 0.2)  # 7 calls of 16 per log point, 0.2 of 2 logs
-    assert after_resume.step == pytest.approx(per_call)
+    assert after_resume.steps == {"s": pytest.approx(per_call)} and after_resume.step == DEFAULTS.step  # its shape's
+    assert after_resume.step_of("s") == pytest.approx(per_call) and after_resume.step_of("other") == DEFAULTS.step
     costs_module.store_costs(large, kind="a node")
     assert costs_module.load_costs(kind="a node") == large
     assert costs_module.load_costs(kind="another node") == DEFAULTS
     older = costs_module.from_json({"task": 0.15, "start": 3.0, "measured": ["start", "task"]})  # task was a number
     assert older.task == DEFAULTS.task and older.start == 3.0 and older.measured == ("start",)
+    shared = costs_module.from_json({"step": 1.7, "measured": ["step"]})  # once learned over every shape at once
+    assert shared.step == DEFAULTS.step and shared.measured == ()
+
+
+def test_a_rate_measured_in_studies_at_one_step_size_carries_to_another():
+    """A shape trained in studies at 2 per step runs at what its tasks measured there, scaled
+    to 1 per step by the calibration's ratio (what a study adds to the calibration's
+    arithmetic carries over), not at the calibration's own rate plus assumed overheads."""
+    from tasks.model.calibration import Calibration
+    from tasks.study.rates import unwatched_rate
+
+    sweep = {"1": 80_000.0, "4": 60_000.0, "16": 40_000.0}
+    calibration = Calibration("k", 1, 80_000.0, sweep, "cpu", 1.0)
+    costs = replace(DEFAULTS, rates={"s": {"4": 30_000.0}})
+    rate, source = unwatched_rate(costs, calibration, "s", 1)
+    assert rate == pytest.approx(30_000.0 * 80_000 / 60_000) and source.startswith("rate measured")
+    assert unwatched_rate(costs, calibration, "s", 5)[0] == 30_000.0  # within 1.5×: as measured
+    assert unwatched_rate(costs, calibration, "t", 1) == (80_000.0, "rate calibrated here")  # never in a study
 
 
 @pytest.mark.usefixtures("ray_session")

@@ -21,7 +21,7 @@ from tasks.model.settings import TrainingConfig
 from tasks.study.config import ArchSpec, Config, EvaluationConfig
 from tasks.study.costs import Costs, members_for_fixed_share, per_model, task_fixed
 from tasks.study.plan import ModelSpec, Plan
-from tasks.study.rates import test_rows, train_seconds, watch_overhead
+from tasks.study.rates import arch_shape, test_rows, train_seconds, watch_overhead
 
 
 @dataclass(frozen=True)
@@ -198,7 +198,12 @@ def make_bundles(
                 watched = training.steps * watch_overhead(plan, members, training)
                 logs = -(-training.steps // training.log_every)
                 step = size = step_for_short_training(
-                    calibration.sweep, best, -(-len(members) // slots), watched, logs, costs.step
+                    calibration.sweep,
+                    best,
+                    -(-len(members) // slots),
+                    watched,
+                    logs,
+                    costs.step_of(arch_shape(plan, arch, on_gpu)),
                 )
             if costs is not None:
                 train, _ = train_seconds(plan, arch, members, costs, calibration, step, on_gpu)

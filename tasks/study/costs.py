@@ -41,7 +41,7 @@ class Costs:
     compile: float = 2.0  # tracing and compiling one training step shape in a worker (unknown architecture)
     dispatch: float = 0.005  # from submission to a bundle task's start in a warm worker (Ray's own)
     task: tuple[float, float] = (0.25, 1e-6)  # a bundle task besides training: fixed, per member × test row
-    step: float = 0.005  # a compiled step's calls at each log point, beyond their arithmetic (per step of members)
+    step: float = 0.005  # a compiled step's calls at each log point beyond their arithmetic: a shape not in `steps`
     evaluate: tuple[float, float] = (0.02, 2e-7)  # fixed, per member × test row
     collect: tuple[float, float] = (0.08, 1e-4)  # fixed, per model
     shard: tuple[float, float] = (0.15, 1e-7)  # generating a shard: fixed, per row
@@ -50,11 +50,15 @@ class Costs:
     report: tuple[float, float] = (4.0, 0.3)  # drawing the report: fixed, per panel (report_panels)
     compiles: dict[str, float] = field(default_factory=dict)  # shape key → seconds
     rates: dict[str, dict[str, float]] = field(default_factory=dict)  # shape key → step size → model-steps/s
+    steps: dict[str, float] = field(default_factory=dict)  # shape key → seconds per log point (as `step`)
     measured: tuple[str, ...] = ()  # which fields this node measured (the others: DEFAULTS)
     history: dict[str, list[list[float]]] = field(default_factory=dict)  # recent runs' points, by phase
 
     def compile_of(self, shape: str) -> float:
         return self.compiles.get(shape, self.compile)
+
+    def step_of(self, shape: str) -> float:
+        return self.steps.get(shape, self.step)
 
 
 DEFAULTS = Costs()
@@ -82,13 +86,18 @@ def load_costs(on_gpu: bool = False, kind: str | None = None) -> Costs:
         return DEFAULTS
 
 
+# `step` was once learned over every shape at once: one memory-bound shape's residual then stood
+# for all of them (1.7 s per log point); it is learned per shape now (`steps`), a cached one ignored
+NOT_CACHED = ("step",)
+
+
 def from_json(entry: dict[str, Any]) -> Costs:
     """A cached entry; a field whose shape changed since it was cached (a number that is now
     a pair) keeps its default until measured again."""
-    fields = {k: v for k, v in entry.items() if k in Costs.__dataclass_fields__}
+    fields = {k: v for k, v in entry.items() if k in Costs.__dataclass_fields__ and k not in NOT_CACHED}
     known = {k: v for k, v in fields.items() if isinstance(v, (list, tuple)) == isinstance(getattr(DEFAULTS, k), tuple)}
     pairs = {k: tuple(v) for k, v in known.items() if isinstance(v, (list, tuple))}
-    said = tuple(m for m in known.get("measured", ()) if m in known or m not in fields)
+    said = tuple(m for m in known.get("measured", ()) if m not in NOT_CACHED and (m in known or m not in fields))
     return replace(DEFAULTS, **{**known, **pairs, "measured": said})
 
 
@@ -109,12 +118,15 @@ def store_costs(costs: Costs, on_gpu: bool = False, kind: str | None = None) -> 
 def with_measured(costs: Costs, **values: Any) -> Costs:
     """`costs` with these fields measured (None: left as they were)."""
     values = {k: v for k, v in values.items() if v is not None}
-    merged = {"compiles": {**costs.compiles, **values.pop("compiles", {})}}
+    merged = {
+        "compiles": {**costs.compiles, **values.pop("compiles", {})},
+        "steps": {**costs.steps, **values.pop("steps", {})},
+    }
     history = values.pop("history", costs.history)
     rates = {shape: dict(by_size) for shape, by_size in costs.rates.items()}
     for shape, by_size in values.pop("rates", {}).items():
         rates.setdefault(shape, {}).update(by_size)
-    said = {*costs.measured, *values, *(["compiles"] if merged["compiles"] else []), *(["rates"] if rates else [])}
+    said = {*costs.measured, *values, *(k for k, v in merged.items() if v), *(["rates"] if rates else [])}
     return replace(costs, **values, **merged, rates=rates, history=history, measured=tuple(sorted(said)))
 
 

@@ -134,20 +134,24 @@ def step_costs(trained: list[dict[str, Any]], costs: Costs) -> dict[str, Any]:
     compiles: dict[str, float] = {}
     for t in trained:
         known = clean.get(t["shape"]) or costs.rates.get(t["shape"])
-        if known:
+        spent = t.get("compile", 0.0)
+        if known:  # beyond its steps at that rate; never more than its first call took (a rate a
+            # little off would otherwise turn a long task's hours into "compilation")
             rate = known[min(known, key=lambda k: abs(int(k) - t["step"]))] / t["watch"] * t["train_cpus"]
-            spent = max(0.0, t["train"] - t["models"] * t["steps"] * trained_share(t) / rate)
-        else:
-            spent = t.get("compile", 0.0)
+            beyond = max(0.0, t["train"] - t["models"] * t["steps"] * trained_share(t) / rate)
+            spent = min(beyond, spent) if spent > 0 else beyond
         compiles[t["shape"]] = max(compiles.get(t["shape"], 0.0), spent)
     out: dict[str, Any] = {"compiles": compiles, "rates": clean}
-    overheads = [  # a compiled step's calls at each log point beyond the calibrated arithmetic
-        (t["train"] - t.get("compile", 0.0) - t["models"] * steps * t["watch"] / (t["rate_ref"] * t["train_cpus"]))
-        / (-(-t["models"] // t["step"]) * t["logs"] * share)
-        for t in trained
-        if t.get("rate_ref", 0) > 0 and t.get("logs") and (share := trained_share(t)) > 0
-        for steps in [t["steps"] * share]
-    ]
+    overheads: dict[
+        str, list[float]
+    ] = {}  # per shape: its step's calls at each log point beyond the calibrated arithmetic
+    for t in trained:
+        if t.get("rate_ref", 0) > 0 and t.get("logs") and (share := trained_share(t)) > 0:
+            arithmetic = t["models"] * t["steps"] * share * t["watch"] / (t["rate_ref"] * t["train_cpus"])
+            per_log = (t["train"] - t.get("compile", 0.0) - arithmetic) / (
+                -(-t["models"] // t["step"]) * t["logs"] * share
+            )
+            overheads.setdefault(t["shape"], []).append(per_log)
     if overheads:
-        out["step"] = max(0.0, statistics.median(overheads))
+        out["steps"] = {shape: max(0.0, statistics.median(v)) for shape, v in overheads.items()}
     return out

@@ -43,12 +43,19 @@ def unwatched_rate(costs: Costs, calibration: Calibration | None, shape: str, st
     """Model-steps/s per CPU at `step` members per compiled step, as if nothing were watched,
     and where it comes from: studies' tasks at a step size within 1.5× of it, else the
     calibration's sweep (at that size, else its best), else the assumed rate."""
-    observed = {k: v for k, v in costs.rates.get(shape, {}).items() if step / 1.5 <= int(k) <= step * 1.5}
+    measured = costs.rates.get(shape, {})
+    observed = {k: v for k, v in measured.items() if step / 1.5 <= int(k) <= step * 1.5}
     if observed:
         nearest = min(observed, key=lambda k: abs(int(k) - step))
         return observed[nearest], f"rate measured in studies' tasks at {nearest} per step"
-    if calibration is not None and calibration.sweep:
-        return sweep_rate(calibration.sweep, step), "rate calibrated here"
+    sweep = calibration.sweep if calibration is not None else None
+    if measured and sweep:  # what a study pays beyond the calibration's arithmetic (memory, its
+        # evaluations) carries over to other step sizes: the calibration's ratio between the two
+        nearest = min(measured, key=lambda k: abs(math.log(int(k) / step)))
+        scaled = measured[nearest] * sweep_rate(sweep, step) / sweep_rate(sweep, int(nearest))
+        return scaled, f"rate measured in studies' tasks at {nearest} per step, scaled to {step} by the calibration"
+    if sweep:
+        return sweep_rate(sweep, step), "rate calibrated here"
     return BENCH_MODEL_STEPS_PER_S_PER_CPU, "rate assumed"
 
 
@@ -86,12 +93,13 @@ def train_seconds(
     """One model's training seconds in its task at `step` members per compiled step, and
     where its rate comes from: a rate measured inside studies' tasks holds every cost of the
     steps; a calibrated or assumed one times the arithmetic alone, so each compiled step's
-    calls at every log point (`costs.step`) are added, shared by its members."""
-    rate, source = unwatched_rate(costs, calibration, arch_shape(plan, arch, on_gpu), step)
+    calls at every log point (`costs.step_of` the shape) are added, shared by its members."""
+    shape = arch_shape(plan, arch, on_gpu)
+    rate, source = unwatched_rate(costs, calibration, shape, step)
     seconds = model_train_seconds(plan, arch, models, rate)
     if not source.startswith("rate measured"):
         training = arch.training_or(plan.config.training)
-        seconds += costs.step * -(-training.steps // training.log_every) / step
+        seconds += costs.step_of(shape) * -(-training.steps // training.log_every) / step
     return seconds, source
 
 
