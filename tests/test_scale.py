@@ -196,6 +196,18 @@ def test_costs_learned_from_runs_and_cached_per_node(tmp_path, monkeypatch):
     assert shared.step == DEFAULTS.step and shared.measured == ()
 
 
+def test_a_resumed_task_teaches_no_fixed_cost():
+    """A task resumed from a checkpoint reports the training seconds of every period but its
+    total of this one: its "seconds besides training" would be negative (−3,422 s in a real
+    cache, which then drove the fitted fixed cost to 0 and a 100k study into 2,218 tasks)."""
+    from tasks.study.observe import remember_tasks
+
+    history = {"task": [[10.0, -3422.0], [20.0, 0.5]]}  # an older cache kept such a point
+    resumed = {"models": 2, "test_rows": 5, "total": 1.0, "train": 5000.0, "resumed_at": 10.0}
+    fresh = {"models": 1, "test_rows": 10, "total": 2.0, "train": 1.5}
+    assert remember_tasks(history, [resumed, fresh]) == [[20.0, 0.5], [10.0, 0.5]]
+
+
 def test_a_rate_measured_in_studies_at_one_step_size_carries_to_another():
     """A shape trained in studies at 2 per step runs at what its tasks measured there, scaled
     to 1 per step by the calibration's ratio (what a study adds to the calibration's

@@ -80,9 +80,12 @@ def remember_tasks(history: dict[str, list[list[float]]], tasks: list[dict[str, 
     dispatch and a worker's set-up are outside `total`); the points kept."""
     by_size: dict[float, list[float]] = {}
     for t in tasks:
+        if t.get("resumed_at", 0.0) > 0:  # its training seconds span every period, its total only this one
+            continue
         by_size.setdefault(float(t["models"] * t["test_rows"]), []).append(t["total"] - t.get("train", 0.0))
     points = [[size, statistics.median(v)] for size, v in sorted(by_size.items())]
-    history["task"] = [*history.get("task", []), *points][-TASK_POINTS:]
+    kept = [p for p in [*history.get("task", []), *points] if p[1] >= 0]  # earlier caches kept resumed ones
+    history["task"] = kept[-TASK_POINTS:]
     return history["task"]
 
 
