@@ -181,6 +181,7 @@ def test_costs_learned_from_runs_and_cached_per_node(tmp_path, monkeypatch):
     # beyond those steps: 1.16 s (not 1.2 − 100 × 100 / 5e4), but never more than its first call
     after_resume = observe_run(DEFAULTS, 1000, phases, [resumed], None, 2)
     assert after_resume.compiles == {"s": pytest.approx(0.1)}
+    assert after_resume.task == DEFAULTS.task  # a resumed task alone teaches no fixed cost (nor a nan)
     known = replace(DEFAULTS, rates={"s": {"16": 5.5e4}})  # its first call too long for a rate of its own
     slow_first = observe_run(known, 1000, phases, [{**resumed, "compile": 5.0}], None, 2)
     assert slow_first.compiles == {"s": pytest.approx(1.2 - 100 * 20 / 5e4)}

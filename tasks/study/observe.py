@@ -57,8 +57,9 @@ def observe_run(
         measured["results"] = fit_line(remember("results", [len(tasks), phases["results"]]), DEFAULTS.results[1])
     measured["worker"] = worker_start(tasks)
     trained = [t for t in tasks if t.get("trained")]
-    if trained:  # besides training: a fixed part and one per member × test row, over recent studies' tasks
-        measured["task"] = fit_line(remember_tasks(history, trained), costs.task[1])
+    points = remember_tasks(history, trained) if trained else []
+    if points:  # besides training: a fixed part and one per member × test row, over recent studies' tasks
+        measured["task"] = fit_line(points, costs.task[1])
     measured.update(step_costs(trained, costs))
     return with_measured(costs, **measured, history=history)
 
