@@ -197,6 +197,20 @@ def test_costs_learned_from_runs_and_cached_per_node(tmp_path, monkeypatch):
     assert shared.step == DEFAULTS.step and shared.measured == ()
 
 
+def test_a_few_tasks_of_another_kind_do_not_set_the_line_for_all():
+    """Tasks of recent studies share one line (fixed + per member × test row): three that read
+    a large window (9 s besides training at 40,000 member-rows) among twelve small ones leave
+    the small ones' line as it is; a least-squares fit moved the fixed part to about 2 s."""
+    from tasks.study.observe import fit_line
+
+    small = [[x, 0.3 + 1e-6 * x] for x in np.geomspace(6_400, 1_000_000, 12)]
+    window = [[40_000.0, 9.0], [40_000.0, 8.7], [160_000.0, 6.1]]
+    fixed, slope = fit_line(small + window, 1e-6)
+    assert fixed == pytest.approx(0.3, abs=0.05) and slope == pytest.approx(1e-6, rel=0.2)
+    ls_slope, ls_fixed = np.polyfit(*np.array(small + window).T, 1)
+    assert ls_fixed > 1.0 or ls_slope < 0  # what least squares made of the same points
+
+
 def test_a_resumed_task_teaches_no_fixed_cost():
     """A task resumed from a checkpoint reports the training seconds of every period but its
     total of this one: its "seconds besides training" would be negative (−3,422 s in a real
