@@ -217,14 +217,16 @@ def small_disk(tmp_path):
 
 
 def fill(path: Path) -> None:
-    """Write zeros to `path` until its filesystem is full."""
-    with open(path, "wb") as f:
-        try:
+    """Write zeros to `path` until its filesystem is full, whichever call finds it full: the
+    last write, closing the file, or opening it (a fresh-clone check once failed here with
+    ENOSPC raised on the line that opens and closes it; its cause was not found, and what the
+    tests check is the study on a full disk, not this helper)."""
+    try:
+        with open(path, "wb", buffering=0) as f:
             while True:
                 f.write(b"\0" * 65536)
-                f.flush()
-        except OSError:
-            pass
+    except OSError:
+        pass
 
 
 def test_disk_full_mid_run_is_one_clear_error_and_loses_nothing(ray_session, small_disk, capsys):
@@ -337,7 +339,7 @@ def test_disk_full_during_training_then_rerun_exactly(reference, tmp_path, capsy
         assert_nothing_half_written(out)
         trained = len(list(out.glob("models/*/_manifest.json")))
         assert 1 <= trained < 6 and not (out / "results" / "_manifest.json").exists()
-        (disk / "ballast").unlink()  # space freed
+        (disk / "ballast").unlink(missing_ok=True)  # space freed
         assert main(["--config", config, "--out", str(out)]) == 0
         assert to_train(capsys.readouterr().err) <= 6 - trained  # (a task still in flight may finish meanwhile)
         assert_same_results(reference, out)
