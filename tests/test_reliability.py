@@ -109,12 +109,8 @@ def test_driver_interrupted_then_resumed_exactly(reference, tmp_path, capsys, si
     assert_same_results(reference, out)
 
 
-def _training_worker_pids() -> list[int]:
-    """Training workers of this test's own Ray (children of its raylet): another Ray on the
-    machine, a long study say, is never touched."""
-    import ray
-
-    session = ray._private.worker._global_node.get_session_dir_path().encode()
+def _processes() -> dict[int, tuple[bytes, int]]:
+    """This machine's processes: PID → (command line, parent PID)."""
     procs = {}
     for proc in Path("/proc").iterdir():
         if proc.name.isdigit():
@@ -124,6 +120,16 @@ def _training_worker_pids() -> list[int]:
             except (OSError, ValueError, IndexError):
                 continue
             procs[int(proc.name)] = (cmdline, parent)
+    return procs
+
+
+def _training_worker_pids() -> list[int]:
+    """Training workers of this test's own Ray (children of its raylet): another Ray on the
+    machine, a long study say, is never touched."""
+    import ray
+
+    session = ray._private.worker._global_node.get_session_dir_path().encode()
+    procs = _processes()
     raylets = {pid for pid, (cmd, _) in procs.items() if b"raylet" in cmd and session in cmd}
     tasks = (b"_run_bundle", b"_train_bundle")  # a bundle task (train, evaluate, collect), or training alone
     return [pid for pid, (cmd, parent) in procs.items() if any(t in cmd for t in tasks) and parent in raylets]
@@ -502,22 +508,17 @@ def long_reference(ray_session, tmp_path_factory):
 
 def _training_workers_under(root: int) -> list[int]:
     """Training workers descended from process `root` (a driver and the Ray it started)."""
-    parents, titles = {}, {}
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            with contextlib.suppress(OSError, ValueError, IndexError):
-                titles[int(proc.name)] = (proc / "cmdline").read_bytes()
-                parents[int(proc.name)] = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+    procs = _processes()
 
     def under_root(pid: int) -> bool:
         while pid > 1:
-            pid = parents.get(pid, 0)
+            pid = procs.get(pid, (b"", 0))[1]
             if pid == root:
                 return True
         return False
 
     prefixes = (b"ray::_run_bundle", b"ray::_train_bundle")
-    return [pid for pid, title in titles.items() if title.startswith(prefixes) and under_root(pid)]
+    return [pid for pid, (title, _) in procs.items() if title.startswith(prefixes) and under_root(pid)]
 
 
 def _sigterm_pending(pid: int) -> bool:

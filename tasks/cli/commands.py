@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
         print(config_yaml(config), end="")
         return 0
     out = args.out or config.output
-    ran = planning = time.perf_counter()  # the study's own clock starts at its plan (tasks.study.estimate)
+    planning = time.perf_counter()  # the study's own clock starts at its plan (tasks.study.estimate)
     plan = make_plan(config)
     if args.dry_run:
         open_output(out, create=False)
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         from tasks.cluster import runtime
 
         runtime.shutdown()  # the guard would, after this line; timed here, it is a cost of the command
-        learn_process_cost(result.on_gpu, ran - started + time.perf_counter() - stopping)
+        learn_process_cost(result.on_gpu, planning - started + time.perf_counter() - stopping)
     done = f"[done] {len(plan.models)} models in {time.perf_counter() - started:.0f}s. Report: {result.info['report']}"
     print(done, flush=True)  # the command's answer, on stdout, after every log line
     return 0

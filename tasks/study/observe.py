@@ -152,16 +152,13 @@ def step_costs(trained: list[dict[str, Any]], costs: Costs) -> dict[str, Any]:
             spent = min(beyond, spent) if spent > 0 else beyond
         compiles[t["shape"]] = max(compiles.get(t["shape"], 0.0), spent)
     out: dict[str, Any] = {"compiles": compiles, "rates": clean}
-    overheads: dict[
-        str, list[float]
-    ] = {}  # per shape: its step's calls at each log point beyond the calibrated arithmetic
+    # per shape: its step's calls at each log point beyond the calibrated arithmetic
+    overheads: dict[str, list[float]] = {}
     for t in trained:
         if t.get("rate_ref", 0) > 0 and t.get("logs") and (share := trained_share(t)) > 0:
             arithmetic = t["models"] * t["steps"] * share * t["watch"] / (t["rate_ref"] * t["train_cpus"])
-            per_log = (t["train"] - t.get("compile", 0.0) - arithmetic) / (
-                -(-t["models"] // t["step"]) * t["logs"] * share
-            )
-            overheads.setdefault(t["shape"], []).append(per_log)
+            calls = -(-t["models"] // t["step"]) * t["logs"] * share
+            overheads.setdefault(t["shape"], []).append((t["train"] - t.get("compile", 0.0) - arithmetic) / calls)
     if overheads:
         out["steps"] = {shape: max(0.0, statistics.median(v)) for shape, v in overheads.items()}
     return out
