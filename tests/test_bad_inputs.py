@@ -156,7 +156,7 @@ def test_unreachable_ray_address_fails_fast(tmp_path, capsys):
     started = time.monotonic()
     out = tmp_path / "out"
     run_and_check(["--config", "smoke", "--address", "127.0.0.1:1", "--out", str(out)], "cannot connect to Ray", capsys)
-    assert time.monotonic() - started < 30  # Ray alone waits minutes
+    assert time.monotonic() - started < 10  # refused: a 3 s grace (Ray alone waits minutes)
     assert not out.exists()  # nothing written for a run that could not start
 
 

@@ -59,13 +59,16 @@ def test_three_studies_at_once_each_on_its_own_ray(ray_session, ray_tmpdir, tmp_
     from workflows.run import main
 
     stale_address_file(ray_tmpdir)
-    config = write_study(tmp_path, {"seeds": [0, 1]}, "together")
+    # one bundle each, on a Ray of one CPU: what is tested is isolation, and three studies on a
+    # 2-core machine pay three Rays' start and each worker's TensorFlow import. The bundle size is
+    # fixed so that the solo run (2 CPUs) bundles alike: a bundle's make-up moves the last bits.
+    config = write_study(tmp_path, {"seeds": [0, 1], "train_ranges": [[0, 1]], "training.bundle_size": 2}, "together")
     solo = tmp_path / "solo"
     assert main(["--config", str(config), "--out", str(solo)]) == 0
     started = time.monotonic()
     procs = [
         subprocess.Popen(
-            [*RUN, "--config", str(config), "--out", str(tmp_path / f"s{i}")],
+            [*RUN, "--config", str(config), "--out", str(tmp_path / f"s{i}"), "--num-cpus", "1"],
             env=env_with(ray_tmpdir),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -90,6 +90,7 @@ def _connect(address: str | None, num_cpus: int | None, verbose: bool) -> str:
 
 
 CONNECT_TIMEOUT_S = 15.0  # how long an explicit --address may take to answer
+REFUSED_GRACE_S = 3.0  # how long it may refuse connections (a head restarting) before the study gives up
 
 
 def _gcs_address() -> str:
@@ -142,23 +143,27 @@ def requested_address(address: str | None) -> str | None:
 
 
 def wait_for_address(address: str | None, timeout: float = CONNECT_TIMEOUT_S) -> None:
-    """Fail within `timeout` seconds, in one line, when nothing listens at HOST:PORT (Ray's
-    own connection attempt would wait a minute or more). 'auto' and ray:// are left to Ray."""
+    """Fail within `timeout` seconds, in one line, when nothing answers at HOST:PORT (Ray's
+    own connection attempt would wait a minute or more), within REFUSED_GRACE_S when the host
+    refuses the connection. 'auto' and ray:// are left to Ray."""
     if not address:
         return
     host, sep, port = address.rpartition(":")
     if not sep or not port.isdigit() or "://" in address:
         return
-    deadline = time.monotonic() + timeout
+    started = time.monotonic()
     while True:
         try:
             with socket.create_connection((host.strip("[]"), int(port)), timeout=min(3.0, timeout)):
                 return
         except OSError as exc:
-            if time.monotonic() >= deadline:
+            waited = time.monotonic() - started
+            # refused: the host is up and nothing listens there (a head that `ray start` or `ray up`
+            # reported up is listening): a short grace for a restarting head, not the full wait
+            if waited >= timeout or (isinstance(exc, ConnectionRefusedError) and waited >= REFUSED_GRACE_S):
                 why = exc.strerror or exc
                 raise UserError(
-                    f"cannot connect to Ray at {address}: nothing answered within {timeout:.0f} s ({why}); "
+                    f"cannot connect to Ray at {address}: nothing answered within {waited:.0f} s ({why}); "
                     "is the cluster up (`ray status`), and is the address the head's HOST:PORT?"
                 ) from None
             time.sleep(0.5)
