@@ -13,7 +13,6 @@ stage redoes that stage and those after it, nothing before.
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import platform
 import time
@@ -132,12 +131,11 @@ def learn_costs(
     from tasks.study.costs import report_panels, report_weight, store_costs
     from tasks.study.observe import observe_run
 
-    archs = collections.Counter(m.arch for m in plan.models)
     data = (sum(s.n_shards for s in generated), sum(s.rows for s in generated)) if generated else None
     cpus = int(runtime.cluster_resources().get("CPU", 1)) or 1
     panels = report_panels(len(plan.config.architectures), len(plan.config.train_ranges))
     weight = report_weight(plan.config.report.vector_formats)
-    costs = observe_run(stages.costs, max(archs.values(), default=0), phases, stages.tasks, data, cpus, panels, weight)
+    costs = observe_run(stages.costs, stages.reduces, phases, stages.tasks, data, cpus, panels, weight)
     store_costs(costs, where.on_gpu)
     return asdict(costs)
 

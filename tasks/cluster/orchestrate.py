@@ -98,6 +98,7 @@ class Stages:
     n_trained: int = 0  # models trained by this run
     n_bundles: int = 0  # bundles holding the plan's models
     tasks: list[dict[str, Any]] = field(default_factory=list)  # each bundle task's seconds by part, and facts
+    reduces: list[list[float]] = field(default_factory=list)  # each reduce's [models, seconds]
     costs: Costs = field(default_factory=Costs)  # the node's costs the bundles were sized with
     measure: float = 0.0  # seconds waiting for this node's calibrations and cost measurement
 
@@ -178,6 +179,9 @@ def train_evaluate_collect(
         "evaluate": Progress("evaluate", len(stored), "stored bundles"),
     }
     parts_of = collections.Counter(b.arch.label() for b in (*stored, *bundles))
+    models_of = collections.Counter()
+    for b in (*stored, *bundles):
+        models_of[b.arch.label()] += len(b.models)
     order = {b.bundle_id: i for i, b in enumerate((*stored, *bundles))}  # the plan's order, for the reduces
     progress["summarise"] = Progress("summarise", len(parts_of), "architectures")
     for p in progress.values():
@@ -232,7 +236,8 @@ def train_evaluate_collect(
         kind, key, result = stream.next()
         progress[kind].advance()
         if kind == "summarise":
-            out.summaries[key] = result
+            out.summaries[key], seconds = result
+            out.reduces.append([models_of[key], seconds])
             continue
         bundle, submitted, queued = key
         out.eval_ids.append(result.eval_id)

@@ -96,11 +96,13 @@ run_bundle_gpu = ray.remote(max_retries=RETRIES, max_calls=1)(_run_bundle)  # fr
 
 
 @ray.remote(num_cpus=1, max_retries=RETRIES)
-def summarise(store: Store, parts: list[Part], reference_range: str | None) -> Summary:
-    """The reduce: one architecture's aggregates from its parts."""
+def summarise(store: Store, parts: list[Part], reference_range: str | None) -> tuple[Summary, float]:
+    """The reduce: one architecture's aggregates from its parts, and the seconds it took
+    (a slot's work the study's estimate counts: tasks.study.observe)."""
     from tasks.jobs import collect
 
-    return collect.summarise_parts(store, parts, reference_range)
+    started = time.perf_counter()
+    return collect.summarise_parts(store, parts, reference_range), time.perf_counter() - started
 
 
 def _calibrate(arch: str, params: dict, training: TrainingConfig, target: TargetSpec, on_gpu: bool) -> Calibration:

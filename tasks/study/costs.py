@@ -14,7 +14,8 @@ cache directory (MLAB_CACHE_DIR, else ~/.cache/multiplication-lab):
   besides training, fitted over the tasks of recent studies as a fixed part and a part per
   member and test row (bundles of different sizes tell them apart), a fresh worker's start,
   each architecture's compilation and training rate inside the task;
-- the study's own phases: starting Ray, generating data, the last reduce, results, report;
+- the study's own phases: starting Ray, generating data, results, report; each architecture's
+  reduce (a task on a slot: fixed, per model);
   and the command's own start and its Ray's stop around them (tasks.cli.commands).
 
 A node that never ran a study uses DEFAULTS (conservative figures of this project's machines)
@@ -87,8 +88,10 @@ def load_costs(on_gpu: bool = False, kind: str | None = None) -> Costs:
 
 
 # `step` was once learned over every shape at once: one memory-bound shape's residual then stood
-# for all of them (1.7 s per log point); it is learned per shape now (`steps`), a cached one ignored
-NOT_CACHED = ("step",)
+# for all of them (1.7 s per log point); it is learned per shape now (`steps`), a cached one ignored.
+# `summarise` was once learned as the wait after the last bundle (milliseconds: the reduces ran
+# while bundles trained); it is each reduce's own seconds now, a cached one ignored.
+NOT_CACHED = ("step", "summarise")
 
 
 def from_json(entry: dict[str, Any]) -> Costs:

@@ -13,7 +13,7 @@ The estimate follows what a run does, phase by phase, each at this node's measur
     bundles     every bundle task as the run would make them (tasks.study.bundles): its fixed
                 part, then per model its training (the rate measured in earlier studies'
                 tasks, else calibrated, with what it watches at each log step), evaluation and
-                collection; spread over the slots
+                collection; spread over the slots with every architecture's reduce but the last
     summarise   the last architecture's reduce, after its last bundle
     results     the results manifest over every part
     report      drawing the report
@@ -104,9 +104,15 @@ def estimate(
         )
         model = per_model(costs, train, test_rows(plan, b.models[0]))
         work.append(task_fixed(costs) + model * len(b.models))
-    phases["bundles"] = max(sum(work) / slots, max(work, default=0.0))
-    per_arch = [sum(1 for m in plan.models if m.arch == a) for a in config.architectures]
-    phases["summarise"] = costs.summarise[0] + costs.summarise[1] * max(per_arch, default=0)
+    # each architecture's reduce is a task on a slot once its last bundle is in: the earlier
+    # ones share the slots with the bundles still training, the last one runs after them all
+    reduces = {
+        a: costs.summarise[0] + costs.summarise[1] * sum(len(b.models) for b in bundles if b.arch == a)
+        for a in dict.fromkeys(b.arch for b in bundles)
+    }
+    last = reduces.pop(bundles[-1].arch, 0.0) if bundles else 0.0
+    phases["bundles"] = max((sum(work) + sum(reduces.values())) / slots, max(work, default=0.0))
+    phases["summarise"] = last
     phases["results"] = costs.results[0] + costs.results[1] * len(bundles)
     phases["report"] = report_seconds(
         costs, len(config.architectures), len(config.train_ranges), config.report.vector_formats

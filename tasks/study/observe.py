@@ -21,7 +21,7 @@ HISTORY = 8  # runs remembered per phase
 
 def observe_run(
     costs: Costs,
-    models_per_arch: int,
+    reduces: list[list[float]],
     phases: dict[str, float],
     tasks: list[dict[str, Any]],
     data: tuple[int, int] | None,
@@ -29,7 +29,8 @@ def observe_run(
     report_panels: int = 1,
     report_weight: float = 1.0,
 ) -> Costs:
-    """The node's costs after a run: `phases` (seconds by phase), `tasks` (each bundle task's
+    """The node's costs after a run: `reduces` (each architecture's reduce: [models, seconds]),
+    `phases` (seconds by phase), `tasks` (each bundle task's
     seconds and facts: models, test_rows, trained, shape, step, watch, train_cpus), `data`
     (shards, rows generated; None when all were reused); earlier runs' points are in
     `costs.history`; `report_panels`: what the report's drawing grows with (costs.report_panels); `report_weight`:
@@ -51,8 +52,8 @@ def observe_run(
     if data and data[0] and "data" in phases:  # per shard: seconds on one CPU, its rows
         points = remember("shard", [data[1] / data[0], phases["data"] * cpus / data[0]])
         measured["shard"] = fit_line(points, DEFAULTS.shard[1])
-    if "summarise" in phases:
-        measured["summarise"] = fit_line(remember("summarise", [models_per_arch, phases["summarise"]]), 0.0)
+    for point in reduces:  # the reduce's own seconds on its slot (not the wait after the last bundle)
+        measured["summarise"] = fit_line(remember("reduce", point), DEFAULTS.summarise[1])
     if "results" in phases and tasks:
         measured["results"] = fit_line(remember("results", [len(tasks), phases["results"]]), DEFAULTS.results[1])
     measured["worker"] = worker_start(tasks)
