@@ -197,9 +197,11 @@ def test_costs_learned_from_runs_and_cached_per_node(tmp_path, monkeypatch):
     assert shared.step == DEFAULTS.step and shared.measured == ()
     # each architecture's reduce teaches its own seconds (fixed, per model)
     reduced = observe_run(DEFAULTS, [[1000, 2.0], [4000, 5.0]], phases, [], None, 2)
-    assert reduced.summarise == (pytest.approx(1.0), pytest.approx(1e-3)) and "summarise" in reduced.measured
+    assert reduced.reduce == (pytest.approx(1.0), pytest.approx(1e-3)) and "reduce" in reduced.measured
+    costs_module.store_costs(reduced, kind="a node")
+    assert costs_module.load_costs(kind="a node").reduce == reduced.reduce
     waited = costs_module.from_json({"summarise": [0.002, 1e-7], "measured": ["summarise"]})  # once: the wait after
-    assert waited.summarise == DEFAULTS.summarise and waited.measured == ()  # the last bundle, not the reduce
+    assert waited.reduce == DEFAULTS.reduce and waited.measured == ()  # the last bundle, not the reduce
 
 
 def test_the_reduces_share_the_slots_and_the_last_one_follows_the_bundles():
@@ -212,8 +214,8 @@ def test_the_reduces_share_the_slots_and_the_last_one_follows_the_bundles():
         {"seeds": {"count": 40}, "architectures": [{"arch": "mlp", "hidden": [4]}, {"arch": "mlp", "hidden": [6]}]}
     )
     plan = make_plan(parse_config(raw))
-    free = replace(DEFAULTS, summarise=(0.0, 0.0))
-    costly = replace(DEFAULTS, summarise=(1.0, 0.5))  # 80 models per architecture: 41 s each
+    free = replace(DEFAULTS, reduce=(0.0, 0.0))
+    costly = replace(DEFAULTS, reduce=(1.0, 0.5))  # 80 models per architecture: 41 s each
     without, with_reduces = estimate(plan, 2, costs=free), estimate(plan, 2, costs=costly)
     assert without.phases["summarise"] == 0.0 and with_reduces.phases["summarise"] == pytest.approx(41.0)
     assert with_reduces.phases["bundles"] == pytest.approx(without.phases["bundles"] + 41.0 / 2)  # over 2 slots

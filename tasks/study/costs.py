@@ -46,7 +46,7 @@ class Costs:
     evaluate: tuple[float, float] = (0.02, 2e-7)  # fixed, per member × test row
     collect: tuple[float, float] = (0.08, 1e-4)  # fixed, per model
     shard: tuple[float, float] = (0.15, 1e-7)  # generating a shard: fixed, per row
-    summarise: tuple[float, float] = (1.0, 2e-5)  # an architecture's reduce: fixed, per model
+    reduce: tuple[float, float] = (1.0, 2e-5)  # an architecture's reduce task: fixed, per model
     results: tuple[float, float] = (0.2, 2e-3)  # the results manifest: fixed, per part
     report: tuple[float, float] = (4.0, 0.3)  # drawing the report: fixed, per panel (report_panels)
     compiles: dict[str, float] = field(default_factory=dict)  # shape key → seconds
@@ -89,9 +89,9 @@ def load_costs(on_gpu: bool = False, kind: str | None = None) -> Costs:
 
 # `step` was once learned over every shape at once: one memory-bound shape's residual then stood
 # for all of them (1.7 s per log point); it is learned per shape now (`steps`), a cached one ignored.
-# `summarise` was once learned as the wait after the last bundle (milliseconds: the reduces ran
-# while bundles trained); it is each reduce's own seconds now, a cached one ignored.
-NOT_CACHED = ("step", "summarise")
+# (A cached `summarise`, once the wait after the last bundle — milliseconds, as the reduces ran
+# while bundles trained — is no field any more: `reduce` is each reduce task's own seconds.)
+NOT_CACHED = ("step",)
 
 
 def from_json(entry: dict[str, Any]) -> Costs:
@@ -100,7 +100,11 @@ def from_json(entry: dict[str, Any]) -> Costs:
     fields = {k: v for k, v in entry.items() if k in Costs.__dataclass_fields__ and k not in NOT_CACHED}
     known = {k: v for k, v in fields.items() if isinstance(v, (list, tuple)) == isinstance(getattr(DEFAULTS, k), tuple)}
     pairs = {k: tuple(v) for k, v in known.items() if isinstance(v, (list, tuple))}
-    said = tuple(m for m in known.get("measured", ()) if m not in NOT_CACHED and (m in known or m not in fields))
+    said = tuple(
+        m
+        for m in known.get("measured", ())
+        if m in Costs.__dataclass_fields__ and m not in NOT_CACHED and (m in known or m not in fields)
+    )
     return replace(DEFAULTS, **{**known, **pairs, "measured": said})
 
 

@@ -107,7 +107,7 @@ def estimate(
     # each architecture's reduce is a task on a slot once its last bundle is in: the earlier
     # ones share the slots with the bundles still training, the last one runs after them all
     reduces = {
-        a: costs.summarise[0] + costs.summarise[1] * sum(len(b.models) for b in bundles if b.arch == a)
+        a: costs.reduce[0] + costs.reduce[1] * sum(len(b.models) for b in bundles if b.arch == a)
         for a in dict.fromkeys(b.arch for b in bundles)
     }
     last = reduces.pop(bundles[-1].arch, 0.0) if bundles else 0.0

@@ -53,7 +53,7 @@ def observe_run(
         points = remember("shard", [data[1] / data[0], phases["data"] * cpus / data[0]])
         measured["shard"] = fit_line(points, DEFAULTS.shard[1])
     for point in reduces:  # the reduce's own seconds on its slot (not the wait after the last bundle)
-        measured["summarise"] = fit_line(remember("reduce", point), DEFAULTS.summarise[1])
+        measured["reduce"] = fit_line(remember("reduce", point), DEFAULTS.reduce[1])
     if "results" in phases and tasks:
         measured["results"] = fit_line(remember("results", [len(tasks), phases["results"]]), DEFAULTS.results[1])
     measured["worker"] = worker_start(tasks)
