@@ -165,6 +165,8 @@ def test_costs_learned_from_runs_and_cached_per_node(tmp_path, monkeypatch):
     small = observe_run(DEFAULTS, [], phases, [task(100, 2.0, 1.0), task(100, 2.2, 1.2)], (10, 1000), 2)
     assert small.start == 4.0 and small.report == (pytest.approx(2.0 - DEFAULTS.report[1]), DEFAULTS.report[1])
     assert small.worker == 3.5
+    warm = {**task(100, 2.0, 1.0), "setup": 0.01, "fresh_worker": 0.0}  # a calibration had started the worker
+    assert observe_run(small, [], phases, [warm], None, 2).worker == 3.5  # kept: a warm start is not a worker's
     assert small.rates == {"s": {"16": pytest.approx(5.5e4)}}  # as if unwatched
     assert small.task == (pytest.approx(1.0 - DEFAULTS.task[1] * 65_000), DEFAULTS.task[1])  # one size: its mean
     assert {"start", "report", "task", "worker", "rates", "shard"} <= set(small.measured)

@@ -189,7 +189,8 @@ def members_for_fixed_share(fixed: float, model: float, share: float = FIXED_SHA
 
 
 def worker_start(tasks: list[dict[str, Any]]) -> float | None:
-    """The slowest start of a task that found a slot free (`queued` false): a fresh worker's
-    spawn and imports."""
-    free = [t.get("setup", 0.0) + t["dispatch"] for t in tasks if not t.get("queued")]
+    """The slowest start of a task that found a slot free (`queued` false) and a fresh worker:
+    its spawn and imports. A run whose tasks all met warm workers (a calibration had started
+    them) teaches nothing: their start of a few milliseconds is not what a fresh worker costs."""
+    free = [t.get("setup", 0.0) + t["dispatch"] for t in tasks if not t.get("queued") and t.get("fresh_worker", 1.0)]
     return max(free) if free else None
