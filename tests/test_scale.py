@@ -165,8 +165,8 @@ def test_costs_learned_from_runs_and_cached_per_node(tmp_path, monkeypatch):
     small = observe_run(DEFAULTS, [], phases, [task(100, 2.0, 1.0), task(100, 2.2, 1.2)], (10, 1000), 2)
     assert small.start == 4.0 and small.report == (pytest.approx(2.0 - DEFAULTS.report[1]), DEFAULTS.report[1])
     assert small.worker == 3.5
-    warm = {**task(100, 2.0, 1.0), "setup": 0.01, "fresh_worker": 0.0}  # a calibration had started the worker
-    assert observe_run(small, [], phases, [warm], None, 2).worker == 3.5  # kept: a warm start is not a worker's
+    warm = {**task(100, 2.0, 1.0), "setup": 0.01}  # a calibration had started the worker
+    assert observe_run(small, [], phases, [warm], None, 2).worker == 3.5  # the slowest of recent runs
     assert small.rates == {"s": {"16": pytest.approx(5.5e4)}}  # as if unwatched
     assert small.task == (pytest.approx(1.0 - DEFAULTS.task[1] * 65_000), DEFAULTS.task[1])  # one size: its mean
     assert {"start", "report", "task", "worker", "rates", "shard"} <= set(small.measured)
@@ -224,6 +224,25 @@ def test_the_reduces_share_the_slots_and_the_last_one_follows_the_bundles():
     assert with_reduces.seconds == pytest.approx(without.seconds + 41.0 / 2 + 41.0)
 
 
+def test_reading_the_training_rows_is_learned_per_byte_apart_from_the_task_line():
+    """An ICLR task reads a 400 MB window (2.9 s on AMD Zen 5) where a small study's task reads
+    kilobytes: that reading is a line of its own over bytes, and the task line (fixed + per
+    member × test row) is fitted to what is left."""
+    from tasks.study.costs import read_seconds
+    from tasks.study.observe import observe_run
+
+    def task(read_bytes: float, read: float) -> dict:
+        facts = {"models": 2, "test_rows": 1000, "trained": True, "queued": False, "steps": 100, "shape": "s"}
+        seconds = {"total": 1.0 + read, "train": 0.5, "read": read, "dispatch": 0.0, "setup": 0.0, "compile": 0.0}
+        return {**facts, **seconds, "read_bytes": read_bytes, "step": 2, "watch": 1.0, "logs": 1, "rate_ref": 0.0}
+
+    learned = observe_run(DEFAULTS, [], {}, [task(4e8, 2.05), task(4e6, 0.07)], None, 2)
+    assert learned.read == (pytest.approx(0.05, abs=0.01), pytest.approx(5e-9, rel=0.05))
+    assert learned.history["work"] == [[2000.0, pytest.approx(0.5)]]  # the rest of both tasks: 0.5 s
+    assert read_seconds(learned, 4e8) == pytest.approx(2.05, rel=0.05)
+    assert read_seconds(learned, 0.0) == 0.0  # fresh batches: nothing to read
+
+
 def test_a_few_tasks_of_another_kind_do_not_set_the_line_for_all():
     """Tasks of recent studies share one line (fixed + per member × test row): three that read
     a large window (9 s besides training at 40,000 member-rows) among twelve small ones leave
@@ -244,7 +263,7 @@ def test_a_resumed_task_teaches_no_fixed_cost():
     cache, which then drove the fitted fixed cost to 0 and a 100k study into 2,218 tasks)."""
     from tasks.study.observe import remember_tasks
 
-    history = {"task": [[10.0, -3422.0], [20.0, 0.5]]}  # an older cache kept such a point
+    history = {"work": [[10.0, -3422.0], [20.0, 0.5]]}  # an older cache kept such a point
     resumed = {"models": 2, "test_rows": 5, "total": 1.0, "train": 5000.0, "resumed_at": 10.0}
     fresh = {"models": 1, "test_rows": 10, "total": 2.0, "train": 1.5}
     assert remember_tasks(history, [resumed, fresh]) == [[20.0, 0.5], [10.0, 0.5]]

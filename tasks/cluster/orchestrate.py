@@ -34,7 +34,7 @@ from tasks.study.config import ArchSpec
 from tasks.study.costs import Costs, load_costs
 from tasks.study.observe import with_overheads
 from tasks.study.plan import ModelSpec, Plan
-from tasks.study.rates import arch_shape, sweep_rate, test_rows, watch_overhead
+from tasks.study.rates import arch_shape, sweep_rate, test_rows, watch_overhead, window_bytes
 
 LOG = logs.get("orchestrate")
 
@@ -211,6 +211,7 @@ def train_evaluate_collect(
             "models": len(b.models),
             "steps": training.steps,
             "test_rows": test_rows(plan, b.models[0]),
+            "read_bytes": window_bytes(plan, b.datasets, training.fresh),
             "trained": "train" in seconds,
             "shape": arch_shape(plan, b.arch, placement.on_gpu),
             "step": step,

@@ -6,7 +6,6 @@ store, so a task may run on any node and a retried task finds finished work in p
 
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import replace
 from typing import Any
@@ -85,12 +84,11 @@ def _run_bundle(store: Store, task: BundleTask) -> BundleDone:
     spent before its work (`setup`: the driver's plugins, TensorFlow in a fresh worker) and
     when it began (the driver subtracts its submission time: dispatch)."""
     began, clock = time.time(), time.perf_counter()
-    fresh = "tensorflow" not in sys.modules  # a worker's first model task (or a calibration's) imports it
     tf = ready_for_models()
     setup = time.perf_counter() - clock
     device = "gpu" if tf.config.list_logical_devices("GPU") else "cpu"
     done = run_bundle(store, task, device, placement=where())
-    return replace(done, seconds={**done.seconds, "setup": setup, "began": began, "fresh_worker": float(fresh)})
+    return replace(done, seconds={**done.seconds, "setup": setup, "began": began})
 
 
 run_bundle_cpu = ray.remote(max_retries=RETRIES)(_run_bundle)

@@ -11,8 +11,9 @@ cache directory (MLAB_CACHE_DIR, else ~/.cache/multiplication-lab):
   (tasks.jobs.overheads): their fixed part per bundle and their part per model, which stand
   for a bundle task's non-training seconds until studies have measured them;
 - what every study's tasks say of themselves (tasks.study.observe): a bundle task's seconds
-  besides training, fitted over the tasks of recent studies as a fixed part and a part per
-  member and test row (bundles of different sizes tell them apart), a fresh worker's start,
+  besides training and reading, fitted over the tasks of recent studies as a fixed part and a
+  part per member and test row (bundles of different sizes tell them apart), its reading of
+  its training rows as a fixed part and one per byte, a fresh worker's start,
   each architecture's compilation and training rate inside the task;
 - the study's own phases: starting Ray, generating data, results, report; each architecture's
   reduce (a task on a slot: fixed, per model);
@@ -41,7 +42,8 @@ class Costs:
     worker: float = 8.0  # a fresh worker's first model task: imports, TensorFlow
     compile: float = 2.0  # tracing and compiling one training step shape in a worker (unknown architecture)
     dispatch: float = 0.005  # from submission to a bundle task's start in a warm worker (Ray's own)
-    task: tuple[float, float] = (0.25, 1e-6)  # a bundle task besides training: fixed, per member × test row
+    task: tuple[float, float] = (0.25, 1e-6)  # a bundle task besides training and reading: fixed, per member × test row
+    read: tuple[float, float] = (0.05, 5e-9)  # a bundle task reading its training rows: fixed, per byte
     step: float = 0.005  # a compiled step's calls at each log point beyond their arithmetic: a shape not in `steps`
     evaluate: tuple[float, float] = (0.02, 2e-7)  # fixed, per member × test row
     collect: tuple[float, float] = (0.08, 1e-4)  # fixed, per model
@@ -159,6 +161,11 @@ def report_seconds(costs: Costs, architectures: int, train_ranges: int, vector_f
     return line * report_weight(vector_formats)
 
 
+def read_seconds(costs: Costs, window_bytes: float) -> float:
+    """A bundle task's reading of its training rows (none where batches are drawn in the step)."""
+    return costs.read[0] + costs.read[1] * window_bytes if window_bytes > 0 else 0.0
+
+
 def task_fixed(costs: Costs) -> float:
     """A bundle task's fixed seconds: dispatch, its reads and writes, and the fixed parts of
     its evaluation and collection. A step shape compiles once per worker, not per task (its
@@ -189,8 +196,7 @@ def members_for_fixed_share(fixed: float, model: float, share: float = FIXED_SHA
 
 
 def worker_start(tasks: list[dict[str, Any]]) -> float | None:
-    """The slowest start of a task that found a slot free (`queued` false) and a fresh worker:
-    its spawn and imports. A run whose tasks all met warm workers (a calibration had started
-    them) teaches nothing: their start of a few milliseconds is not what a fresh worker costs."""
-    free = [t.get("setup", 0.0) + t["dispatch"] for t in tasks if not t.get("queued") and t.get("fresh_worker", 1.0)]
+    """The slowest start of a task that found a slot free (`queued` false): a fresh worker's
+    spawn and imports, or a few milliseconds where a calibration had started the worker."""
+    free = [t.get("setup", 0.0) + t["dispatch"] for t in tasks if not t.get("queued")]
     return max(free) if free else None

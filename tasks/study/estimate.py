@@ -11,9 +11,10 @@ The estimate follows what a run does, phase by phase, each at this node's measur
     workers     each slot's first task: a worker's start, then one compilation per
                 architecture's step shape
     bundles     every bundle task as the run would make them (tasks.study.bundles): its fixed
-                part, then per model its training (the rate measured in earlier studies'
-                tasks, else calibrated, with what it watches at each log step), evaluation and
-                collection; spread over the slots with every architecture's reduce but the last
+                part and the reading of its training rows, then per model its training (the
+                rate measured in earlier studies' tasks, else calibrated, with what it watches
+                at each log step), evaluation and collection; spread over the slots with every
+                architecture's reduce but the last
     summarise   the last architecture's reduce, after its last bundle
     results     the results manifest over every part
     report      drawing the report
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 
 from tasks.model.calibration import cached_for
 from tasks.study.bundles import Bundle, make_bundles, worth_calibrating
-from tasks.study.costs import Costs, load_costs, per_model, report_seconds, task_fixed
+from tasks.study.costs import Costs, load_costs, per_model, read_seconds, report_seconds, task_fixed
 from tasks.study.plan import Plan
 from tasks.study.rates import (
     BENCH_MODEL_STEPS_PER_S_PER_CPU,
@@ -34,6 +35,7 @@ from tasks.study.rates import (
     test_rows,
     train_seconds,
     watch_overhead,
+    window_bytes,
 )
 
 __all__ = ["BENCH_MODEL_STEPS_PER_S_PER_CPU", "Estimate", "estimate", "estimate_seconds", "watch_overhead"]
@@ -103,7 +105,8 @@ def estimate(
             plan, b.arch, list(b.models), costs, calibration, _step(b), on_gpu
         )
         model = per_model(costs, train, test_rows(plan, b.models[0]))
-        work.append(task_fixed(costs) + model * len(b.models))
+        read = read_seconds(costs, window_bytes(plan, b.datasets, b.training.fresh))
+        work.append(task_fixed(costs) + read + model * len(b.models))
     # each architecture's reduce is a task on a slot once its last bundle is in: the earlier
     # ones share the slots with the bundles still training, the last one runs after them all
     reduces = {

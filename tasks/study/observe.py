@@ -56,8 +56,12 @@ def observe_run(
         measured["reduce"] = fit_line(remember("reduce", point), DEFAULTS.reduce[1])
     if "results" in phases and tasks:
         measured["results"] = fit_line(remember("results", [len(tasks), phases["results"]]), DEFAULTS.results[1])
-    measured["worker"] = worker_start(tasks)
+    if (start := worker_start(tasks)) is not None:  # the slowest of recent runs: one whose calibration had
+        measured["worker"] = max(p[0] for p in remember("worker", [start]))  # warmed every worker took ms
     trained = [t for t in tasks if t.get("trained")]
+    reads = [[t["read_bytes"], t["read"]] for t in trained if t.get("read_bytes") and "read" in t]
+    for point in reads:  # a task's reading of its training rows: fixed, per byte
+        measured["read"] = fit_line(remember("read", point), DEFAULTS.read[1])
     points = remember_tasks(history, trained) if trained else []
     if points:  # besides training: a fixed part and one per member × test row, over recent studies' tasks
         measured["task"] = fit_line(points, costs.task[1])
@@ -78,17 +82,19 @@ TASK_POINTS = 48  # task points remembered (a few per run: each bundle size's me
 
 def remember_tasks(history: dict[str, list[list[float]]], tasks: list[dict[str, Any]]) -> list[list[float]]:
     """Add this run's training tasks to the history: per distinct size (members × test rows),
-    the median of their seconds besides training (reading, writing, evaluation, collection;
-    dispatch and a worker's set-up are outside `total`); the points kept."""
+    the median of their seconds besides training and reading their training rows (preparing,
+    writing, evaluation, collection; dispatch and a worker's set-up are outside `total`); the
+    points kept (under "work": the "task" points of older caches counted the reading too)."""
     by_size: dict[float, list[float]] = {}
     for t in tasks:
         if t.get("resumed_at", 0.0) > 0:  # its training seconds span every period, its total only this one
             continue
-        by_size.setdefault(float(t["models"] * t["test_rows"]), []).append(t["total"] - t.get("train", 0.0))
+        read = t.get("read", 0.0) if t.get("read_bytes") else 0.0  # learned apart, per byte
+        by_size.setdefault(float(t["models"] * t["test_rows"]), []).append(t["total"] - t.get("train", 0.0) - read)
     points = [[size, statistics.median(v)] for size, v in sorted(by_size.items())]
-    kept = [p for p in [*history.get("task", []), *points] if p[1] >= 0]  # earlier caches kept resumed ones
-    history["task"] = kept[-TASK_POINTS:]
-    return history["task"]
+    kept = [p for p in [*history.get("work", []), *points] if p[1] >= 0]
+    history["work"] = kept[-TASK_POINTS:]
+    return history["work"]
 
 
 def fit_line(points: list[list[float]], default_slope: float) -> tuple[float, float]:
