@@ -97,3 +97,15 @@ def test_coverage_is_probability_mass_under_the_distribution():
     assert coverage(Ranges.of((1, 10)), Ranges.of((1, 100)), "uniform") == pytest.approx((9 / 99) ** 2)
     # N inputs: the share per input to the power N
     assert coverage(Ranges.of((0, 1)), Ranges.of((0, 2)), n_inputs=3) == pytest.approx(1 / 8)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 7, 10, 101, 3334])
+def test_bootstrap_medians_equal_numpys_bit_for_bit(n):
+    """The median interval's resample medians, counted per rank, are np.median's exactly
+    (odd and even sizes, ties), so the reports' intervals did not move when it got faster."""
+    from tasks.evaluation.intervals import bootstrap_medians
+
+    rng = np.random.default_rng(n)
+    for v in (rng.normal(size=n) * 1e3, np.round(rng.normal(size=n) * 3)):  # distinct values, then ties
+        picks = rng.integers(0, n, (2000, n))
+        assert np.array_equal(bootstrap_medians(v, picks), np.median(v[picks], axis=1))

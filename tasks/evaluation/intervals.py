@@ -175,6 +175,32 @@ def median_ci(values: np.ndarray, seed: int = 0) -> Stat:
     if len(v) == 1:
         return float(v[0]), float(v[0]), float(v[0])
     rng = np.random.default_rng(seed)
-    medians = np.median(v[rng.integers(0, len(v), (BOOTSTRAP_SAMPLES, len(v)))], axis=1)
+    medians = bootstrap_medians(v, rng.integers(0, len(v), (BOOTSTRAP_SAMPLES, len(v))))
     lo, hi = np.quantile(medians, [0.025, 0.975])
     return float(np.median(v)), float(lo), float(hi)
+
+
+def bootstrap_medians(v: np.ndarray, picks: np.ndarray) -> np.ndarray:
+    """`np.median(v[picks], axis=1)`, bit for bit, without gathering and partitioning every
+    resample: each row's middle order statistics are found by counting its picks per rank of
+    the sorted values, a block of rows at a time (a reduce of 33,340 models spent 14 of its
+    17 s in the gathered medians; this counts them about 5× faster in bounded memory)."""
+    n_rows, n = picks.shape
+    order = np.argsort(v, kind="stable")
+    ranks = np.empty(len(v), np.int64)
+    ranks[order] = np.arange(len(v))
+    sorted_v = v[order]
+    out = np.empty(n_rows, np.float64)
+    block = max(1, (1 << 22) // max(1, len(v)))  # rows per block: about 4M counts (32 MB) at a time
+    for first in range(0, n_rows, block):
+        rows = ranks[picks[first : first + block]]
+        offsets = (np.arange(len(rows), dtype=np.int64) * len(v))[:, None]
+        counts = np.bincount((rows + offsets).ravel(), minlength=len(rows) * len(v)).reshape(len(rows), len(v))
+        below = np.cumsum(counts, axis=1)  # picks at or below each rank
+        upper = sorted_v[(below <= n // 2).sum(axis=1)]  # the (n // 2)-th order statistic, from 0
+        if n % 2:
+            out[first : first + len(rows)] = upper
+        else:  # as np.median: the mean of the two middle values
+            lower = sorted_v[(below <= n // 2 - 1).sum(axis=1)]
+            out[first : first + len(rows)] = np.mean(np.stack([lower, upper], axis=1), axis=1)
+    return out
