@@ -167,8 +167,9 @@ def read_seconds(costs: Costs, window_bytes: float) -> float:
 
 
 def task_fixed(costs: Costs) -> float:
-    """A bundle task's fixed seconds: dispatch, its reads and writes, and the fixed parts of
-    its evaluation and collection. A step shape compiles once per worker, not per task (its
+    """A bundle task's fixed seconds: dispatch, its other reads and its writes, and the fixed
+    parts of its evaluation and collection (its training rows: `read_seconds`). A step shape
+    compiles once per worker, not per task (its
     members always train `step_size` at a time), so compilation is not part of it."""
     return costs.dispatch + costs.task[0]
 
