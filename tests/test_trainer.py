@@ -254,3 +254,33 @@ def test_preparing_the_evaluation_sets_is_a_fixed_cost_not_part_of_the_rate(tf, 
     assert slow.seconds < quick.seconds + 0.5  # training time without the preparation
     assert slow.steady_steps_per_s > 0.5 * quick.steady_steps_per_s
     np.testing.assert_array_equal(slow.val_mse, quick.val_mse)  # the extra evaluation changes nothing
+
+
+def test_one_call_evaluates_every_set_as_one_call_per_block_did(tf, two_datasets, monkeypatch):
+    """A log point evaluates the validation set and every watched set in one compiled call;
+    their MSEs (so the curves, the best-validation step and the probes) are those of one call
+    per block and set, bit for bit, also where a set spans several blocks."""
+    from tasks.model import trainer
+
+    monkeypatch.setattr(trainer, "rows_per_call", lambda k, width: 256)  # 300 rows: 2 blocks
+    probes = np.stack([product_data(300, 1, 2, 7), product_data(300, 2, 4, 8), product_data(300, 0, 3, 9)])
+    data = BundleData(
+        [0, 1, 0], [2000], lambda w: two_datasets, two_datasets[:, :300], probes, np.array([[0, 1], [2, -1], [1, 2]])
+    )
+    t = training(steps=300, log_every=50, checkpoint="best_val")
+    calls, evaluate, mse = [], trainer._Compiled.evaluate, trainer._Compiled.mse
+    monkeypatch.setattr(trainer._Compiled, "evaluate", lambda self, *a: calls.append("all") or evaluate(self, *a))
+    monkeypatch.setattr(trainer._Compiled, "mse", lambda self, *a: calls.append("one") or mse(self, *a))
+    fused = train_bundle(MLP, SMALL, t, [1, 2, 3], data)
+    assert calls == ["all"] * (1 + 300 // 50)  # the compiling call before training, then one per log point
+
+    def per_set(self, weights, sets):
+        return [self.mse(weights, rows) for rows in sets]
+
+    monkeypatch.setattr(trainer._Compiled, "evaluate", per_set)
+    apart = train_bundle(MLP, SMALL, t, [1, 2, 3], data)
+    assert np.isfinite(fused.val_mse).all() and np.isnan(fused.probe_mse[:, 1, 1]).all()
+    for name in ("val_mse", "probe_mse", "train_mse", "selected_step"):
+        np.testing.assert_array_equal(getattr(fused, name), getattr(apart, name))
+    for name, w in fused.weights.items():
+        np.testing.assert_array_equal(w, apart.weights[name])

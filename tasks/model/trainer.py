@@ -116,6 +116,7 @@ class _Compiled:
         self.feed = feed
         self.chunk = tracing.function(self._chunk, jit_compile=True)
         self.sse = tracing.function(self._sse, jit_compile=True)
+        self.sse_blocks = tracing.function(self._sse_blocks, jit_compile=True)
         self.split = tracing.function(self._split, jit_compile=True)
 
     def _split(self, rows, layouts):
@@ -173,6 +174,9 @@ class _Compiled:
         pred = self.arch.forward(self.params, dict(zip(self.names, weights)), x)
         return tf.reduce_sum(tf.square(pred - y), axis=1)
 
+    def _sse_blocks(self, weights, blocks):
+        return tf.stack([self._sse(weights, x, y) for x, y in blocks])
+
     def blocks(self, rows: np.ndarray, layouts: tf.Tensor) -> EvalSet:
         """Rows [K, n, N (+ 1)] as (x, y) tensors of row blocks (memory per call stays
         bounded), converted and their targets computed once per training: every log step
@@ -187,6 +191,22 @@ class _Compiled:
         for x, y in rows.blocks:
             total += self.sse(weights, x, y).numpy()
         return total / max(rows.n, 1)
+
+    def evaluate(self, weights, sets: Sequence[EvalSet]) -> list[np.ndarray]:
+        """Per-member MSE on each of `sets`, as `mse` gives it, in one compiled call: a log
+        point evaluating several sets pays the host's side of one call, not one per block."""
+        blocks = tuple(b for rows in sets for b in rows.blocks)
+        if not blocks:
+            return [self.mse(weights, rows) for rows in sets]
+        sse = self.sse_blocks(weights, blocks).numpy()  # [blocks, K], float32
+        out, i = [], 0
+        for rows in sets:
+            total = np.zeros(sse.shape[1])
+            for row in sse[i : i + len(rows.blocks)]:  # summed in float64 in block order, as `mse`
+                total += row
+            out.append(total / max(rows.n, 1))
+            i += len(rows.blocks)
+        return out
 
 
 @dataclass(frozen=True)
@@ -245,6 +265,7 @@ def train_bundle(
     ds_index = np.asarray(data.dataset_index, np.int64)
     val_rows = comp.blocks(data.val[ds_index], layouts) if data.val is not None else None  # [K, n, N]
     watched = _watched(data, comp, layouts)
+    eval_sets = ([] if val_rows is None else [val_rows]) + [rows for rows, _ in watched]  # one call per log point
     log = TrainLog(k, weights_np, training.checkpoint, len(watched))
     saved = checkpoints.restore() if checkpoints is not None else None
     loop = _initial_state(training, weights_np, names, log, saved)
@@ -259,7 +280,7 @@ def train_bundle(
     for window, _, span_end in feed.spans(training.batch_size, training.steps, step):
         tensors = feed.tensors(window)
         if prepared is None:
-            _compile_evaluation(comp, weights, val_rows, watched)
+            comp.evaluate(weights, eval_sets)  # compiled now: preparation, not the first log step's time
             prepared = time.perf_counter() - start
         while step < span_end:
             next_log = min((step // training.log_every + 1) * training.log_every, training.steps)
@@ -283,15 +304,15 @@ def train_bundle(
             mse_count += n
             if step == next_log:
                 alive_np = alive.numpy()
-                val = comp.mse(weights, val_rows) if val_rows is not None else None
+                mses = comp.evaluate(weights, eval_sets)
+                val = mses.pop(0) if val_rows is not None else None
                 log.point(step, mse_acc / mse_count, alive_np, val)
                 mse_acc, mse_count = np.zeros(k), 0
                 if val is not None and training.checkpoint == "best_val":
                     log.keep_best(step, names, weights)
                 if watched:
-                    log.probes.append(
-                        np.stack([np.where(has, comp.mse(weights, rows), np.nan) for rows, has in watched], axis=1)
-                    )
+                    probes = [np.where(has, m, np.nan) for m, (_, has) in zip(mses, watched)]
+                    log.probes.append(np.stack(probes, axis=1))
             if checkpoints is not None and step < training.steps and checkpoints.due():
                 now = LoopState(
                     step,
@@ -324,17 +345,6 @@ def train_bundle(
         probe_mse=probe_mse,
         resumed_at=resumed_at,
     )
-
-
-def _compile_evaluation(comp: _Compiled, weights: tuple, val_rows: EvalSet | None, watched: list) -> None:
-    """Evaluate once before training (the result is not used) so the evaluation's compilation
-    is paid with the task's preparation, not inside its first log step's time."""
-    shapes = set()
-    for rows in [val_rows, *(rows for rows, _ in watched)]:
-        shape = None if rows is None else tuple(tuple(x.shape) for x, _ in rows.blocks)
-        if shape is not None and shape not in shapes:
-            shapes.add(shape)
-            comp.mse(weights, rows)
 
 
 def _initial_state(
