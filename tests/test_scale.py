@@ -216,12 +216,33 @@ def test_the_reduces_share_the_slots_and_the_last_one_follows_the_bundles():
         {"seeds": {"count": 40}, "architectures": [{"arch": "mlp", "hidden": [4]}, {"arch": "mlp", "hidden": [6]}]}
     )
     plan = make_plan(parse_config(raw))
-    free = replace(DEFAULTS, reduce=(0.0, 0.0))
-    costly = replace(DEFAULTS, reduce=(1.0, 0.5))  # 80 models per architecture: 41 s each
+    free = replace(DEFAULTS, reduce=(0.0, 0.0), history={"reduce": [[80.0, 0.0]]})
+    costly = replace(DEFAULTS, reduce=(1.0, 0.5), history={"reduce": [[80.0, 41.0]]})  # 80 models: 41 s each
     without, with_reduces = estimate(plan, 2, costs=free), estimate(plan, 2, costs=costly)
     assert without.phases["summarise"] == 0.0 and with_reduces.phases["summarise"] == pytest.approx(41.0)
     assert with_reduces.phases["bundles"] == pytest.approx(without.phases["bundles"] + 41.0 / 2)  # over 2 slots
     assert with_reduces.seconds == pytest.approx(without.seconds + 41.0 / 2 + 41.0)
+
+
+def test_a_per_model_reduce_cost_learned_from_small_reduces_is_not_stretched_to_large_ones():
+    """Reduces of a few dozen models are fixed cost and scatter: the slope fitted to them (here
+    tens of ms per model) stands for reduces up to 10× the largest measured; a 4,000-model
+    reduce (3–5 s on an Intel Xeon) gets the default per-model cost instead of minutes. Once
+    large reduces are measured, their line is used."""
+    from tasks.study.estimate import reduce_seconds
+    from tasks.study.observe import fit_line
+
+    small = [[4.0, 1.2], [15.0, 2.0], [5.0, 1.5], [45.0, 2.3], [2.0, 1.1]]
+    learned = replace(DEFAULTS, reduce=fit_line(small, DEFAULTS.reduce[1]), history={"reduce": small})
+    fixed, slope = learned.reduce
+    assert slope > 0.01  # the scatter, read as a per-model cost
+    assert reduce_seconds(learned, 450) == pytest.approx(fixed + slope * 450)
+    assert reduce_seconds(learned, 4000) == pytest.approx(fixed + DEFAULTS.reduce[1] * 4000)
+    assert reduce_seconds(learned, 4000) < 5.0
+    large = [*small, [4000.0, 4.4], [33340.0, 26.9], [4000.0, 3.7]]
+    taught = replace(DEFAULTS, reduce=fit_line(large, DEFAULTS.reduce[1]), history={"reduce": large})
+    assert reduce_seconds(taught, 100_000) == pytest.approx(taught.reduce[0] + taught.reduce[1] * 100_000)
+    assert 4e-4 < taught.reduce[1] < 1e-3
 
 
 def test_reading_the_training_rows_is_learned_per_byte_apart_from_the_task_line():

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from tasks.model.calibration import cached_for
 from tasks.study.bundles import Bundle, make_bundles, worth_calibrating
-from tasks.study.costs import Costs, load_costs, per_model, read_seconds, report_seconds, task_fixed
+from tasks.study.costs import DEFAULTS, Costs, load_costs, per_model, read_seconds, report_seconds, task_fixed
 from tasks.study.plan import Plan
 from tasks.study.rates import (
     BENCH_MODEL_STEPS_PER_S_PER_CPU,
@@ -110,7 +110,7 @@ def estimate(
     # each architecture's reduce is a task on a slot once its last bundle is in: the earlier
     # ones share the slots with the bundles still training, the last one runs after them all
     reduces = {
-        a: costs.reduce[0] + costs.reduce[1] * sum(len(b.models) for b in bundles if b.arch == a)
+        a: reduce_seconds(costs, sum(len(b.models) for b in bundles if b.arch == a))
         for a in dict.fromkeys(b.arch for b in bundles)
     }
     last = reduces.pop(bundles[-1].arch, 0.0) if bundles else 0.0
@@ -122,6 +122,22 @@ def estimate(
     )
     phases["launch/stop"] = costs.process
     return Estimate(sum(phases.values()), phases, bundles, sources, costs)
+
+
+EXTRAPOLATE = 10  # how far past the largest reduce measured its learned per-model cost is trusted
+
+
+def reduce_seconds(costs: Costs, models: int) -> float:
+    """An architecture's reduce of `models` models: the learned line, but its per-model part
+    only up to EXTRAPOLATE× the largest reduce this node has measured. Beyond, the default's:
+    reduces of a few dozen models are all fixed cost and scatter, so a slope fitted to them
+    is noise (after small studies only, a 12,000-model study's first estimate put each of its
+    reduces of 4,000 models at 88 s; they took 3–5 s)."""
+    fixed, slope = costs.reduce
+    seen = max((p[0] for p in costs.history.get("reduce", [])), default=0.0)
+    if models > EXTRAPOLATE * seen:
+        slope = DEFAULTS.reduce[1]
+    return fixed + slope * models
 
 
 def _step(bundle: Bundle) -> int:
