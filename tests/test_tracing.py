@@ -47,7 +47,7 @@ def _traced(arch_name: str):
     """The compiled functions this process holds for an architecture."""
     for comp in trainer._CACHE.values():
         if comp.arch.name == arch_name:
-            yield from (comp.chunk, comp.sse_blocks, comp.split)
+            yield from (comp.run, comp.split)
     for key, fn in inference._PREDICT.items():
         if key[0] == arch_name:
             yield fn
@@ -60,7 +60,7 @@ def test_the_trainers_own_functions_trace_without_autograph(tf):
         out = train_bundle(arch, params, TRAINING, [0, 1], _data())
         predict(arch, params, out.weights, np.full((5, 2), 1.5, np.float32))
         traced = list(_traced(name))
-        assert len(traced) >= 4 and not any(fn.converted for fn in traced), spec
+        assert len(traced) >= 3 and not any(fn.converted for fn in traced), spec
 
 
 def test_every_shipped_architecture_traces_without_autograph(tf):
@@ -105,8 +105,8 @@ def test_a_plugin_branching_on_a_tensor_is_traced_with_autograph_and_trains_alik
     params = {"hidden": [4], "activation": "relu"}
     plain = train_bundle(registry.get("mlp"), params, TRAINING, [0, 1], _data())
     branched = train_bundle(branching, params, TRAINING, [0, 1], _data())
-    chunk, sse_blocks, split, *_ = _traced(branching.name)
-    assert chunk.converted and sse_blocks.converted and not split.converted  # split never calls forward
+    run, split, *_ = _traced(branching.name)
+    assert run.converted and not split.converted  # split never calls forward
     for name, w in plain.weights.items():  # positive inputs: the branch takes the MLP's own path
         np.testing.assert_array_equal(w, branched.weights[name])
     np.testing.assert_array_equal(plain.val_mse, branched.val_mse)

@@ -256,31 +256,40 @@ def test_preparing_the_evaluation_sets_is_a_fixed_cost_not_part_of_the_rate(tf, 
     np.testing.assert_array_equal(slow.val_mse, quick.val_mse)  # the extra evaluation changes nothing
 
 
-def test_one_call_evaluates_every_set_as_one_call_per_block_did(tf, two_datasets, monkeypatch):
-    """A log point evaluates the validation set and every watched set in one compiled call;
-    their MSEs (so the curves, the best-validation step and the probes) are those of one call
-    per block and set, bit for bit, also where a set spans several blocks."""
-    from tasks.model import trainer
+def test_several_log_points_per_compiled_call_give_the_outcome_of_one_call_per_point(tf, two_datasets, monkeypatch):
+    """A compiled call trains up to MAX_PIECES log intervals and evaluates the validation set
+    and every watched set after each, keeping the best checkpoint itself: curves, probes, the
+    best-validation step and the weights are those of one call per log point, bit for bit,
+    also where a set spans several blocks; and what it logs is what the weights predict."""
+    from tasks.model import pieces, trainer
 
     monkeypatch.setattr(trainer, "rows_per_call", lambda k, width: 256)  # 300 rows: 2 blocks
     probes = np.stack([product_data(300, 1, 2, 7), product_data(300, 2, 4, 8), product_data(300, 0, 3, 9)])
     data = BundleData(
         [0, 1, 0], [2000], lambda w: two_datasets, two_datasets[:, :300], probes, np.array([[0, 1], [2, -1], [1, 2]])
     )
-    t = training(steps=300, log_every=50, checkpoint="best_val")
-    calls, evaluate, mse = [], trainer._Compiled.evaluate, trainer._Compiled.mse
-    monkeypatch.setattr(trainer._Compiled, "evaluate", lambda self, *a: calls.append("all") or evaluate(self, *a))
-    monkeypatch.setattr(trainer._Compiled, "mse", lambda self, *a: calls.append("one") or mse(self, *a))
-    fused = train_bundle(MLP, SMALL, t, [1, 2, 3], data)
-    assert calls == ["all"] * (1 + 300 // 50)  # the compiling call before training, then one per log point
-
-    def per_set(self, weights, sets):
-        return [self.mse(weights, rows) for rows in sets]
-
-    monkeypatch.setattr(trainer._Compiled, "evaluate", per_set)
+    t = training(steps=300, log_every=25, checkpoint="best_val", learning_rate=0.3)
+    calls, took = [], pieces.CallSizes.took
+    monkeypatch.setattr(pieces.CallSizes, "took", lambda self, s: calls.append(self.size) or took(self, 0.0))
+    together = train_bundle(MLP, SMALL, t, [1, 2, 3], data)
+    assert calls == [1, 2, 4, 8]  # 12 log points: the first call alone (it compiles), then doubling (5 left)
+    calls.clear()
+    monkeypatch.setattr(pieces, "MAX_PIECES", 1)
     apart = train_bundle(MLP, SMALL, t, [1, 2, 3], data)
-    assert np.isfinite(fused.val_mse).all() and np.isnan(fused.probe_mse[:, 1, 1]).all()
-    for name in ("val_mse", "probe_mse", "train_mse", "selected_step"):
-        np.testing.assert_array_equal(getattr(fused, name), getattr(apart, name))
-    for name, w in fused.weights.items():
+    assert calls == [1] * 12
+    assert np.isfinite(together.val_mse).all() and np.isnan(together.probe_mse[:, 1, 1]).all()
+    for name in ("val_mse", "probe_mse", "train_mse", "selected_step", "log_steps"):
+        np.testing.assert_array_equal(getattr(together, name), getattr(apart, name))
+    for name, w in together.weights.items():
         np.testing.assert_array_equal(w, apart.weights[name])
+    best = together.log_steps[np.argmin(together.val_mse, axis=0)]
+    np.testing.assert_array_equal(together.selected_step, best)
+    assert (together.selected_step < 300).any()  # a best point before the last: the choice is exercised
+    val = two_datasets[[0, 1, 0], :300]
+    pred = predict(MLP, SMALL, together.weights, val)
+    got = np.mean((pred - val[..., 0] * val[..., 1]) ** 2, axis=1)
+    np.testing.assert_allclose(got, together.val_mse.min(axis=0), rtol=1e-5)
+    watched, at = probes[[0, 2, 1]], np.argmin(together.val_mse, axis=0)  # column 0 of probe_index
+    pred = predict(MLP, SMALL, together.weights, watched)
+    got = np.mean((pred - watched[..., 0] * watched[..., 1]) ** 2, axis=1)
+    np.testing.assert_allclose(got, together.probe_mse[at, [0, 1, 2], 0], rtol=1e-5)

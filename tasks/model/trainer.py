@@ -34,6 +34,7 @@ from tasks.model.feeds import FeedKind, FreshFeed, WindowFeed, rows_tf, window_s
 from tasks.model.fresh import RangeTable
 from tasks.model.inference import rows_per_call
 from tasks.model.loop_state import Checkpoints, LoopState, TrainLog
+from tasks.model.pieces import CallSizes, pieces, set_mses
 from tasks.model.settings import TrainingConfig
 
 __all__ = ["BundleData", "TrainOutcome", "init_weights", "train_bundle", "window_schedule"]
@@ -106,17 +107,15 @@ class StepConfig:
 
 
 class _Compiled:
-    """The compiled chunk and validation functions for one architecture, step config and
-    target; cached per process, so a reused Ray worker compiles each shape once."""
+    """The compiled training function for one architecture, step config and target; cached
+    per process, so a reused Ray worker compiles each shape once."""
 
     def __init__(
         self, arch: Architecture, params: dict, training: StepConfig, names: tuple[str, ...], target, feed: FeedKind
     ):
         self.arch, self.params, self.training, self.names, self.target = arch, params, training, names, target
         self.feed = feed
-        self.chunk = tracing.function(self._chunk, jit_compile=True)
-        self.sse = tracing.function(self._sse, jit_compile=True)
-        self.sse_blocks = tracing.function(self._sse_blocks, jit_compile=True)
+        self.run = tracing.function(self._run, jit_compile=True)
         self.split = tracing.function(self._split, jit_compile=True)
 
     def _split(self, rows, layouts):
@@ -133,7 +132,8 @@ class _Compiled:
         scale = tf.cast(tf.shape(y)[1], tf.float32) if self.training.loss_reduction == "sum" else 1.0
         return mse, mse * scale + self.arch.regularizer(self.params, w, step)
 
-    def _chunk(self, weights, state, alive, diverged, feed, keys, layouts, step0, n_steps):
+    def _steps(self, weights, state, alive, diverged, feed, keys, layouts, step0, n_steps):
+        """`n_steps` training steps from global step `step0`; the members' MSE summed over them."""
         t = self.training
 
         def body(i, weights, state, alive, diverged, mse_sum):
@@ -151,13 +151,8 @@ class _Compiled:
             ok = alive & tf.math.is_finite(loss)
             for nw in new_w:
                 ok &= tf.reduce_all(tf.math.is_finite(tf.reshape(nw, [tf.shape(nw)[0], -1])), axis=1)
-
-            def keep(new, old):
-                mask = tf.reshape(ok, [-1] + [1] * (len(new.shape) - 1))
-                return tf.where(mask, new, old)
-
-            weights = tuple(keep(n, o) for n, o in zip(new_w, weights))
-            state = tuple(keep(n, o) for n, o in zip(new_s, state))
+            weights = tuple(_keep(ok, n, o) for n, o in zip(new_w, weights))
+            state = tuple(_keep(ok, n, o) for n, o in zip(new_s, state))
             diverged = tf.where(alive & ~ok, step, diverged)
             mse_sum += tf.where(ok, mse, 0.0)
             return i + 1, weights, state, ok, diverged, mse_sum
@@ -170,12 +165,44 @@ class _Compiled:
         )
         return weights, state, alive, diverged, mse_sum
 
-    def _sse(self, weights, x, y):
-        pred = self.arch.forward(self.params, dict(zip(self.names, weights)), x)
-        return tf.reduce_sum(tf.square(pred - y), axis=1)
+    def _sse(self, weights, blocks):
+        """Per block, each member's summed squared error: [blocks, K] float32."""
+        named = dict(zip(self.names, weights))
+        errors = [tf.square(self.arch.forward(self.params, named, x) - y) for x, y in blocks]
+        return tf.stack([tf.reduce_sum(e, axis=1) for e in errors])
 
-    def _sse_blocks(self, weights, blocks):
-        return tf.stack([self._sse(weights, x, y) for x, y in blocks])
+    def _run(self, weights, state, alive, diverged, best, feed, keys, layouts, step0, lengths, evals, blocks, val):
+        """Several pieces of training in one call: piece m trains `lengths[m]` steps, then,
+        where `evals[m]`, evaluates every set's `blocks` (a log point). `val` = (its number of
+        blocks, rows) of the validation set, the first: (0, ·) tracks no best checkpoint;
+        else `best` = (weights, validation MSE, step) of each member's best log point so far,
+        kept here as the host kept it (float64 sums in block order, so the same MSE to the bit).
+        Returns the state after the last piece, the best, and per piece: the training MSE
+        summed, which members were alive after it, and the blocks' [blocks, K] errors."""
+        n_val, val_rows = val
+        k, n_pieces = keys.shape[0], lengths.shape[0]
+        sums = tf.TensorArray(tf.float32, size=n_pieces, element_shape=[k])
+        alives = tf.TensorArray(tf.bool, size=n_pieces, element_shape=[k])
+
+        def piece(m, step, weights, state, alive, diverged, best, sums, alives, *errors):
+            weights, state, alive, diverged, mse_sum = self._steps(
+                weights, state, alive, diverged, feed, keys, layouts, step, lengths[m]
+            )
+            step += tf.cast(lengths[m], tf.int64)
+            if blocks:
+                sse = tf.cond(evals[m], lambda: self._sse(weights, blocks), lambda: tf.zeros([len(blocks), k]))
+                errors = (errors[0].write(m, sse),)
+                if n_val:
+                    best = _better(best, weights, sse[:n_val], val_rows, alive & evals[m], step)
+            sums, alives = sums.write(m, mse_sum), alives.write(m, alive)
+            return (m + 1, step, weights, state, alive, diverged, best, sums, alives, *errors)
+
+        carry = (tf.constant(0), step0, weights, state, alive, diverged, best, sums, alives)
+        errors = (tf.TensorArray(tf.float32, size=n_pieces, element_shape=[len(blocks), k]),) if blocks else ()
+        out = tf.while_loop(lambda m, *_: m < n_pieces, piece, carry + errors)
+        _, _, weights, state, alive, diverged, best, sums, alives = out[:9]
+        errors = out[9].stack() if blocks else tf.zeros([n_pieces, 0, k])
+        return weights, state, alive, diverged, best, sums.stack(), alives.stack(), errors
 
     def blocks(self, rows: np.ndarray, layouts: tf.Tensor) -> EvalSet:
         """Rows [K, n, N (+ 1)] as (x, y) tensors of row blocks (memory per call stays
@@ -185,28 +212,28 @@ class _Compiled:
         block = rows_per_call(k, self.arch.width(self.params))
         return EvalSet(tuple(self.split(tf.constant(rows[:, i : i + block]), layouts) for i in range(0, n, block)), n)
 
-    def mse(self, weights, rows: EvalSet) -> np.ndarray:
-        """Per-member MSE on an evaluation set's blocks (summed in float64 on the host)."""
-        total = np.zeros(len(rows.blocks[0][0]) if rows.blocks else 0)
-        for x, y in rows.blocks:
-            total += self.sse(weights, x, y).numpy()
-        return total / max(rows.n, 1)
 
-    def evaluate(self, weights, sets: Sequence[EvalSet]) -> list[np.ndarray]:
-        """Per-member MSE on each of `sets`, as `mse` gives it, in one compiled call: a log
-        point evaluating several sets pays the host's side of one call, not one per block."""
-        blocks = tuple(b for rows in sets for b in rows.blocks)
-        if not blocks:
-            return [self.mse(weights, rows) for rows in sets]
-        sse = self.sse_blocks(weights, blocks).numpy()  # [blocks, K], float32
-        out, i = [], 0
-        for rows in sets:
-            total = np.zeros(sse.shape[1])
-            for row in sse[i : i + len(rows.blocks)]:  # summed in float64 in block order, as `mse`
-                total += row
-            out.append(total / max(rows.n, 1))
-            i += len(rows.blocks)
-        return out
+def _keep(ok, new, old):
+    """`new` where the member is still fine, else `old`."""
+    mask = tf.reshape(ok, [-1] + [1] * (len(new.shape) - 1))
+    return tf.where(mask, new, old)
+
+
+def _better(best, weights, val_sse, rows, logged, step):
+    """The best checkpoint after a log point: a member's weights, MSE and step replaced where
+    its validation MSE (float64, summed block by block in order, as TrainLog receives it) is
+    finite and below its best so far."""
+    best_w, best_val, selected = best
+    total = tf.zeros_like(best_val)
+    for i in range(val_sse.shape[0]):
+        total = total + tf.cast(val_sse[i], tf.float64)
+    v = total / tf.cast(rows, tf.float64)
+    better = logged & tf.math.is_finite(v) & (v < best_val)
+    return (
+        tuple(_keep(better, w, b) for w, b in zip(weights, best_w)),
+        tf.where(better, v, best_val),
+        tf.where(better, step, selected),
+    )
 
 
 @dataclass(frozen=True)
@@ -265,7 +292,10 @@ def train_bundle(
     ds_index = np.asarray(data.dataset_index, np.int64)
     val_rows = comp.blocks(data.val[ds_index], layouts) if data.val is not None else None  # [K, n, N]
     watched = _watched(data, comp, layouts)
-    eval_sets = ([] if val_rows is None else [val_rows]) + [rows for rows, _ in watched]  # one call per log point
+    eval_sets = ([] if val_rows is None else [val_rows]) + [rows for rows, _ in watched]  # evaluated together
+    blocks = tuple(b for rows in eval_sets for b in rows.blocks)
+    track_best = val_rows is not None and training.checkpoint == "best_val"
+    val_spec = (len(val_rows.blocks), val_rows.n) if track_best else (0, 1)
     log = TrainLog(k, weights_np, training.checkpoint, len(watched))
     saved = checkpoints.restore() if checkpoints is not None else None
     loop = _initial_state(training, weights_np, names, log, saved)
@@ -277,42 +307,41 @@ def train_bundle(
     first_chunk: tuple[float, int] | None = None  # (seconds, steps) of the first compiled call
     mse_acc, mse_count = loop.mse_acc, loop.mse_count
     prepared: float | None = None  # seconds until the first step: a task's fixed cost, not its rate's
+    calls = CallSizes()
     for window, _, span_end in feed.spans(training.batch_size, training.steps, step):
         tensors = feed.tensors(window)
         if prepared is None:
-            comp.evaluate(weights, eval_sets)  # compiled now: preparation, not the first log step's time
             prepared = time.perf_counter() - start
-        while step < span_end:
-            next_log = min((step // training.log_every + 1) * training.log_every, training.steps)
-            n = min(next_log, span_end) - step
+        todo = pieces(step, span_end, training.steps, training.log_every)
+        while todo:
+            these, todo = todo[: calls.next()], todo[calls.next() :]
+            lengths, evals = calls.padded(these)
+            best = (tuple(tf.constant(log.best[n]) for n in names), tf.constant(log.best_val))
+            best += (tf.constant(log.selected),)
             t0 = time.perf_counter()
-            weights, state, alive, diverged, mse_sum = comp.chunk(
-                weights,
-                state,
-                alive,
-                diverged,
-                tensors,
-                keys,
-                layouts,
-                tf.constant(step, tf.int64),
-                tf.constant(n, tf.int32),
-            )
-            mse_acc = mse_acc + mse_sum.numpy()
+            weights, state, alive, diverged, best, sums, alives, errors = comp.run(
+                weights, state, alive, diverged, best, tensors, keys, layouts, tf.constant(step, tf.int64),
+                lengths, evals, blocks, val_spec,
+            )  # fmt: skip
+            sums, alives, errors = sums.numpy(), alives.numpy(), errors.numpy()
+            calls.took(time.perf_counter() - t0)
             if not first_chunk:  # the first call compiles (or not, in a warm worker): timed apart
-                first_chunk = (time.perf_counter() - t0, n)
-            step += n
-            mse_count += n
-            if step == next_log:
-                alive_np = alive.numpy()
-                mses = comp.evaluate(weights, eval_sets)
-                val = mses.pop(0) if val_rows is not None else None
-                log.point(step, mse_acc / mse_count, alive_np, val)
-                mse_acc, mse_count = np.zeros(k), 0
-                if val is not None and training.checkpoint == "best_val":
-                    log.keep_best(step, names, weights)
-                if watched:
-                    probes = [np.where(has, m, np.nan) for m, (_, has) in zip(mses, watched)]
-                    log.probes.append(np.stack(probes, axis=1))
+                first_chunk = (time.perf_counter() - t0, sum(n for n, _ in these))
+            for i, (n, logged) in enumerate(these):
+                step += n
+                mse_count += n
+                mse_acc = mse_acc + sums[i]
+                if logged:
+                    mses = set_mses(errors[i], eval_sets)
+                    val = mses.pop(0) if val_rows is not None else None
+                    log.point(step, mse_acc / mse_count, alives[i], val)
+                    mse_acc, mse_count = np.zeros(k), 0
+                    if watched:
+                        probes = [np.where(has, m, np.nan) for m, (_, has) in zip(mses, watched)]
+                        log.probes.append(np.stack(probes, axis=1))
+            if track_best:
+                log.best = {n: w.numpy() for n, w in zip(names, best[0])}
+                log.best_val, log.selected = best[1].numpy(), best[2].numpy()
             if checkpoints is not None and step < training.steps and checkpoints.due():
                 now = LoopState(
                     step,
