@@ -4,8 +4,9 @@ Numerator: one real bundle of the preset (its first architecture, the range pair
 U[2,6], its evaluation cadence, validation and watched rows, best-validation checkpoint), its
 datasets generated and read by the study's own path and trained by the study's training job.
 Denominator: the same stack at the same bundle size K on the calibration's 20,000 synthetic
-rows, training steps only. Both run back to back in one single-CPU Ray task (one process),
-so the ratio is robust to a busy machine even where absolute rates are not.
+rows, training steps only, as many steps, timed before and after the numerator. All run back
+to back in one single-CPU Ray task (one process), so the ratio is robust to a busy machine
+even where absolute rates are not.
 """
 
 from __future__ import annotations
@@ -37,7 +38,9 @@ def preset_config(k: int, steps: int, window_rows: int | None, eval_rows: int | 
 
 
 def _in_study_task(store, bundle, specs: dict, probe_rows: int, only_steps: int) -> dict[str, float]:
-    """Training only, then the real bundle's training job, in this one process."""
+    """Training only, the real bundle's training job, training only again, in this one
+    process: the training-only rate is of both runs together (total steps over total seconds),
+    so a machine that slows down or speeds up during the task moves both sides alike."""
     from tasks.jobs.train import train_bundle_job
     from tasks.model.calibration import measure
     from tasks.model.tfenv import configure_tensorflow
@@ -45,11 +48,16 @@ def _in_study_task(store, bundle, specs: dict, probe_rows: int, only_steps: int)
     configure_tensorflow(cpus=1, use_gpu=False)
     k = len(bundle.models)
     target = bundle.models[0].target
-    only = measure(bundle.arch.arch, bundle.arch.params, bundle.training, target, k, k * only_steps)
+
+    def only() -> float:
+        return measure(bundle.arch.arch, bundle.arch.params, bundle.training, target, k, k * only_steps)
+
+    before = only()
     trained = train_bundle_job(store, bundle, specs, "cpu", probe_rows)
+    after = only()
     manifest = trained.manifest
     return {
-        "only": only,
+        "only": 2 / (1 / before + 1 / after),
         "in_study": manifest.model_steps_per_s,
         "rss_mb": manifest.peak_rss_mb,
         "task": trained.seconds,
@@ -73,7 +81,7 @@ def iclr_in_study(
     orchestrate.ensure_datasets(store, plan.stored_datasets)
     (bundle,) = make_bundles(plan, list(plan.models), 1)  # one bundle of K: training.bundle_size
     task = ray.remote(num_cpus=1)(_in_study_task)
-    got = ray.get(task.remote(store, bundle, plan.datasets, config.evaluation.probe_rows, min(steps, 30_000)))
+    got = ray.get(task.remote(store, bundle, plan.datasets, config.evaluation.probe_rows, steps))
     figures = {
         "iclr_bundle_size": k,
         "iclr_steps": steps,

@@ -1,4 +1,4 @@
-"""The training loop's state between compiled chunks, and how it is saved and restored.
+"""The training loop's state between compiled calls, and how it is saved and restored.
 
 Everything a bundle's outcome depends on is here: the step, the weights and optimizer state,
 which members are alive and when others diverged, the training MSE summed since the last curve
@@ -17,13 +17,13 @@ import numpy as np
 
 
 class Checkpoints(Protocol):
-    """What train_bundle asks of a checkpoint keeper, between compiled chunks only."""
+    """What train_bundle asks of a checkpoint keeper, between compiled calls only."""
 
     def restore(self) -> dict[str, np.ndarray] | None:
         """A state saved by an earlier run of this very bundle, or None."""
 
     def due(self) -> bool:
-        """Whether to save now (called after each compiled chunk)."""
+        """Whether to save now (called after each compiled call)."""
 
     def save(self, arrays: dict[str, np.ndarray]) -> None:
         """Keep this state (may stop the run afterwards: a worker asked to terminate)."""
@@ -47,15 +47,10 @@ class TrainLog:
         self.train.append(np.where(alive, train_mse, np.nan))  # dead members: no curve
         self.val.append(np.full(self.k, np.nan) if val is None else np.where(alive, val, np.nan))
 
-    def keep_best(self, step: int, names: tuple[str, ...], weights) -> None:
-        v = self.val[-1]
-        better = np.isfinite(v) & (v < self.best_val)
-        if not better.any():
-            return
-        self.best_val = np.where(better, v, self.best_val)
-        self.selected = np.where(better, step, self.selected)
-        for n, w in zip(names, weights):
-            self.best[n][better] = w.numpy()[better]
+    def set_best(self, weights: dict[str, np.ndarray], best_val: np.ndarray, selected: np.ndarray) -> None:
+        """The best-validation checkpoint as the compiled call keeps it: each member's weights
+        at its lowest finite validation MSE so far, that MSE and its step."""
+        self.best, self.best_val, self.selected = weights, best_val, selected
 
     def selection(self, final: dict[str, np.ndarray], step: int, has_val: bool) -> tuple[dict, np.ndarray]:
         """The weights to keep and the step each member's come from."""
@@ -91,7 +86,7 @@ class TrainLog:
 
 @dataclass
 class LoopState:
-    """The host loop's state at a chunk boundary (tensors as NumPy arrays)."""
+    """The host loop's state between calls (tensors as NumPy arrays)."""
 
     step: int
     weights: tuple[np.ndarray, ...]  # in the order of the weight names

@@ -6,9 +6,10 @@ the K losses, their gradients and an elementwise optimizer update. Members never
 so a member trained in a bundle equals the same model trained alone (tests prove it).
 
 Data arrive in windows (a bounded number of rows per dataset at a time), so memory does
-not grow with the dataset, or are drawn fresh inside the step (tasks.model.feeds). Between
-compiled chunks the loop's state may be saved, and a saved state resumed from with a
-bit-identical outcome (tasks.model.loop_state). A member whose loss or weights become
+not grow with the dataset, or are drawn fresh inside the step (tasks.model.feeds). One call
+trains several log intervals and evaluates after each (tasks.model.pieces). Between calls
+the loop's state may be saved, and a saved state resumed from with a bit-identical outcome
+(tasks.model.loop_state). A member whose loss or weights become
 non-finite is frozen at its last finite weights and reported as diverged at that step; the
 others carry on.
 Rows are float32 inputs [n, N], followed by y where the dataset stores it (targets that do
@@ -277,7 +278,7 @@ def train_bundle(
     checkpoints: Checkpoints | None = None,
 ) -> TrainOutcome:
     """Train len(seeds) models together on `data`; see BundleData for the layout. With
-    `checkpoints`, the loop's state is offered for saving between compiled chunks, and a
+    `checkpoints`, the loop's state is offered for saving between compiled calls, and a
     state an earlier run saved is resumed from (the outcome is the same bit for bit)."""
     k = len(seeds)
     start = time.perf_counter()
@@ -340,8 +341,7 @@ def train_bundle(
                         probes = [np.where(has, m, np.nan) for m, (_, has) in zip(mses, watched)]
                         log.probes.append(np.stack(probes, axis=1))
             if track_best:
-                log.best = {n: w.numpy() for n, w in zip(names, best[0])}
-                log.best_val, log.selected = best[1].numpy(), best[2].numpy()
+                log.set_best({n: w.numpy() for n, w in zip(names, best[0])}, best[1].numpy(), best[2].numpy())
             if checkpoints is not None and step < training.steps and checkpoints.due():
                 now = LoopState(
                     step,
