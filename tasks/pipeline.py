@@ -135,7 +135,8 @@ def learn_costs(
     cpus = int(runtime.cluster_resources().get("CPU", 1)) or 1
     panels = report_panels(len(plan.config.architectures), len(plan.config.train_ranges))
     weight = report_weight(plan.config.report.vector_formats)
-    costs = observe_run(stages.costs, stages.reduces, phases, stages.tasks, data, cpus, panels, weight)
+    sweeps = [c["seconds"] for c in stages.calibration.values() if isinstance(c, dict) and not c.get("cached")]
+    costs = observe_run(stages.costs, stages.reduces, phases, stages.tasks, data, cpus, panels, weight, sweeps)
     store_costs(costs, where.on_gpu)
     return asdict(costs)
 

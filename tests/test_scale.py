@@ -245,6 +245,26 @@ def test_a_per_model_reduce_cost_learned_from_small_reduces_is_not_stretched_to_
     assert 4e-4 < taught.reduce[1] < 1e-3
 
 
+def test_a_calibration_sweep_is_estimated_at_what_this_nodes_recent_sweeps_took():
+    """A 12k-model study's first estimate on an Intel Xeon (2026-12-02) counted a fixed 45 s per
+    architecture and slot wave for its calibrations, which took 40 s in all: a node's sweeps
+    are learned (the median of recent runs' sweeps, so one slow sweep does not set it) and the
+    estimate of architectures it has not calibrated yet counts that."""
+    from tasks.study.estimate import estimate
+    from tasks.study.observe import observe_run
+
+    first = observe_run(DEFAULTS, [], {}, [], None, 2, sweeps=[12.0])
+    assert first.sweep == 12.0 and "sweep" in first.measured
+    later = observe_run(first, [], {}, [], None, 2, sweeps=[30.0, 14.0])
+    assert later.sweep == 14.0  # the median of 12, 30 and 14
+    assert observe_run(later, [], {}, [], None, 2).sweep == 14.0  # a run that swept nothing changes nothing
+    plan = plan_of(seeds=8000, steps=20, ranges=2)
+    waves = -(-len(plan.config.architectures) // 2)
+    at_default = estimate(plan, 2, costs=DEFAULTS, calibrations={}).phases["measure"]
+    learned = estimate(plan, 2, costs=later, calibrations={}).phases["measure"]
+    assert at_default - learned == pytest.approx((DEFAULTS.sweep - 14.0) * waves) and learned > 0
+
+
 def test_reading_the_training_rows_is_learned_per_byte_apart_from_the_task_line():
     """An ICLR task reads a 400 MB window (2.9 s on AMD Zen 5) where a small study's task reads
     kilobytes: that reading is a line of its own over bytes, and the task line (fixed + per
@@ -333,6 +353,8 @@ def test_the_estimate_of_a_small_study_matches_its_run(tmp_path, monkeypatch):
     assert study == pytest.approx(measured, rel=0.25), (est.phases, result.info["phases"])
     assert {"start", "data", "workers", "bundles", "report"} <= set(est.phases) and est.phases["measure"] == 0
     assert result.info["phases"]["measure"] > 0  # this node measured, and the run says how long
+    swept = [c["seconds"] for c in result.info["calibration"].values() if isinstance(c, dict)]
+    assert swept and recorded.sweep == pytest.approx(np.median(swept)) and "sweep" in recorded.measured
 
 
 def calibrations_recorded(plan, info):

@@ -40,7 +40,6 @@ from tasks.study.rates import (
 
 __all__ = ["BENCH_MODEL_STEPS_PER_S_PER_CPU", "Estimate", "estimate", "estimate_seconds", "watch_overhead"]
 
-SWEEP_SECONDS = 45.0  # a bundle-size calibration this node has not cached (one slot, per architecture)
 OVERHEADS_SECONDS = 5.0  # the evaluation and collection measurement (tasks.jobs.overheads), once per node kind
 
 
@@ -89,7 +88,7 @@ def estimate(
     ]
     to_sweep = [a for a in sized if calibrations.get(a) is None]
     unmeasured = "evaluate" not in costs.measured and bool(sized)
-    phases["measure"] = SWEEP_SECONDS * -(-len(to_sweep) // slots) + (OVERHEADS_SECONDS if unmeasured else 0.0)
+    phases["measure"] = costs.sweep * -(-len(to_sweep) // slots) + (OVERHEADS_SECONDS if unmeasured else 0.0)
     shards = sum(s.n_shards for s in plan.stored_datasets.values())
     rows = sum(s.rows for s in plan.stored_datasets.values())
     phases["data"] = (costs.shard[0] * shards + costs.shard[1] * rows) / max(1, cpus)

@@ -10,6 +10,7 @@ until two runs of different sizes tell them apart.
 from __future__ import annotations
 
 import statistics
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -28,13 +29,15 @@ def observe_run(
     cpus: int,
     report_panels: int = 1,
     report_weight: float = 1.0,
+    sweeps: Sequence[float] = (),
 ) -> Costs:
     """The node's costs after a run: `reduces` (each architecture's reduce: [models, seconds]),
     `phases` (seconds by phase), `tasks` (each bundle task's
     seconds and facts: models, test_rows, trained, shape, step, watch, train_cpus), `data`
     (shards, rows generated; None when all were reused); earlier runs' points are in
     `costs.history`; `report_panels`: what the report's drawing grows with (costs.report_panels); `report_weight`:
-    the share of an all-format report's time its formats take (costs.report_weight)."""
+    the share of an all-format report's time its formats take (costs.report_weight); `sweeps`: the
+    seconds of each bundle-size calibration the run made (its median over recent runs' sweeps)."""
     history = {k: list(v) for k, v in costs.history.items()}
 
     def remember(name: str, point: list[float]) -> list[list[float]]:
@@ -52,6 +55,8 @@ def observe_run(
     if data and data[0] and "data" in phases:  # per shard: seconds on one CPU, its rows
         points = remember("shard", [data[1] / data[0], phases["data"] * cpus / data[0]])
         measured["shard"] = fit_line(points, DEFAULTS.shard[1])
+    for seconds in sweeps:  # a calibration's sweep: its shape's candidates, compiled and timed on one slot
+        measured["sweep"] = statistics.median(p[0] for p in remember("sweep", [seconds]))
     for point in reduces:  # the reduce's own seconds on its slot (not the wait after the last bundle)
         measured["reduce"] = fit_line(remember("reduce", point), DEFAULTS.reduce[1])
     if "results" in phases and tasks:
