@@ -92,7 +92,7 @@ def iclr_in_study(
         "iclr_protocol_hours_2cpu": PROTOCOL_MODEL_STEPS / (2 * got["in_study"]) / 3600,
         "iclr_task_peak_rss_mb": got["rss_mb"],
         # the task's fixed costs, outside the rate: reading its window and sets, preparing them
-        # (evaluation sets as tensors, the window handed over, the evaluation compiled)
+        # (evaluation sets as tensors, the window handed over)
         "iclr_task_read_seconds": got["task"]["read"],
         "iclr_task_prepare_seconds": got["task"]["prepare"],
         "iclr_task_train_seconds": got["task"]["train"],
