@@ -37,7 +37,7 @@ def preset_config(k: int, steps: int, window_rows: int | None, eval_rows: int | 
     return parse_config(raw)
 
 
-def _in_study_task(store, bundle, specs: dict, probe_rows: int, only_steps: int) -> dict[str, float]:
+def _in_study_task(store, bundle, specs: dict, probe_rows: int) -> dict[str, float]:
     """Training only, the real bundle's training job, training only again, in this one
     process: the training-only rate is of both runs together (total steps over total seconds),
     so a machine that slows down or speeds up during the task moves both sides alike."""
@@ -50,7 +50,7 @@ def _in_study_task(store, bundle, specs: dict, probe_rows: int, only_steps: int)
     target = bundle.models[0].target
 
     def only() -> float:
-        return measure(bundle.arch.arch, bundle.arch.params, bundle.training, target, k, k * only_steps)
+        return measure(bundle.arch.arch, bundle.arch.params, bundle.training, target, k, k * bundle.training.steps)
 
     before = only()
     trained = train_bundle_job(store, bundle, specs, "cpu", probe_rows)
@@ -81,7 +81,7 @@ def iclr_in_study(
     orchestrate.ensure_datasets(store, plan.stored_datasets)
     (bundle,) = make_bundles(plan, list(plan.models), 1)  # one bundle of K: training.bundle_size
     task = ray.remote(num_cpus=1)(_in_study_task)
-    got = ray.get(task.remote(store, bundle, plan.datasets, config.evaluation.probe_rows, steps))
+    got = ray.get(task.remote(store, bundle, plan.datasets, config.evaluation.probe_rows))
     figures = {
         "iclr_bundle_size": k,
         "iclr_steps": steps,

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 
 MAX_PIECES = 32  # pieces per call: the compiled call's fixed shape (unused ones are empty)
-CALL_SECONDS = 1.0  # a call carries more pieces while it takes less than this
+CALL_SECONDS = 1.0  # a call's aim: twice the pieces while one takes under half this, half over twice this
 
 
 def pieces(step: int, end: int, steps: int, log_every: int) -> list[tuple[int, bool]]:

@@ -315,7 +315,8 @@ def train_bundle(
             prepared = time.perf_counter() - start
         todo = pieces(step, span_end, training.steps, training.log_every)
         while todo:
-            these, todo = todo[: calls.next()], todo[calls.next() :]
+            n_now = calls.next()
+            these, todo = todo[:n_now], todo[n_now:]
             lengths, evals = calls.padded(these)
             best = (tuple(tf.constant(log.best[n]) for n in names), tf.constant(log.best_val))
             best += (tf.constant(log.selected),)
