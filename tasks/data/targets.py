@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from tasks.core import products
 from tasks.core.errors import ConfigError, UserError
 from tasks.core.ids import canonical_json, seed_from
 from tasks.core.ranges import Ranges
@@ -218,7 +219,8 @@ class Subset(Target):
     def y_tf(self, params, x, layout):
         import tensorflow as tf
 
-        sums = tf.einsum("kbn,ksn->kbs", x, layout)  # [K, B, S]
+        masks = tf.transpose(layout, [0, 2, 1])  # [K, N, S]
+        sums = products.columns(x, masks) if products.few_columns(masks) else tf.einsum("kbn,ksn->kbs", x, layout)
         return operation_of(params).y_tf([sums[..., i] for i in range(operation_of(params).arity)])
 
 

@@ -25,7 +25,11 @@ from typing import Any
 # 3: the 2-input nmu and nalu run the stack layers' code (one-layer stacks): W·x is an einsum and
 # the NMU's product a reduce_prod, which XLA and oneDNN round differently from the former
 # elementwise a·W₀ + b·W₁ (float32 last-bit differences); every other unit trains as before.
-TRAIN_VERSION = 3
+# 4: products with 2–4 output columns (a stack's first layer; the subset target's sums) run as
+# matrix-vector products per member on a CPU (tasks.core.products), faster and rounded
+# differently in the last bits; the MLPs and the 2-input units train as before. Evaluation
+# reads the same forward pass: its results follow through the new model ids (no bump there).
+TRAIN_VERSION = 4
 # dataset: rows of the study's stored training sets, drawn with replacement (tasks.model.batches);
 # fresh: a new batch every step from each model seed's own stream, drawn in the compiled step
 # from the training range (tasks.model.fresh), as stable-nalu and the NALM benchmark do.

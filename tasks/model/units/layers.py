@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tasks.core import products
 from tasks.model.architecture import glorot_uniform, tf_module
 
 EXP_CLAMP = 80.0  # exp(80) ≫ any target: keeps float32 finite where PyTorch would give inf
@@ -66,11 +67,11 @@ def _uniform(rng: np.random.Generator, r: float, shape: tuple[int, ...]) -> np.n
 
 
 def _matmul(x, w):
-    """x [K, B, I] · w [K, I, O] → [K, B, O], with its gradient for w computed as (dyᵀ · x)ᵀ:
-    with the batch contracted against x as it lies in memory, XLA's CPU dot runs it faster
-    than the product autodiff makes (xᵀ · dy): the NAU → NMU step on 100 inputs at K = 1
-    trained 1.1–1.2× faster on an Intel Xeon, the same numbers to the bit (the stage
-    fingerprints hold; tests/test_numerics.py)."""
+    """x [K, B, I] · w [K, I, O] → [K, B, O] (a few columns: tasks.core.products), with its
+    gradient for w computed as (dyᵀ · x)ᵀ: with the batch contracted against x as it lies in
+    memory, XLA's CPU dot runs it faster than the product autodiff makes (xᵀ · dy): the NAU →
+    NMU step on 100 inputs at K = 1 trained 1.1–1.2× faster on an Intel Xeon, the same numbers
+    to the bit (the stage fingerprints held; tests/test_numerics.py)."""
     tf = tf_module()
 
     @tf.custom_gradient
@@ -80,7 +81,7 @@ def _matmul(x, w):
             dw = tf.einsum("kob,kbi->koi", tf.transpose(dy, [0, 2, 1]), x)
             return dx, tf.transpose(dw, [0, 2, 1])
 
-        return tf.einsum("kbi,kio->kbo", x, w), grad
+        return (products.columns(x, w) if products.few_columns(w) else tf.einsum("kbi,kio->kbo", x, w)), grad
 
     return matmul(x, w)
 
