@@ -12,7 +12,9 @@ from support import smoke_raw
 from tasks.study.bundles import make_bundles, task_size
 from tasks.study.config import parse_config
 from tasks.study.costs import DEFAULTS, FIXED_SHARE, Costs, members_for_fixed_share, task_fixed
+from tasks.study.estimate import sweep_seconds
 from tasks.study.plan import make_plan
+from tasks.study.rates import arch_shape
 
 SLOW_TASKS = replace(DEFAULTS, task=(0.5, 1e-6))  # bundle tasks of half a second each besides their models' work
 
@@ -262,7 +264,30 @@ def test_a_calibration_sweep_is_estimated_at_what_this_nodes_recent_sweeps_took(
     waves = -(-len(plan.config.architectures) // 2)
     at_default = estimate(plan, 2, costs=DEFAULTS, calibrations={}).phases["measure"]
     learned = estimate(plan, 2, costs=later, calibrations={}).phases["measure"]
-    assert at_default - learned == pytest.approx((DEFAULTS.sweep - 14.0) * waves) and learned > 0
+    shape = arch_shape(plan, plan.config.architectures[0])
+    assert at_default - learned == pytest.approx((sweep_seconds(DEFAULTS, shape) - 14.0) * waves) and learned > 0
+
+
+def test_before_any_sweep_a_sweep_is_estimated_from_its_shape():
+    """A node that never calibrated estimates a sweep as what one does: each candidate size
+    compiled once (at this node's compile time for that shape, where a study measured it) and
+    every measurement's model-steps at the assumed rate — not a fixed figure (the 45 s once
+    assumed for every shape took 17–23 s for the 12k study's MLPs on an Intel Xeon)."""
+    from tasks.model.calibration import CANDIDATES, LEADERS, REFINED, WORK_PER_CANDIDATE
+    from tasks.study.estimate import BENCH_MODEL_STEPS_PER_S_PER_CPU, estimate
+
+    plan = plan_of(seeds=8000, steps=20, ranges=2)
+    shape = arch_shape(plan, plan.config.architectures[0])
+    sizes = len(CANDIDATES["cpu"]) + REFINED
+    timed = (sizes + LEADERS) * WORK_PER_CANDIDATE / BENCH_MODEL_STEPS_PER_S_PER_CPU
+    assert sweep_seconds(DEFAULTS, shape) == pytest.approx(sizes * DEFAULTS.compile + timed)
+    slow = replace(DEFAULTS, compiles={arch_shape(plan, a): 10.0 for a in plan.config.architectures})
+    assert sweep_seconds(slow, shape) == pytest.approx(sizes * 10.0 + timed)  # this node compiles them slowly
+    assert sweep_seconds(slow, "a shape it never compiled") == sweep_seconds(DEFAULTS, shape)
+    waves = -(-len(plan.config.architectures) // 2)
+    fast = estimate(plan, 2, costs=DEFAULTS, calibrations={}).phases["measure"]
+    slower = estimate(plan, 2, costs=slow, calibrations={}).phases["measure"]
+    assert slower - fast == pytest.approx(sizes * (10.0 - DEFAULTS.compile) * waves)
 
 
 def test_reading_the_training_rows_is_learned_per_byte_apart_from_the_task_line():

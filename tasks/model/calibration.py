@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 CANDIDATES = {"cpu": (1, 4, 8, 16, 32, 64, 128), "gpu": (16, 64, 256, 1024, 4096)}  # coarse passes
 WORK_PER_CANDIDATE = 150_000  # model-steps timed per candidate (about a second), after a compiling call
+REFINED, LEADERS = 2, 3  # sizes a sweep adds around its best coarse one; the best measured again
 CACHE_FILE = "calibration.json"
 
 
@@ -156,10 +157,10 @@ def calibrate(
     for size in [c for c in candidates or CANDIDATES["gpu" if on_gpu else "cpu"] if c <= limit] or [1]:
         sweep[size] = measure(arch_name, params, training, target, size, work)
     best = max(sweep, key=sweep.get)
-    for size in sorted({max(1, best * 3 // 4), best * 3 // 2}):  # refine between the coarse points
+    for size in sorted({max(1, best * 3 // 4), best * 3 // 2}):  # refine between the coarse points (REFINED)
         if size not in sweep and size <= limit:
             sweep[size] = measure(arch_name, params, training, target, size, work)
-    for size in sorted(sweep, key=sweep.get)[-3:]:  # the leaders once more: a busy machine is noisy
+    for size in sorted(sweep, key=sweep.get)[-LEADERS:]:  # the leaders once more: a busy machine is noisy
         sweep[size] = max(sweep[size], measure(arch_name, params, training, target, size, work))
     best = max(sweep, key=sweep.get)
     result = Calibration(

@@ -48,7 +48,7 @@ class Costs:
     evaluate: tuple[float, float] = (0.02, 2e-7)  # fixed, per member × test row
     collect: tuple[float, float] = (0.08, 1e-4)  # fixed, per model
     shard: tuple[float, float] = (0.15, 1e-7)  # generating a shard: fixed, per row
-    sweep: float = 45.0  # one architecture's bundle-size calibration on one slot (a shape this node has not cached)
+    sweep: float = 45.0  # one bundle-size calibration on one slot, once learned (before: estimate.sweep_seconds)
     reduce: tuple[float, float] = (1.0, 5e-4)  # an architecture's reduce task: fixed, per model (0.3–0.8 ms measured)
     results: tuple[float, float] = (0.2, 2e-3)  # the results manifest: fixed, per part
     report: tuple[float, float] = (4.0, 0.3)  # drawing the report: fixed, per panel (report_panels)

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tasks.model.calibration import cached_for
+from tasks.model.calibration import CANDIDATES, LEADERS, REFINED, WORK_PER_CANDIDATE, cached_for
 from tasks.study.bundles import Bundle, make_bundles, worth_calibrating
 from tasks.study.costs import DEFAULTS, Costs, load_costs, per_model, read_seconds, report_seconds, task_fixed
 from tasks.study.plan import Plan
@@ -38,7 +38,14 @@ from tasks.study.rates import (
     window_bytes,
 )
 
-__all__ = ["BENCH_MODEL_STEPS_PER_S_PER_CPU", "Estimate", "estimate", "estimate_seconds", "watch_overhead"]
+__all__ = [
+    "BENCH_MODEL_STEPS_PER_S_PER_CPU",
+    "Estimate",
+    "estimate",
+    "estimate_seconds",
+    "sweep_seconds",
+    "watch_overhead",
+]
 
 OVERHEADS_SECONDS = 5.0  # the evaluation and collection measurement (tasks.jobs.overheads), once per node kind
 
@@ -88,13 +95,15 @@ def estimate(
     ]
     to_sweep = [a for a in sized if calibrations.get(a) is None]
     unmeasured = "evaluate" not in costs.measured and bool(sized)
-    phases["measure"] = costs.sweep * -(-len(to_sweep) // slots) + (OVERHEADS_SECONDS if unmeasured else 0.0)
+    shapes = {a: arch_shape(plan, a, on_gpu) for a in config.architectures}
+    sweeps = [sweep_seconds(costs, shapes[a], on_gpu) for a in to_sweep]
+    waves = -(-len(sweeps) // slots)  # the sweeps run side by side, one per slot
+    phases["measure"] = (sum(sweeps) / max(1, len(sweeps))) * waves + (OVERHEADS_SECONDS if unmeasured else 0.0)
     shards = sum(s.n_shards for s in plan.stored_datasets.values())
     rows = sum(s.rows for s in plan.stored_datasets.values())
     phases["data"] = (costs.shard[0] * shards + costs.shard[1] * rows) / max(1, cpus)
     measured = {a: c.best_size for a, c in calibrations.items() if c is not None}
     bundles = make_bundles(plan, list(plan.models), slots, on_gpu, measured, costs, calibrations)
-    shapes = {a: arch_shape(plan, a, on_gpu) for a in config.architectures}
     phases["workers"] = costs.worker + sum(costs.compile_of(shapes[a]) for a in {b.arch for b in bundles})
     sources: dict[str, str] = {}
     work = []
@@ -121,6 +130,18 @@ def estimate(
     )
     phases["launch/stop"] = costs.process
     return Estimate(sum(phases.values()), phases, bundles, sources, costs)
+
+
+def sweep_seconds(costs: Costs, shape: str, on_gpu: bool = False) -> float:
+    """One architecture's bundle-size calibration on one slot: what this node's recent sweeps
+    took once it has made some (Costs.sweep), else what a sweep of this shape does — each
+    candidate size compiled once (at this node's compile time for the shape, where known) and
+    every measurement's model-steps at the assumed rate (tasks.model.calibration.calibrate)."""
+    if "sweep" in costs.measured:
+        return costs.sweep
+    sizes = len(CANDIDATES["gpu" if on_gpu else "cpu"]) + REFINED
+    timed = (sizes + LEADERS) * WORK_PER_CANDIDATE / BENCH_MODEL_STEPS_PER_S_PER_CPU
+    return sizes * costs.compile_of(shape) + timed
 
 
 EXTRAPOLATE = 10  # how far past the largest reduce measured its learned per-model cost is trusted
