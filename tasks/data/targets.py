@@ -219,8 +219,7 @@ class Subset(Target):
     def y_tf(self, params, x, layout):
         import tensorflow as tf
 
-        masks = tf.transpose(layout, [0, 2, 1])  # [K, N, S]
-        sums = products.columns(x, masks) if products.few_columns(masks) else tf.einsum("kbn,ksn->kbs", x, layout)
+        sums = products.product(x, tf.transpose(layout, [0, 2, 1]))  # [K, B, S]
         return operation_of(params).y_tf([sums[..., i] for i in range(operation_of(params).arity)])
 
 

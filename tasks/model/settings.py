@@ -25,10 +25,12 @@ from typing import Any
 # 3: the 2-input nmu and nalu run the stack layers' code (one-layer stacks): W·x is an einsum and
 # the NMU's product a reduce_prod, which XLA and oneDNN round differently from the former
 # elementwise a·W₀ + b·W₁ (float32 last-bit differences); every other unit trains as before.
-# 4: products with 2–4 output columns (a stack's first layer; the subset target's sums) run as
-# matrix-vector products per member on a CPU (tasks.core.products), faster and rounded
-# differently in the last bits; the MLPs and the 2-input units train as before. Evaluation
-# reads the same forward pass: its results follow through the new model ids (no bump there).
+# 4: products run in the form for their shape on a CPU (tasks.core.products): two inputs as
+# broadcast products (an MLP's first layer, 2 → 1 layers), up to 4 output columns as per-member
+# matrix-vector products (a stack's first layer, an MLP's output, the subset target's sums);
+# faster, rounded differently in the last bits, and a member's bits the same alone or in a
+# bundle (a batched one-column einsum was not). Evaluation reads the same forward pass: its
+# results follow through the new model ids (no bump there).
 TRAIN_VERSION = 4
 # dataset: rows of the study's stored training sets, drawn with replacement (tasks.model.batches);
 # fresh: a new batch every step from each model seed's own stream, drawn in the compiled step
