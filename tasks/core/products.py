@@ -35,7 +35,7 @@ def product(x, w):
     import tensorflow as tf
 
     i, o = w.shape[-2], w.shape[-1]
-    if _on_gpu() or i is None or o is None:
+    if _on_gpu() or None in (x.shape[0], x.shape[1], i, o):  # the forms below need static shapes
         return tf.einsum("kbi,kio->kbo", x, w)
     if i <= MAX_TERMS:
         return _terms(x, w)

@@ -138,9 +138,10 @@ class _Compiled:
         t = self.training
 
         # Fresh rows are drawn one step ahead and carried by the loop: drawn in the step that
-        # reads them, the compiler fuses their drawing into every product of a few columns
-        # (tasks.core.products) and draws them again in each (2.4× slower). Stored rows are
-        # gathered in the step that reads them: carried, they trained 1.25× slower.
+        # reads them, the compiler fuses their drawing into each elementwise or matrix-vector
+        # product that reads them (tasks.core.products) and draws them again in each (2.4×
+        # slower). Stored rows are gathered in the step that reads them: carried, they trained
+        # 1.25× slower.
         carried = self.feed.fresh
 
         def rows_at(step):
