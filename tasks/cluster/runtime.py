@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import socket
+import sys
 import threading
 import time
 from pathlib import Path
@@ -182,11 +183,24 @@ def raise_interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def _interrupt_until_stopped() -> None:
-    import _thread
+def _quiet_lost_interrupt(unraisable) -> None:
+    """The interrupt Python could not raise (it landed in a weakref callback, an at-fork hook)
+    is not an error to print: the watchdog delivers it again, or the study is already stopping.
+    Anything else prints as before."""
+    if isinstance(unraisable.exc_value, KeyboardInterrupt):
+        return
+    _previous_unraisablehook(unraisable)
 
+
+_previous_unraisablehook = sys.unraisablehook
+
+
+def _interrupt_until_stopped() -> None:
+    # a real signal to the main thread: it also wakes a blocking call (sleep, a socket wait),
+    # where _thread.interrupt_main would wait for the call to return
+    main = threading.main_thread().ident
     while not _stopped.wait(2.0):
-        _thread.interrupt_main()
+        signal.pthread_kill(main, signal.SIGINT)
 
 
 def interrupt_handled() -> None:
@@ -203,6 +217,7 @@ def reclaim_signals() -> None:
         _stopped.clear()
         signal.signal(signal.SIGTERM, raise_interrupt)
         signal.signal(signal.SIGINT, raise_interrupt)
+        sys.unraisablehook = _quiet_lost_interrupt
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
 
 
