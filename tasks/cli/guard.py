@@ -25,6 +25,7 @@ def guarded(main: Callable[..., int]) -> Callable[..., int]:
 
         in_main_thread = threading.current_thread() is threading.main_thread()
         previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)} if in_main_thread else {}
+        previous_unraisablehook = sys.unraisablehook
         reclaim_signals()
         try:
             try:
@@ -44,6 +45,7 @@ def guarded(main: Callable[..., int]) -> Callable[..., int]:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+            sys.unraisablehook = previous_unraisablehook
             from tasks.cluster.runtime import shutdown
 
             shutdown()
