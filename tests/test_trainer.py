@@ -252,7 +252,9 @@ def test_preparing_the_evaluation_sets_is_a_fixed_cost_not_part_of_the_rate(tf, 
     slow = train_bundle(MLP, SMALL, t, [1, 2], data)
     assert slow.prepare_seconds >= 1.0 > quick.prepare_seconds
     assert slow.seconds < quick.seconds + 0.5  # training time without the preparation
-    assert slow.steady_steps_per_s > 0.5 * quick.steady_steps_per_s
+    # had the 1 s counted, the rate could not pass steps·K per second of it; a busy machine (CI
+    # runs two test processes) slows the steps several-fold, never 3× past that bound
+    assert slow.steady_steps_per_s > 3 * t.steps * 2 / slow.prepare_seconds
     np.testing.assert_array_equal(slow.val_mse, quick.val_mse)  # the extra evaluation changes nothing
 
 
