@@ -192,7 +192,7 @@ def _quiet_lost_interrupt(unraisable) -> None:
     _previous_unraisablehook(unraisable)
 
 
-_previous_unraisablehook = sys.unraisablehook
+_previous_unraisablehook = sys.unraisablehook  # the hook ours hands everything else to
 
 
 def _interrupt_until_stopped() -> None:
@@ -213,11 +213,13 @@ def reclaim_signals() -> None:
     exit 130). ray.init installs its own SIGTERM handler (log and exit 15), a shell that
     starts us in the background leaves SIGINT ignored, and a parent may hand down a blocked
     signal mask (Ray blocks SIGINT in processes it spawns): all are put back here."""
+    global _previous_unraisablehook
     if threading.current_thread() is threading.main_thread():
         _stopped.clear()
         signal.signal(signal.SIGTERM, raise_interrupt)
         signal.signal(signal.SIGINT, raise_interrupt)
-        sys.unraisablehook = _quiet_lost_interrupt
+        if sys.unraisablehook is not _quiet_lost_interrupt:
+            _previous_unraisablehook, sys.unraisablehook = sys.unraisablehook, _quiet_lost_interrupt
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
 
 
