@@ -68,7 +68,7 @@ def uniforms_tf(keys, step, count: int):
 
     step32 = tf.cast(tf.bitwise.bitwise_and(step, MASK32), tf.uint32)
     a = _mix_tf(tf.bitwise.bitwise_xor(_mix_tf(step32), tf.cast(keys, tf.uint32)))
-    # mix(i) is the same at every step: a constant, where XLA would hash the indices again each step
+    # mix(i) is the same at every step: computed once when traced, a constant of the compiled step
     mixed_i = tf.constant(_mix_np(np.arange(count, dtype=np.uint32)))
     h = _mix_tf(tf.bitwise.bitwise_xor(mixed_i[None, :], a[:, None]))
     return tf.cast(tf.bitwise.right_shift(h, 8), tf.float32) * UNIT
