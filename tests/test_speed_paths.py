@@ -95,8 +95,19 @@ def test_benchmark_harness_runs_and_reports_every_key(capsys):
         "iclr_task_prepare_seconds",
         "iclr_fresh_in_study_model_steps_per_s",
         "iclr_fresh_training_only_model_steps_per_s",
+        "iclr_small_window_in_study_model_steps_per_s",
+        "iclr_small_window_in_study_ratio",
+        "memory_read_gb_per_s",
+        "iclr_training_us_per_model_step",
     ):
         assert math.isfinite(result[key]) and result[key] > 0, key
+    # the split of the preset task's time: its parts add up to its in-study time per model-step
+    parts = ("training", "evaluation", "window")
+    total = sum(result[f"iclr_{part}_us_per_model_step"] for part in parts)
+    assert total == pytest.approx(1e6 / result["iclr_in_study_model_steps_per_s"])
+    assert result["iclr_window_bytes_per_model_step"] == 128 * 100 * 4  # batch × 100 float32 inputs, y made in the step
+    read = result["iclr_window_bytes_per_model_step"] / (result["memory_read_gb_per_s"] * 1e3)
+    assert result["iclr_window_read_us_per_model_step"] == pytest.approx(read)
     # the in-study task is the preset's bundle at the calibrated size, its ratio of the same run's rates
     assert result["iclr_bundle_size"] == result["subset_stack_bundle_size"]
     ratio = result["iclr_in_study_model_steps_per_s"] / result["iclr_training_only_model_steps_per_s"]

@@ -35,6 +35,7 @@ SIZES = {
         "keras_tuned_steps": 6000,
         "steps_per_execution": 1000,
         "iclr": {"steps": 20_000, "window_rows": 200_000},  # a fifth of the preset's window: say so
+        "read_mb": 400,
     },
     "tiny": {  # the test suite's run: every path, small sizes and a short sweep
         "steps": 300,
@@ -48,6 +49,7 @@ SIZES = {
         "keras_tuned_steps": 200,
         "steps_per_execution": 50,
         "iclr": {"steps": 2000, "window_rows": 20_000, "eval_rows": 2000},
+        "read_mb": 64,
     },
     "full": {
         "steps": 50000,
@@ -59,6 +61,7 @@ SIZES = {
         "keras_tuned_steps": 20000,
         "steps_per_execution": 1000,
         "iclr": {"steps": 100_000},  # the preset's 10⁶-row window and 10⁴-row sets
+        "read_mb": 400,  # the preset's window
     },
 }
 
@@ -140,7 +143,7 @@ def bench_training(tmp: Path, size: dict, cpus: int) -> dict:
     workers, at the bundle size the calibration chose."""
     import ray
 
-    from tasks.bench.in_study import iclr_in_study
+    from tasks.bench.in_study import SMALL_WINDOW_ROWS, gap, iclr_in_study, read_gb_per_s
     from tasks.cluster import orchestrate, runtime
     from tasks.cluster.placement import placement
     from tasks.study.bundles import make_bundles
@@ -150,8 +153,12 @@ def bench_training(tmp: Path, size: dict, cpus: int) -> dict:
     peer_figures = bench_peers(tmp, size)
     store = Store(str(tmp / "train"))
     # the preset's stack in a real study task against training only, at the calibrated K
-    peer_figures |= iclr_in_study(store, peer_figures["subset_stack_bundle_size"], **size["iclr"])
-    peer_figures |= iclr_in_study(store, peer_figures["subset_stack_bundle_size"], **size["iclr"], data="fresh")
+    k_stack = peer_figures["subset_stack_bundle_size"]
+    peer_figures |= iclr_in_study(store, k_stack, **size["iclr"])
+    peer_figures |= iclr_in_study(store, k_stack, **size["iclr"], data="fresh", prefix="iclr_fresh_")
+    small = {**size["iclr"], "window_rows": SMALL_WINDOW_ROWS}  # its own store: trained, never reused
+    peer_figures |= iclr_in_study(Store(str(tmp / "small")), k_stack, **small, prefix="iclr_small_window_")
+    peer_figures |= gap(peer_figures, read_gb_per_s(size["read_mb"]))
     res = runtime.cluster_resources()
     cpu_placement = placement(parse_config(bench_config(size, 0, 1)).resources, {"CPU": res.get("CPU", 1)})
 
@@ -229,6 +236,15 @@ ICLR_KEYS = (
     "iclr_fresh_training_only_model_steps_per_s",
     "iclr_fresh_in_study_ratio",
     "iclr_fresh_protocol_hours_2cpu",
+    "iclr_small_window_in_study_model_steps_per_s",
+    "iclr_small_window_training_only_model_steps_per_s",
+    "iclr_small_window_in_study_ratio",
+    "iclr_window_bytes_per_model_step",
+    "memory_read_gb_per_s",
+    "iclr_training_us_per_model_step",
+    "iclr_evaluation_us_per_model_step",
+    "iclr_window_us_per_model_step",
+    "iclr_window_read_us_per_model_step",
 )
 
 
@@ -239,6 +255,8 @@ def bench_keras(tmp: Path, size: dict) -> float:
 
 
 def table(r: dict, train: dict) -> str:
+    from tasks.bench.in_study import SMALL_WINDOW_ROWS
+
     per_core = r["trainer_model_steps_per_s"] / r["cpus"]
     sweep = ", ".join(f"K={k} {v / 1000:,.0f}k" for k, v in r["sweep_model_steps_per_s"].items())
     rows = [
@@ -268,6 +286,16 @@ def table(r: dict, train: dict) -> str:
             f"{r['iclr_fresh_in_study_model_steps_per_s']:,.0f} vs "
             f"{r['iclr_fresh_training_only_model_steps_per_s']:,.0f} training only "
             f"({r['iclr_fresh_in_study_ratio']:.0%}); protocol {r['iclr_fresh_protocol_hours_2cpu']:.1f} h",
+        ),
+        (
+            "    the preset task's time per model-step: training, evaluation and task, window",
+            f"{r['iclr_training_us_per_model_step']:.1f} + {r['iclr_evaluation_us_per_model_step']:.1f} + "
+            f"{r['iclr_window_us_per_model_step']:.1f} µs (a {SMALL_WINDOW_ROWS:,}-row window: "
+            f"{r['iclr_small_window_in_study_ratio']:.0%})",
+        ),
+        (
+            f"    its window's {r['iclr_window_bytes_per_model_step'] / 1000:.1f} kB per model-step from memory, 1 core",
+            f"{r['iclr_window_read_us_per_model_step']:.1f} µs at {r['memory_read_gb_per_s']:.1f} GB/s",
         ),
         (
             f"(b) trainer on Ray, {r['cpus']:g} CPUs, bundles of {r['bundle_size']}",

@@ -7,6 +7,11 @@ Denominator: the same stack at the same bundle size K on the calibration's 20,00
 rows, training steps only, as many steps, timed before and after the numerator. All run back
 to back in one single-CPU Ray task (one process), so the ratio is robust to a busy machine
 even where absolute rates are not.
+
+Where the difference goes (`gap`): the same task once more with a window of the calibration's
+20,000 rows, which stays in cache, separates reading the window from evaluation and the task's
+own work; one core's rate of reading memory says what the window's rows cost at the least
+where none of them is in cache.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from typing import Any
 
 PROTOCOL_MODEL_STEPS = 5.25e9  # 7 range pairs × 50 seeds × 3 stacks × 5·10⁶ iterations
 PAIR = {"range": [1, 2], "eval": [[2, 6]]}  # the issue's measured pair
+SMALL_WINDOW_ROWS = 20_000  # the calibration's rows (tasks.model.calibration.measure): a window in cache
 
 
 def preset_config(k: int, steps: int, window_rows: int | None, eval_rows: int | None, data: str = "dataset") -> Any:
@@ -65,11 +71,18 @@ def _in_study_task(store, bundle, specs: dict, probe_rows: int) -> dict[str, flo
 
 
 def iclr_in_study(
-    store, k: int, steps: int, window_rows: int | None = None, eval_rows: int | None = None, data: str = "dataset"
+    store,
+    k: int,
+    steps: int,
+    window_rows: int | None = None,
+    eval_rows: int | None = None,
+    data: str = "dataset",
+    prefix: str = "iclr_",
 ) -> dict:
     """The bench's keys: both rates per core at bundle size `k`, their ratio, and the protocol's
-    hours on 2 cores from the in-study rate (assuming 2 cores run 2× one core's rate); with
-    `data="fresh"` the same keys prefixed iclr_fresh_ (batches drawn in the step, no window)."""
+    hours on 2 cores from the in-study rate (assuming 2 cores run 2× one core's rate). Another
+    `prefix` (a variant: `data="fresh"` draws batches in the step, with no window; a small
+    `window_rows`) keeps only the rates, the ratio and the hours, under that prefix."""
     import ray
 
     from tasks.cluster import orchestrate
@@ -96,12 +109,49 @@ def iclr_in_study(
         "iclr_task_read_seconds": got["task"]["read"],
         "iclr_task_prepare_seconds": got["task"]["prepare"],
         "iclr_task_train_seconds": got["task"]["train"],
+        "iclr_window_bytes_per_model_step": bundle.training.batch_size * _row_bytes(bundle.models[0].target),
     }
-    if data == "dataset":
+    if prefix == "iclr_":
         return figures
     kept = ("iclr_in_study_model_steps_per_s", "iclr_training_only_model_steps_per_s", "iclr_in_study_ratio")
     return {
-        k.replace("iclr_", f"iclr_{data}_", 1): v
-        for k, v in figures.items()
-        if k in (*kept, "iclr_protocol_hours_2cpu")
+        k.replace("iclr_", prefix, 1): v for k, v in figures.items() if k in (*kept, "iclr_protocol_hours_2cpu")
+    }
+
+
+def _row_bytes(target) -> int:
+    """Bytes of one window row: float32 inputs, and y where the dataset stores it."""
+    return 4 * (target.n_inputs + (0 if target.target.per_model(target.params) else 1))
+
+
+def read_gb_per_s(megabytes: int = 400, repeats: int = 5) -> float:
+    """One core's rate of reading an array of `megabytes` (the preset's window: 400 MB) from
+    memory, as numpy sums it: the median of `repeats` passes after one that pages it in."""
+    import time
+
+    import numpy as np
+
+    a = np.ones(megabytes * (1 << 20) // 4, np.float32)
+    a.sum()
+    seconds = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        a.sum()
+        seconds.append(time.perf_counter() - started)
+    return a.nbytes / float(np.median(seconds)) / 1e9
+
+
+def gap(r: dict, gb_per_s: float) -> dict:
+    """Where a preset task's time per model-step goes beyond training (µs), from the bench's
+    three runs of it: evaluation and the task's own work (the small window's excess), reading
+    the 10⁶-row window (the rest), and the least time its rows take from memory at `gb_per_s`.
+    Each run's ratio is to its own training-only rate, so a busy machine moves them alike."""
+    only = 1e6 / r["iclr_training_only_model_steps_per_s"]
+    with_window, small = only / r["iclr_in_study_ratio"], only / r["iclr_small_window_in_study_ratio"]
+    return {
+        "memory_read_gb_per_s": gb_per_s,
+        "iclr_training_us_per_model_step": only,
+        "iclr_evaluation_us_per_model_step": small - only,
+        "iclr_window_us_per_model_step": with_window - small,
+        "iclr_window_read_us_per_model_step": r["iclr_window_bytes_per_model_step"] / gb_per_s / 1e3,
     }
