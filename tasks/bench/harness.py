@@ -294,7 +294,7 @@ def table(r: dict, train: dict) -> str:
             f"{r['iclr_small_window_in_study_ratio']:.0%})",
         ),
         (
-            f"    its window's {r['iclr_window_bytes_per_model_step'] / 1000:.1f} kB per model-step from memory, 1 core",
+            f"    its window's {r['iclr_window_bytes_per_model_step'] / 1000:.1f} kB per model-step, read by 1 core",
             f"{r['iclr_window_read_us_per_model_step']:.1f} µs at {r['memory_read_gb_per_s']:.1f} GB/s",
         ),
         (

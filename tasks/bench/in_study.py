@@ -114,9 +114,7 @@ def iclr_in_study(
     if prefix == "iclr_":
         return figures
     kept = ("iclr_in_study_model_steps_per_s", "iclr_training_only_model_steps_per_s", "iclr_in_study_ratio")
-    return {
-        k.replace("iclr_", prefix, 1): v for k, v in figures.items() if k in (*kept, "iclr_protocol_hours_2cpu")
-    }
+    return {k.replace("iclr_", prefix, 1): v for k, v in figures.items() if k in (*kept, "iclr_protocol_hours_2cpu")}
 
 
 def _row_bytes(target) -> int:
