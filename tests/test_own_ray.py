@@ -191,3 +191,34 @@ def test_an_interrupt_python_cannot_raise_comes_again_and_prints_nothing():
     assert float(done.stdout.split("caught after")[1].split()[0]) < 5  # the watchdog's 2 s, not the 30 s sleep
     assert "KeyboardInterrupt" not in done.stderr, done.stderr[-2000:]
     assert "ValueError: a real error in a callback still prints" in done.stderr
+
+
+HANDLED_FOR_THE_BLOCK = """
+import os, signal, sys, time
+from tasks.cluster import runtime
+
+seen = []
+signal.signal(signal.SIGINT, lambda signum, frame: seen.append(signum))  # a notebook's own handler
+hook = sys.unraisablehook
+try:
+    with runtime.signals_handled():
+        assert signal.getsignal(signal.SIGINT) is runtime.raise_interrupt
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(30)
+    print("the interrupt was lost")
+except KeyboardInterrupt:
+    print("interrupted")
+time.sleep(5)  # a watchdog still running would interrupt again within 2 s
+print("own handler back:", signal.getsignal(signal.SIGINT) is not runtime.raise_interrupt)
+print("hook back:", sys.unraisablehook is hook)
+print("interrupts since:", len(seen))
+"""
+
+
+def test_a_study_run_from_python_gives_the_callers_signal_handlers_back():
+    """`run_study` from a notebook: Ctrl-C stops the study, then the caller's handlers are back
+    and nothing interrupts it again (the watchdog stops once the interrupt has left the study)."""
+    done = subprocess.run([sys.executable, "-c", HANDLED_FOR_THE_BLOCK], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    assert lines == ["interrupted", "own handler back: True", "hook back: True", "interrupts since: 0"], done.stdout

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import functools
 import os
-import signal
 import sys
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -21,34 +19,24 @@ def guarded(main: Callable[..., int]) -> Callable[..., int]:
     @functools.wraps(main)
     def wrapper(*args: Any, **kwargs: Any) -> int:
         from tasks.cluster.progress import stop_all as stop_progress
-        from tasks.cluster.runtime import reclaim_signals
+        from tasks.cluster.runtime import interrupt_handled, shutdown, signals_handled
 
-        in_main_thread = threading.current_thread() is threading.main_thread()
-        previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)} if in_main_thread else {}
-        previous_unraisablehook = sys.unraisablehook
-        reclaim_signals()
-        try:
+        with signals_handled():  # the caller's handlers come back after Ray is shut down
             try:
-                return main(*args, **kwargs)
+                try:
+                    return main(*args, **kwargs)
+                finally:
+                    stop_progress()  # live bars end before any last line (and give the cursor back)
+            except UserError as exc:  # raised here or inside a Ray task (then `cause` is the original, sans traceback)
+                print(f"error: {getattr(exc, 'cause', None) or exc}", file=sys.stderr)
+                return 2
+            except KeyboardInterrupt:
+                interrupt_handled()
+                shutdown(interrupted=True)  # its training saves its state first; the line below comes last
+                print("\ninterrupted: finished work is kept; rerun the same command to resume", file=sys.stderr)
+                return 130
             finally:
-                stop_progress()  # live bars end before any last line (and give the cursor back)
-        except UserError as exc:  # raised here or inside a Ray task (then `cause` is the original, sans traceback)
-            print(f"error: {getattr(exc, 'cause', None) or exc}", file=sys.stderr)
-            return 2
-        except KeyboardInterrupt:
-            from tasks.cluster.runtime import interrupt_handled, shutdown
-
-            interrupt_handled()
-            shutdown(interrupted=True)  # its training saves its state first; the line below comes last
-            print("\ninterrupted: finished work is kept; rerun the same command to resume", file=sys.stderr)
-            return 130
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-            sys.unraisablehook = previous_unraisablehook
-            from tasks.cluster.runtime import shutdown
-
-            shutdown()
+                shutdown()
 
     return wrapper
 

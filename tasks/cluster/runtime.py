@@ -10,6 +10,8 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import ray
@@ -221,6 +223,26 @@ def reclaim_signals() -> None:
         if sys.unraisablehook is not _quiet_lost_interrupt:
             _previous_unraisablehook, sys.unraisablehook = sys.unraisablehook, _quiet_lost_interrupt
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+
+
+@contextmanager
+def signals_handled() -> Iterator[None]:
+    """The lab's handling of Ctrl-C and SIGTERM (`reclaim_signals`) for the block only: the
+    caller's handlers and unraisable hook come back after it (a notebook's, a test runner's).
+    An interrupt that leaves the block was delivered, so the watchdog stops repeating it."""
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)} if in_main else {}
+    previous_hook = sys.unraisablehook
+    reclaim_signals()
+    try:
+        yield
+    except KeyboardInterrupt:
+        interrupt_handled()
+        raise
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        sys.unraisablehook = previous_hook
 
 
 def _size() -> str:
