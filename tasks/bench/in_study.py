@@ -10,8 +10,8 @@ even where absolute rates are not.
 
 Where the difference goes (`gap`): the same task once more with a window of the calibration's
 20,000 rows, which stays in cache, separates reading the window from evaluation and the task's
-own work; one core's rate of reading memory says what the window's rows cost at the least
-where none of them is in cache.
+own work; one core's rate of reading memory says what the window's rows cost when none of
+them is in cache.
 """
 
 from __future__ import annotations
@@ -142,8 +142,9 @@ def read_gb_per_s(megabytes: int = 400, repeats: int = 5) -> float:
 def gap(r: dict, gb_per_s: float) -> dict:
     """Where a preset task's time per model-step goes beyond training (µs), from the bench's
     three runs of it: evaluation and the task's own work (the small window's excess), reading
-    the 10⁶-row window (the rest), and the least time its rows take from memory at `gb_per_s`.
-    Each run's ratio is to its own training-only rate, so a busy machine moves them alike."""
+    the 10⁶-row window (the rest), and what its rows take when all come from memory at
+    `gb_per_s` (less where the CPU's last-level cache holds part of the window). Each run's
+    ratio is to its own training-only rate, so a busy machine moves them alike."""
     only = 1e6 / r["iclr_training_only_model_steps_per_s"]
     with_window, small = only / r["iclr_in_study_ratio"], only / r["iclr_small_window_in_study_ratio"]
     return {
