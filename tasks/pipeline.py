@@ -68,7 +68,13 @@ def run_study(
     with signals_handled(), run_lock(store) as lock:
         if lock.previous is not None:  # a run killed here: its Ray's workers may still be writing
             wait_for_leftovers(lock.previous, store.display())
-        return _run_study(plan, store, lock, address, num_cpus, verbose, tensorboard)
+        try:
+            return _run_study(plan, store, lock, address, num_cpus, verbose, tensorboard)
+        except KeyboardInterrupt:  # the study's own Ray: its training saves and stops before the lock goes
+            from tasks.cluster import runtime
+
+            runtime.shutdown(interrupted=True)
+            raise
 
 
 def _run_study(
