@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -135,6 +137,15 @@ def s3_auth_server():
     yield "127.0.0.1", port
     proc.terminate()
     proc.wait(timeout=30)
+
+
+@pytest.fixture
+def ray_tmpdir():
+    """A Ray temp directory of the test's own (short: Ray's socket paths must stay < 108 bytes,
+    which a pytest tmp_path does not leave room for)."""
+    path = tempfile.mkdtemp(prefix="r", dir="/tmp")
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture

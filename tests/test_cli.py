@@ -225,11 +225,9 @@ def test_zsh_completion_in_a_real_interactive_zsh(tmp_path):
 STARTING = "interrupted while starting: nothing was written"
 
 
-def test_ctrl_c_while_mlab_starts_exits_130_in_one_line(tmp_path):
+def test_ctrl_c_while_mlab_starts_exits_130_in_one_line(tmp_path, ray_tmpdir):
     from test_own_ray import ray_processes_under
 
-    ray_tmpdir = str(tmp_path / "r")
-    os.makedirs(ray_tmpdir)
     config = write_study(tmp_path, {"seeds": [0, 1]}, "ctrlc")
     proc = subprocess.Popen(
         [*MLAB, "run", "--config", str(config), "--out", str(tmp_path / "o")],
@@ -248,6 +246,24 @@ def test_ctrl_c_while_mlab_starts_exits_130_in_one_line(tmp_path):
     while ray_processes_under(ray_tmpdir) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert not ray_processes_under(ray_tmpdir), "the interrupted command left Ray processes behind"
+
+
+def test_a_ray_temp_dir_too_long_for_its_sockets_is_one_line_exit_2(tmp_path):
+    """Ray's socket paths must fit in 107 bytes: a RAY_TMPDIR that leaves no room is the user's
+    setting, said in one line, not an OSError traceback."""
+    long_dir = tmp_path / ("d" * 80)
+    long_dir.mkdir()
+    config = write_study(tmp_path, {"seeds": [0]}, "longtmp")
+    done = subprocess.run(
+        [*MLAB, "run", "--config", str(config), "--out", str(tmp_path / "o")],
+        env={**env(), "RAY_TMPDIR": str(long_dir)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr[-2000:]
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("error: cannot start a local Ray:") and "RAY_TMPDIR" in line, line
 
 
 # ---- models by what they are ----------------------------------------------------------------

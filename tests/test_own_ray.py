@@ -5,11 +5,9 @@ does not delay anyone, and Ctrl-C stops a study at any moment of its start-up.""
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -20,14 +18,6 @@ from support import read_results, write_study
 ROOT = Path(__file__).resolve().parent.parent
 RUN = [sys.executable, str(ROOT / "workflows" / "run.py")]
 STUDIES = 3
-
-
-@pytest.fixture
-def ray_tmpdir():
-    """A Ray temp directory of the test's own (short: Ray's socket paths must stay < 108 bytes)."""
-    path = tempfile.mkdtemp(prefix="r", dir="/tmp")
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def env_with(ray_tmpdir: str) -> dict[str, str]:
@@ -222,3 +212,36 @@ def test_a_study_run_from_python_gives_the_callers_signal_handlers_back():
     assert done.returncode == 0, done.stderr[-2000:]
     lines = done.stdout.splitlines()
     assert lines == ["interrupted", "own handler back: True", "hook back: True", "interrupts since: 0"], done.stdout
+
+
+LOST_AT_START_UP = """
+import os, signal, time, weakref
+from tasks.cli.startup import stop_quietly_until_started
+
+stop_quietly_until_started()
+
+
+class Thing:
+    pass
+
+
+def interrupted_inside_callback(_):
+    os.kill(os.getpid(), signal.SIGINT)  # lands here, as in importlib's module-lock callback
+    time.sleep(0.2)
+
+
+kept = Thing()
+ref = weakref.ref(kept, interrupted_inside_callback)
+del kept
+time.sleep(10)
+print("start-up went on")
+"""
+
+
+def test_ctrl_c_during_start_up_cannot_be_lost_in_a_callback():
+    """Before the guard takes over, Ctrl-C ends the process at once, even where Python could not
+    raise it (a weakref callback): exit 130, one line, and start-up does not go on."""
+    done = subprocess.run([sys.executable, "-c", LOST_AT_START_UP], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 130, done.stdout + done.stderr[-2000:]
+    assert "went on" not in done.stdout
+    assert done.stderr.strip() == "interrupted while starting: nothing was written", done.stderr[-2000:]

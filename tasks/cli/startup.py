@@ -4,14 +4,18 @@ an import traceback. The guarded command (tasks.cli.guard) takes the signals ove
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
 
 
 def _stop(signum, frame):
-    print("\ninterrupted while starting: nothing was written", file=sys.stderr)
-    raise SystemExit(130)
+    # Ends the process here, not by raising SystemExit: an exception raised in a weakref
+    # callback (importlib's module locks) or an at-fork hook is only printed, and start-up
+    # would go on. Nothing is open yet that needs closing.
+    print("\ninterrupted while starting: nothing was written", file=sys.stderr, flush=True)
+    os._exit(130)
 
 
 def stop_quietly_until_started() -> None:

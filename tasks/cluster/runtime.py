@@ -84,9 +84,11 @@ def _connect(address: str | None, num_cpus: int | None, verbose: bool) -> str:
     global _session_dir
     try:  # never expose the dashboard beyond this machine
         context = ray.init(address="local", dashboard_host="127.0.0.1", **common)
-    except (ValueError, RuntimeError) as exc:
+    except (ValueError, RuntimeError, OSError) as exc:
         _owned = False
-        raise UserError(f"cannot start a local Ray: {' '.join(str(exc).split())[:300]}") from None
+        # OSError: its temp directory unusable, e.g. too long for its socket paths
+        where = " (set RAY_TMPDIR to a short directory for Ray's files)" if isinstance(exc, OSError) else ""
+        raise UserError(f"cannot start a local Ray: {' '.join(str(exc).split())[:300]}{where}") from None
     _session_dir = str(context.address_info.get("session_dir") or "")
     reclaim_signals()
     return f"local Ray of this study at {_gcs_address()} ({_size()}; stopped when the study ends)"
