@@ -73,6 +73,7 @@ def run_study(
         except KeyboardInterrupt:  # the study's own Ray: its training saves and stops before the lock goes
             from tasks.cluster import runtime
 
+            runtime.interrupt_handled()  # delivered: the watchdog must not interrupt the stop itself
             runtime.shutdown(interrupted=True)
             raise
 
