@@ -60,19 +60,17 @@ def run_study(
 ) -> StudyResult:
     """Run `plan` on Ray into `store` (`tensorboard`: also the curves as event files), holding
     the folder's lock: one run at a time writes it."""
+    from tasks.cluster import runtime
     from tasks.cluster.leftovers import wait_for_leftovers
-    from tasks.cluster.runtime import signals_handled
     from tasks.store.folder import run_lock
 
     # Ctrl-C and SIGTERM stop the study cleanly; a caller's own handlers come back afterwards
-    with signals_handled(), run_lock(store) as lock:
+    with runtime.signals_handled(), run_lock(store) as lock:
         if lock.previous is not None:  # a run killed here: its Ray's workers may still be writing
             wait_for_leftovers(lock.previous, store.display())
         try:
             return _run_study(plan, store, lock, address, num_cpus, verbose, tensorboard)
         except KeyboardInterrupt:  # the study's own Ray: its training saves and stops before the lock goes
-            from tasks.cluster import runtime
-
             runtime.interrupt_handled()  # delivered: the watchdog must not interrupt the stop itself
             runtime.shutdown(interrupted=True)
             raise
